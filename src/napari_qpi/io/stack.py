@@ -1,0 +1,162 @@
+"""``QPIStack``: an energy-resolved stack of dI/dV maps with its physical axes."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import QPIFormatError
+
+
+@dataclass
+class QPIStack:
+    """Energy-resolved dI/dV maps.
+
+    Parameters
+    ----------
+    data : (E, Y, X) array_like
+        Maps, stored as float32; a 2-D map becomes a one-energy stack.
+    energies : (E,) array_like, optional
+        Energies in meV (bias × e); default 0, 1, 2, … .
+    pixel_size : float
+        Å per pixel.
+    metadata : dict
+        Anything else (header fields, simulation truth); must be JSON-serialisable
+        to survive :meth:`save`.
+    """
+
+    data: np.ndarray
+    energies: np.ndarray | None = None
+    pixel_size: float = 1.0
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.ndim == 2:
+            data = data[None]
+        if data.ndim != 3:
+            raise ValueError(f"data must be (E, Y, X) or (Y, X), got shape {data.shape}")
+        if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+            raise ValueError(f"data must be real numbers, got dtype {data.dtype}")
+        self.data = data.astype(np.float32, copy=False)
+        if self.energies is None:
+            self.energies = np.arange(data.shape[0], dtype=float)
+        self.energies = np.atleast_1d(np.asarray(self.energies, dtype=float))
+        if self.energies.shape != (data.shape[0],):
+            raise ValueError(
+                f"energies has {self.energies.size} values for {data.shape[0]} slices")
+        self.pixel_size = float(self.pixel_size)
+        if not np.isfinite(self.pixel_size) or self.pixel_size <= 0:
+            raise ValueError(f"pixel_size must be positive (Å), got {self.pixel_size}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(E, Y, X)."""
+        return self.data.shape  # type: ignore[return-value]
+
+    def save(self, path: str | Path) -> Path:
+        """Write to ``.npz`` (data, energies, pixel_size, metadata as JSON)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        np.savez_compressed(
+            path, data=self.data, energies=self.energies,
+            pixel_size=np.float64(self.pixel_size),
+            metadata=np.array(json.dumps(self.metadata, default=_jsonable)),
+        )
+        return path
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def _load_npz(path: Path) -> QPIStack:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "data" not in f:
+                raise QPIFormatError(path, f"no 'data' array inside (found {list(f.keys())})")
+            data = f["data"]
+            energies = f["energies"] if "energies" in f else None
+            pixel_size = float(f["pixel_size"]) if "pixel_size" in f else 1.0
+            meta = json.loads(str(f["metadata"])) if "metadata" in f else {}
+    except QPIFormatError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise QPIFormatError(path, f"not a readable .npz file ({exc})") from None
+    return _checked(path, data, energies, pixel_size, meta)
+
+
+def _load_npy(path: Path) -> QPIStack:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise QPIFormatError(path, f"not a readable .npy file ({exc})") from None
+    return _checked(path, data, None, 1.0, {})
+
+
+def _load_tif(path: Path) -> QPIStack:
+    import tifffile
+
+    try:
+        data = tifffile.imread(path)
+    except Exception as exc:  # tifffile raises many types for damaged files
+        raise QPIFormatError(path, f"not a readable TIFF file ({exc})") from None
+    return _checked(path, data, None, 1.0, {})
+
+
+def _checked(path, data, energies, pixel_size, meta) -> QPIStack:
+    data = np.asarray(data)
+    if data.ndim not in (2, 3):
+        raise QPIFormatError(path, f"holds an array of shape {data.shape}; need (E, Y, X) or (Y, X)")
+    if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+        raise QPIFormatError(path, f"holds {data.dtype} data; need real numbers")
+    if data.size == 0 or not np.isfinite(data).any():
+        raise QPIFormatError(path, "holds no finite values")
+    try:
+        return QPIStack(data, energies, pixel_size, meta)
+    except ValueError as exc:
+        raise QPIFormatError(path, str(exc)) from None
+
+
+#: Readers by file suffix; the formats issue adds instrument formats here.
+READERS = {".npz": _load_npz, ".npy": _load_npy, ".tif": _load_tif, ".tiff": _load_tif}
+
+
+def load_stack(path: str | Path, channel: str | None = None) -> QPIStack:
+    """Read a QPI stack from a file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npz`` written by :meth:`QPIStack.save`, or a plain ``.npy``/``.tif`` stack.
+    channel : str, optional
+        Channel to read, for multi-channel instrument formats.
+
+    Returns
+    -------
+    QPIStack
+
+    Raises
+    ------
+    QPIFormatError
+        The file is missing, of an unknown type, or damaged.
+    """
+    path = Path(path)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise QPIFormatError(path, f"unknown file type {path.suffix!r}; "
+                                   f"readable: {', '.join(sorted(READERS))}")
+    if not path.is_file():
+        raise QPIFormatError(path, "no such file")
+    if channel is not None and reader in (_load_npz, _load_npy, _load_tif):
+        raise QPIFormatError(path, f"channel={channel!r} given, but this format has one channel")
+    return reader(path) if channel is None else reader(path, channel=channel)

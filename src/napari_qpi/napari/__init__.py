@@ -1,0 +1,1 @@
+"""The napari layer: manifest commands and widgets, thin over the library."""
