@@ -116,7 +116,8 @@ def _load_tif(path: Path) -> QPIStack:
 def _checked(path, data, energies, pixel_size, meta) -> QPIStack:
     data = np.asarray(data)
     if data.ndim not in (2, 3):
-        raise QPIFormatError(path, f"holds an array of shape {data.shape}; need (E, Y, X) or (Y, X)")
+        raise QPIFormatError(
+            path, f"holds an array of shape {data.shape}; need (E, Y, X) or (Y, X)")
     if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
         raise QPIFormatError(path, f"holds {data.dtype} data; need real numbers")
     if data.size == 0 or not np.isfinite(data).any():

@@ -17,9 +17,9 @@ def sample_stack():
                              "metadata": {"ground_truth": truth,
                                           "energies": sim.energies.tolist(),
                                           "pixel_size": sim.pixel_size}}, "image")
+    half = -(sim.kernel.shape[-1] // 2) * sim.pixel_size
     ker = (sim.kernel, {**kw, "name": "true kernel", "colormap": "RdBu_r",
-                        "translate": (kw["translate"][0], -(sim.kernel.shape[-1] // 2) * sim.pixel_size,
-                                      -(sim.kernel.shape[-1] // 2) * sim.pixel_size),
+                        "translate": (kw["translate"][0], half, half),
                         "visible": False}, "image")
     pts = (sim.positions * sim.pixel_size, {"name": "scatterers", "size": 3 * sim.pixel_size,
                                              "face_color": "yellow", "units": kw["units"][1:],
