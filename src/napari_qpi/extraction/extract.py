@@ -238,13 +238,5 @@ def extract(
             return stop.value
 
 
-@register("wiener")
-def _wiener(problem: Problem):
-    from .wiener import wiener_kernel
-
-    if problem.positions is None:
-        raise ValueError("method='wiener' needs positions: the (N, 2) scatterer pixels")
-    yield Progress("Wiener deconvolution", 0, 1)
-    kernel = wiener_kernel(problem.observation, problem.positions, problem.kernel_size)
-    yield Progress("Wiener deconvolution", 1, 1)
-    return kernel, None, None
+# method modules register themselves on import
+from . import classical_methods  # noqa: E402,F401
