@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._common import MAX_VALUES
 from .errors import QPIFormatError
 
 
@@ -81,6 +84,11 @@ def _jsonable(obj):
 
 def _load_npz(path: Path) -> QPIStack:
     try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.filename.endswith(".npy"):
+                    with z.open(info) as member:
+                        _check_npy_header(path, member, info.file_size)
         with np.load(path, allow_pickle=False) as f:
             if "data" not in f:
                 raise QPIFormatError(path, f"no 'data' array inside (found {list(f.keys())})")
@@ -90,17 +98,39 @@ def _load_npz(path: Path) -> QPIStack:
             meta = json.loads(str(f["metadata"])) if "metadata" in f else {}
     except QPIFormatError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError, KeyError,
+            RuntimeError, NotImplementedError, zlib.error) as exc:
         raise QPIFormatError(path, f"not a readable .npz file ({exc})") from None
+    if not isinstance(meta, dict):
+        raise QPIFormatError(path, f"metadata is a JSON {type(meta).__name__}, not an object")
     return _checked(path, data, energies, pixel_size, meta)
 
 
 def _load_npy(path: Path) -> QPIStack:
     try:
+        with open(path, "rb") as fh:
+            _check_npy_header(path, fh, path.stat().st_size)
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except QPIFormatError:
+        raise
+    except (OSError, ValueError, TypeError, EOFError) as exc:
         raise QPIFormatError(path, f"not a readable .npy file ({exc})") from None
     return _checked(path, data, None, 1.0, {})
+
+
+def _check_npy_header(path: Path, fh, size: int) -> None:
+    """Refuse an ``.npy`` header whose shape needs more bytes than the file holds."""
+    version = np.lib.format.read_magic(fh)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise QPIFormatError(path, f"unknown .npy format version {version}")
+    reader = getattr(np.lib.format, f"read_array_header_{version[0]}_0", None)
+    if reader is None:  # version 3.0 headers read like 2.0 ones
+        reader = np.lib.format.read_array_header_2_0
+    shape, _, dtype = reader(fh)
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    if count > MAX_VALUES or count * dtype.itemsize > size:
+        raise QPIFormatError(path, f"array header asks for shape {shape} of {dtype}, "
+                                   f"more than the file holds ({size} bytes)")
 
 
 def _load_tif(path: Path) -> QPIStack:
@@ -132,15 +162,19 @@ def _checked(path, data, energies, pixel_size, meta) -> QPIStack:
 READERS = {".npz": _load_npz, ".npy": _load_npy, ".tif": _load_tif, ".tiff": _load_tif}
 
 
-def load_stack(path: str | Path, channel: str | None = None) -> QPIStack:
+def load_stack(path: str | Path | Sequence[str | Path],
+               channel: str | None = None) -> QPIStack:
     """Read a QPI stack from a file.
 
     Parameters
     ----------
-    path : str or Path
-        ``.npz`` written by :meth:`QPIStack.save`, or a plain ``.npy``/``.tif`` stack.
+    path : str or Path, or a sequence of them
+        ``.npz`` written by :meth:`QPIStack.save`, a plain ``.npy``/``.tif`` stack, a
+        Nanonis ``.3ds`` grid or ``.sxm`` image; a list of ``.sxm`` images of one frame
+        at several biases becomes one energy stack.
     channel : str, optional
-        Channel to read, for multi-channel instrument formats.
+        Channel to read, for multi-channel instrument formats (name or unique
+        case-insensitive substring); default the lock-in dI/dV channel.
 
     Returns
     -------
@@ -151,6 +185,16 @@ def load_stack(path: str | Path, channel: str | None = None) -> QPIStack:
     QPIFormatError
         The file is missing, of an unknown type, or damaged.
     """
+    if isinstance(path, (list, tuple)):
+        if len(path) == 1:
+            return load_stack(path[0], channel)
+        bad = [p for p in path if Path(p).suffix.lower() != ".sxm"]
+        if bad or not path:
+            raise QPIFormatError(bad[0] if bad else "<no files>",
+                                 "only .sxm images combine into one stack from a list")
+        from .sxm import load_sxm_series
+
+        return load_sxm_series(path, channel)
     path = Path(path)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
