@@ -86,6 +86,8 @@ def strip_unit(name: str) -> str:
 def match_channel(path: str | Path, names: list[str], channel: str) -> str:
     """Pick one of ``names`` by exact name, name without unit, or unique substring.
 
+    A substring matching a channel and its ``[bwd]`` twin picks the channel.
+
     Matching ignores case and treats ``_`` as a space.
 
     Raises
@@ -101,8 +103,9 @@ def match_channel(path: str | Path, names: list[str], channel: str) -> str:
         if len(exact) == 1:
             return exact[0]
     hits = [n for n in names if q in norm(n)]
-    if len(hits) == 1:
-        return hits[0]
+    forward = {re.sub(r"\s*\[bwd\]", "", n, flags=re.IGNORECASE) for n in hits}
+    if len(forward) == 1 and forward <= set(hits):
+        return forward.pop()  # a channel and its [bwd] twin: the channel
     if not hits:
         raise QPIFormatError(path, f"no channel matches {channel!r}; channels: "
                                    f"{', '.join(names)}")

@@ -184,7 +184,7 @@ def _header(raw: bytes, path) -> tuple[dict, int]:
             header[key] = ""
         elif key is not None:
             header[key] = f"{header[key]}\n{line}" if header[key] else line
-    return {k: v.strip("\n") for k, v in header.items()}, start + len(_DATA)
+    return {k: v.strip() for k, v in header.items()}, start + len(_DATA)
 
 
 def _field(path, header: dict, key: str) -> str:
