@@ -1,33 +1,70 @@
-"""npe2 reader: QPI stacks as Image layers with physical axes."""
+"""npe2 reader: QPI stacks as Image layers with physical axes.
+
+Any suffix in :data:`napari_qpi.io.READERS` at call time is accepted, so formats the
+library learns (Nanonis ``.3ds``/``.sxm``…) open without touching this module.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from ..io import READERS, QPIFormatError, load_stack
-from .layers import stack_kwargs
+from .layers import LayerDataTuple, stack_kwargs
+
+PathLike = str | Path
 
 
-def get_reader(path):
-    """Return a reader for a QPI stack file, or None for anything else."""
-    if isinstance(path, list):
+def _suffixes() -> set[str]:
+    from .. import io
+
+    return {s.lower() for s in io.READERS}
+
+
+def get_reader(path: PathLike | list[PathLike]) -> Callable | None:
+    """Return :func:`read_stack` for one file of a known QPI format, else None.
+
+    Parameters
+    ----------
+    path : str, Path or list of one of them
+
+    Returns
+    -------
+    callable or None
+    """
+    if isinstance(path, list | tuple):
         if len(path) != 1:
             return None
         path = path[0]
-    if Path(path).suffix.lower() not in READERS:
+    if Path(path).suffix.lower() not in _suffixes():
         return None
     return read_stack
 
 
-def read_stack(path):
-    """Read one file into an Image LayerDataTuple."""
-    if isinstance(path, list):
+def read_stack(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
+    """Read one file into an Image LayerDataTuple.
+
+    A file that is not a readable QPI stack (a user mistake, not a bug) gives an
+    error notification naming the file and the problem, and no layer.
+
+    Returns
+    -------
+    list of (data, kwargs, "image")
+        scale = (energy step, Å/px, Å/px), units ("meV", "angstrom", "angstrom"),
+        axis_labels ("E", "y", "x"); metadata holds the exact ``energies`` (meV),
+        ``pixel_size`` (Å), ``source`` and the file's own header fields. ``[(None,)]``
+        (napari's "nothing to add") for a broken file.
+    """
+    from napari.utils.notifications import show_error
+
+    from ..io import QPIFormatError, load_stack
+
+    if isinstance(path, list | tuple):
         path = path[0]
     try:
         stack = load_stack(path)
     except QPIFormatError as exc:
-        # napari shows the message as a notification; no layer is added
-        raise QPIFormatError(exc.path, exc.problem) from None
+        show_error(f"Cannot open {Path(exc.path).name}: {exc.problem}")
+        return [(None,)]
     kwargs = stack_kwargs(stack.energies, stack.pixel_size)
     kwargs["name"] = Path(path).stem
     kwargs["metadata"] = {**stack.metadata, "energies": stack.energies.tolist(),

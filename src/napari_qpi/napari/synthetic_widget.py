@@ -1,0 +1,151 @@
+"""The synthetic-data dock widget: :func:`napari_qpi.simulate` with a form.
+
+Adds the observation (with its ground truth in ``metadata["ground_truth"]``), the
+true kernel and the scatterer positions; generating again updates those layers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    LineEdit,
+    PushButton,
+    SpinBox,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+    from ..physics.simulation import Simulation
+
+#: Defect types 2, 3, 4 scale the first type's potential by these factors.
+TYPE_FACTORS = (1.0, -0.6, 2.0, -1.4)
+
+
+def format_params(params: dict) -> str:
+    """``{"t": 100.0, "mu": -120.0}`` → ``"t=100, mu=-120"``."""
+    return ", ".join(f"{k}={v:g}" for k, v in params.items())
+
+
+def parse_params(text: str) -> dict[str, float]:
+    """Inverse of :func:`format_params`; ValueError naming the bad entry."""
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"band parameters: cannot read {item!r}; write them as "
+                             "'name=value, name=value'") from None
+    return out
+
+
+class SyntheticWidget(Container):
+    """Simulate a QPI observation with known kernel and scatterers.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari when the widget is docked.
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        from ..physics.bands import FAMILIES
+        from ..physics.noise import NOISE_KINDS
+        from ..physics.simulation import MODELS
+
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self.family = ComboBox(label="band family", choices=FAMILIES, value="free_electron")
+        self.band_params = LineEdit(label="band parameters",
+                                    tooltip="meV (m_eff in electron masses)")
+        self.lattice_constant = FloatSpinBox(label="lattice constant (Å)", value=3.6,
+                                             min=0.5, max=50, step=0.1)
+        self.rotation = FloatSpinBox(label="rotation (°)", value=0.0, min=-180, max=180)
+        self.size = SpinBox(label="map size (px)", value=128, min=16, max=512, step=16)
+        self.pixel_size = FloatSpinBox(label="pixel size (Å)", value=2.0, min=0.05,
+                                       max=20.0, step=0.05)
+        self.kernel_size = SpinBox(label="kernel size (px)", value=65, min=3, max=257,
+                                   step=2)
+        self.n_energies = SpinBox(label="energies", value=8, min=1, max=200)
+        self.e_min = FloatSpinBox(label="from (meV)", min=-5000, max=5000, step=1.0)
+        self.e_max = FloatSpinBox(label="to (meV)", min=-5000, max=5000, step=1.0)
+        self.n_scatterers = SpinBox(label="scatterers", value=20, min=1, max=2000)
+        self.n_types = SpinBox(label="defect types", value=1, min=1, max=len(TYPE_FACTORS),
+                               tooltip="types 2–4 scale the potential by "
+                                       + ", ".join(f"{f:g}" for f in TYPE_FACTORS[1:]))
+        self.model = ComboBox(label="scattering", choices=MODELS, value="linear",
+                              tooltip="linear: sum of single-defect kernels; tmatrix: "
+                                      "multiple scattering between defects")
+        self.noise = ComboBox(label="noise", choices=NOISE_KINDS, value="white")
+        self.snr = FloatSpinBox(label="SNR (0 = none)", value=10.0, min=0.0, max=1e6,
+                                tooltip="var(signal) / var(noise) per energy")
+        self.streaks = FloatSpinBox(label="scan streaks", value=0.0, min=0, max=10, step=0.1)
+        self.background = FloatSpinBox(label="background", value=0.0, min=0, max=10,
+                                       step=0.1)
+        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
+        self.generate_button = PushButton(text="Generate")
+        self.extend([self.family, self.band_params, self.lattice_constant, self.rotation,
+                     self.size, self.pixel_size, self.kernel_size, self.n_energies,
+                     self.e_min, self.e_max, self.n_scatterers, self.n_types, self.model,
+                     self.noise, self.snr, self.streaks, self.background, self.seed,
+                     self.generate_button])
+        self.family.changed.connect(self._family_defaults)
+        self.generate_button.changed.connect(self.generate)
+        self._family_defaults()
+
+    def _family_defaults(self, *_args) -> None:
+        """Fill band parameters, lattice, pixel size and energies for the family."""
+        from ..physics.bands import default_band
+        from ..physics.simulation import default_energies, default_pixel_size
+
+        band = default_band(self.family.value)
+        self.band_params.value = format_params(dict(band.params))
+        self.lattice_constant.value = band.lattice_constant
+        self.lattice_constant.enabled = band.family != "free_electron"
+        self.rotation.value = np.rad2deg(band.rotation)
+        self.pixel_size.value = default_pixel_size(band)
+        energies = default_energies(band)
+        self.e_min.value, self.e_max.value = float(energies[0]), float(energies[-1])
+
+    def simulation(self) -> Simulation:
+        """Run :func:`napari_qpi.simulate` with the form's values."""
+        from ..physics.bands import Band
+        from ..physics.kernels import Defect, default_defect
+        from ..physics.simulation import simulate
+
+        band = Band(self.family.value, parse_params(self.band_params.value),
+                    self.lattice_constant.value, float(np.deg2rad(self.rotation.value)))
+        first = default_defect(band, 3.0 * band.energy_scale())
+        defects = [Defect(first.strength * f, first.offsets, first.weights)
+                   for f in TYPE_FACTORS[: self.n_types.value]]
+        return simulate(
+            band=band, shape=(self.size.value, self.size.value),
+            energies=np.linspace(self.e_min.value, self.e_max.value, self.n_energies.value),
+            n_scatterers=self.n_scatterers.value, defects=defects,
+            kernel_size=self.kernel_size.value, pixel_size=self.pixel_size.value,
+            model=self.model.value, snr=self.snr.value or np.inf, noise=self.noise.value,
+            streaks=self.streaks.value, background=self.background.value,
+            seed=self.seed.value)
+
+    def generate(self, *_args) -> Simulation | None:
+        """Simulate and add (or update) the three layers; errors become notifications."""
+        from napari.utils.notifications import show_error
+
+        from .layers import apply_layers, synthetic_layers
+
+        try:
+            sim = self.simulation()
+        except ValueError as exc:
+            show_error(f"Synthetic data: {exc}")
+            return None
+        layers = apply_layers(self._viewer, synthetic_layers(sim))
+        self._viewer.layers.selection.active = layers[0]
+        return sim

@@ -1,0 +1,59 @@
+"""The reader opens saved QPI stacks with physical axes; broken files add nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pint
+import pytest
+
+from napari_qpi.io import QPIStack
+from napari_qpi.napari.layers import UNITS
+from napari_qpi.napari.reader import get_reader
+
+
+def test_reader_claims_known_suffixes_only(tmp_path):
+    assert get_reader(str(tmp_path / "a.npz")) is not None
+    assert get_reader([str(tmp_path / "a.tif")]) is not None
+    assert get_reader(str(tmp_path / "a.png")) is None
+    assert get_reader([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) is None
+
+
+def test_reader_follows_readers_registry(tmp_path, monkeypatch):
+    from napari_qpi import io
+
+    assert get_reader(str(tmp_path / "a.xyz")) is None
+    monkeypatch.setitem(io.READERS, ".xyz", lambda path: None)
+    assert get_reader(str(tmp_path / "a.xyz")) is not None
+
+
+def test_open_saved_stack(make_napari_viewer, tmp_path):
+    energies = np.array([-10.0, 0.0, 5.0, 20.0])  # non-uniform bias steps
+    data = np.random.default_rng(0).normal(size=(4, 32, 40)).astype(np.float32)
+    path = QPIStack(data, energies, 2.5, {"bias_unit": "mV"}).save(tmp_path / "map.npz")
+    viewer = make_napari_viewer()
+    layers = viewer.open(path, plugin="napari-qpi")
+    assert len(layers) == 1
+    layer = layers[0]
+    assert layer.name == "map"
+    np.testing.assert_array_equal(layer.data, data)
+    np.testing.assert_allclose(layer.scale, (10.0, 2.5, 2.5))
+    np.testing.assert_allclose(layer.translate, (-10.0, 0.0, 0.0))
+    ureg = pint.get_application_registry()
+    assert tuple(layer.units) == tuple(ureg.Unit(u) for u in UNITS)
+    assert tuple(layer.axis_labels) == ("E", "y", "x")
+    assert layer.metadata["energies"] == energies.tolist()
+    assert layer.metadata["pixel_size"] == 2.5
+    assert layer.metadata["bias_unit"] == "mV"
+
+
+@pytest.mark.parametrize("content", [b"not a zip at all", b""])
+def test_broken_file_notifies_and_adds_nothing(make_napari_viewer, tmp_path, notes, content):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(content)
+    viewer = make_napari_viewer()
+    assert viewer.open(path, plugin="napari-qpi") == []
+    assert len(viewer.layers) == 0
+    assert any("broken.npz" in str(n.message) for n in notes)
+    # the viewer is still usable
+    viewer.add_image(np.zeros((4, 4)))
+    assert len(viewer.layers) == 1
