@@ -99,7 +99,7 @@ def _load_npz(path: Path) -> QPIStack:
     except QPIFormatError:
         raise
     except (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError, KeyError,
-            RuntimeError, NotImplementedError, zlib.error) as exc:
+            RuntimeError, NotImplementedError, SyntaxError, zlib.error) as exc:
         raise QPIFormatError(path, f"not a readable .npz file ({exc})") from None
     if not isinstance(meta, dict):
         raise QPIFormatError(path, f"metadata is a JSON {type(meta).__name__}, not an object")
@@ -113,7 +113,7 @@ def _load_npy(path: Path) -> QPIStack:
         data = np.load(path, allow_pickle=False)
     except QPIFormatError:
         raise
-    except (OSError, ValueError, TypeError, EOFError) as exc:
+    except (OSError, ValueError, TypeError, EOFError, SyntaxError) as exc:
         raise QPIFormatError(path, f"not a readable .npy file ({exc})") from None
     return _checked(path, data, None, 1.0, {})
 
@@ -126,7 +126,10 @@ def _check_npy_header(path: Path, fh, size: int) -> None:
     reader = getattr(np.lib.format, f"read_array_header_{version[0]}_0", None)
     if reader is None:  # version 3.0 headers read like 2.0 ones
         reader = np.lib.format.read_array_header_2_0
-    shape, _, dtype = reader(fh)
+    try:
+        shape, _, dtype = reader(fh)
+    except Exception as exc:  # numpy's header parser lets tokenize/SyntaxError escape
+        raise QPIFormatError(path, f"damaged .npy array header ({exc!r})") from None
     count = int(np.prod(shape, dtype=object)) if shape else 1
     if count > MAX_VALUES or count * dtype.itemsize > size:
         raise QPIFormatError(path, f"array header asks for shape {shape} of {dtype}, "
