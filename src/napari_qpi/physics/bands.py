@@ -131,14 +131,16 @@ def default_band(family: str) -> Band:
     """A physically sensible band for each family.
 
     ``free_electron`` is Ag(111)-like (m* = 0.4 mₑ, band bottom −65 meV, k_F ≈ 0.083
-    Å⁻¹); the lattice families use a = 3.6 Å and hoppings of order 100 meV.
+    Å⁻¹); the lattice families use a = 3.6 Å and hoppings of order 100 meV.  The
+    triangular bands sit at μ = 0, where the Fermi contour is clearly hexagonal; near
+    the band bottom it is a circle and the kernel is isotropic to within 0.3 %.
     """
     defaults = {
         "free_electron": Band("free_electron", {"m_eff": 0.4, "band_bottom": 65.0}),
         "square": Band("square", {"t": 100.0, "tp": -30.0, "mu": -120.0}, 3.6, 0.0),
         "rectangular": Band("rectangular", {"tx": 100.0, "ty": 45.0, "mu": -150.0}, 3.6),
-        "triangular": Band("triangular", {"t": 80.0, "mu": -280.0}, 3.6),
-        "triangular_c3": Band("triangular_c3", {"t": 80.0, "t3": 25.0, "mu": -280.0}, 3.6),
+        "triangular": Band("triangular", {"t": 80.0, "mu": 0.0}, 3.6),
+        "triangular_c3": Band("triangular_c3", {"t": 80.0, "t3": 25.0, "mu": 0.0}, 3.6),
         "tilted": Band("tilted", {"t": 100.0, "tp": -20.0, "v": 40.0, "mu": -200.0}, 3.6),
     }
     if family not in defaults:

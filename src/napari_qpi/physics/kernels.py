@@ -118,18 +118,30 @@ class GreensFunction:
         self.gk = 1.0 / (w + 1j * broadening - eps[None])  # (E, M, M)
         if band.family == "free_electron":
             self.form = np.ones_like(eps)
+            self.cell = 1.0
         else:
             sigma = WANNIER_WIDTH * band.lattice_constant
             self.form = np.exp(-0.5 * (kx**2 + ky**2) * sigma**2)
+            # unit-cell area in px²: turns the smooth envelope of the lattice comb
+            # G0(r) back into a per-site amplitude
+            shape = np.sqrt(3) / 2 if band.family.startswith("triangular") else 1.0
+            self.cell = shape * (band.lattice_constant / pixel_size) ** 2
 
     def _phase(self, shift: np.ndarray) -> np.ndarray:
         """exp(−i k·d) for a shift d = (row, col) in pixels."""
         d = np.asarray(shift, dtype=float) * self.pixel_size
         return np.exp(-1j * (self.ky * d[0] + self.kx * d[1]))
 
-    def site(self, shift=(0.0, 0.0)) -> np.ndarray:
-        """Site-to-site G0(r − d) on the grid, fft ordering (E, M, M)."""
-        g = self.gk if not np.any(shift) else self.gk * self._phase(shift)
+    def site(self, shift=(0.0, 0.0), form: int = 0) -> np.ndarray:
+        """Site-to-site G0(r − d) on the grid, fft ordering (E, M, M).
+
+        ``form`` = 2 dresses both ends with the Wannier form factor (scaled by the
+        unit-cell area in px²): the smooth propagator between scatterers at arbitrary
+        pixels, where the bare lattice G0 is a comb that vanishes between sites.
+        """
+        g = self.gk if not form else self.gk * (self.cell * self.form**form)
+        if np.any(shift):
+            g = g * self._phase(shift)
         return sfft.ifft2(g, axes=(-2, -1), workers=-1)
 
     def site_value(self, offset) -> np.ndarray:

@@ -75,9 +75,10 @@ def multi_impurity(
     h, w = shape
     m = gf.m
     # Every site: integer pixel + sub-pixel offset (one per defect site) + potential.
-    site_pix, site_off_key, site_pot = [], [], []
+    site_pix, site_off_key, site_pot, site_owner = [], [], [], []
     offsets: dict[tuple[float, float], np.ndarray] = {}
-    for p, t, s in zip(np.asarray(positions, int), np.asarray(types, int), strengths):
+    for q, (p, t, s) in enumerate(
+            zip(np.asarray(positions, int), np.asarray(types, int), strengths)):
         offs, pots = defects[t].sites(band, gf.pixel_size)
         for o, v in zip(offs, pots):
             key = (round(float(o[0]), 9), round(float(o[1]), 9))
@@ -85,34 +86,47 @@ def multi_impurity(
             site_pix.append(p)
             site_off_key.append(key)
             site_pot.append(v * s)
+            site_owner.append(q)
+    owner = np.asarray(site_owner)
     pix = np.asarray(site_pix, int)
     pot = np.asarray(site_pot, float)
     n = len(pot)
     e = gf.gk.shape[0]
     keys = list(offsets)
 
-    # Site-site matrix: G0(p_i + o_i − p_j − o_j) from one grid per offset difference.
+    # Site-site matrix G0(p_i + o_i − p_j − o_j), one grid per offset difference.
+    # Sites of one defect sit on lattice sites of each other: the bare lattice G0.
+    # Different scatterers sit at arbitrary pixels, where the bare lattice G0 is a
+    # comb that vanishes off the lattice: they couple through the Wannier-dressed
+    # propagator (form factor at both ends), the continuum envelope of the lattice G0.
     gmat = np.empty((e, n, n), dtype=complex)
     dp = pix[:, None, :] - pix[None, :, :]
+    same = owner[:, None] == owner[None, :]
     diff_grids: dict[tuple, np.ndarray] = {}
     kidx = np.array([keys.index(k) for k in site_off_key])
     for a in range(len(keys)):
         for b in range(len(keys)):
-            mask = (kidx[:, None] == a) & (kidx[None, :] == b)
-            if not mask.any():
-                continue
+            pair = (kidx[:, None] == a) & (kidx[None, :] == b)
             d = offsets[keys[a]] - offsets[keys[b]]
             key = (round(float(d[0]), 9), round(float(d[1]), 9))
-            if key not in diff_grids:
-                # G0(r + d) as a function of integer r
-                diff_grids[key] = gf.site(-d)
-            grid = diff_grids[key]
-            ii, jj = np.nonzero(mask)
-            gmat[:, ii, jj] = grid[:, dp[ii, jj, 0] % m, dp[ii, jj, 1] % m]
+            for dressed, mask in ((False, pair & same), (True, pair & ~same)):
+                if not mask.any():
+                    continue
+                if (key, dressed) not in diff_grids:
+                    # G0(r + d) as a function of integer r
+                    diff_grids[key, dressed] = (
+                        gf.site(-d) if not dressed else gf.site(-d, form=2))
+                grid = diff_grids[key, dressed]
+                ii, jj = np.nonzero(mask)
+                gmat[:, ii, jj] = grid[:, dp[ii, jj, 0] % m, dp[ii, jj, 1] % m]
     vmat = np.diag(pot).astype(complex)
     tmat = np.linalg.solve(np.eye(n)[None] - vmat[None] @ gmat, np.broadcast_to(vmat, (e, n, n)))
 
-    yy, xx = np.mgrid[:h, :w]
+    # evaluate on the map plus a margin, so the tip blur sees the signal beyond the
+    # map edge (as the linear model's blurred kernels do) instead of zeros
+    pad = int(np.ceil(4 * blur)) if blur > 0 else 0
+    h, w = h + 2 * pad, w + 2 * pad
+    yy, xx = np.mgrid[-pad : h - pad, -pad : w - pad]
     grids_in = [gf.tip(offsets[k]) for k in keys]  # G0(r − o)
     grids_back = [flip(gf.tip(-offsets[k])) for k in keys]  # G0(o − r)
     ry = (yy.ravel()[None, :] - pix[:, 0, None]) % m  # (n, H·W)
@@ -131,8 +145,8 @@ def multi_impurity(
     if blur > 0:
         full = np.zeros((e, m, m))
         full[:, :h, :w] = rho
-        # blur on a padded grid: the map edge is not periodic
-        rho = tip_blur(full, blur)[:, :h, :w]
+        # blur on a zero-padded grid (the map is not periodic), then drop the margin
+        rho = tip_blur(full, blur)[:, pad : h - pad, pad : w - pad]
     return rho
 
 

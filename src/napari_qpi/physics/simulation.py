@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -10,9 +11,15 @@ import numpy as np
 from .bands import FAMILIES, Band, default_band
 from .kernels import Defect, GreensFunction, crop_centered, default_defect, grid_size
 from .noise import add_background, add_noise, add_streaks
+from .sampling import _fermi_velocity
 from .scatter import activation_maps, linear, multi_impurity
 
 MODELS = ("linear", "tmatrix")
+
+#: Longest decay length (px) of G0 the default broadening allows.
+MAX_DEFAULT_DECAY = 80.0
+#: Largest Green's-function grid ``simulate`` builds (memory and time grow as M²).
+MAX_GRID = 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,38 @@ def default_pixel_size(band: Band) -> float:
     return 2.0 if band.family == "free_electron" else band.lattice_constant / 4
 
 
+def decay_length(band: Band, energies: np.ndarray, pixel_size: float,
+                 broadening: float) -> float:
+    """Longest decay length of G0(r) over ``energies``, in pixels: v_F / η.
+
+    G0(r) ∝ exp(−r / L) with L = ħv_F / η; the Green's-function grid must extend
+    several L beyond the kernel window, or the periodic images of the FFT grid leak
+    into the kernel and imprint the grid's square (C4) symmetry on it.
+    """
+    v = max(_fermi_velocity(band, float(e), pixel_size) for e in np.atleast_1d(energies))
+    return v / broadening
+
+
+def default_broadening(band: Band, energies: np.ndarray, pixel_size: float) -> float:
+    """η in meV: 8 % of the band's energy scale, raised where needed so that G0
+    decays within :data:`MAX_DEFAULT_DECAY` pixels at every energy."""
+    eta = 0.08 * band.energy_scale()
+    return max(eta, eta * decay_length(band, energies, pixel_size, eta) / MAX_DEFAULT_DECAY)
+
+
+def _grid_for(shape: tuple[int, int], kernel_size: int, decay: float) -> int:
+    """Grid M: ≥ 2× the map (offsets across the map do not wrap), ≥ 4× the kernel
+    window, and ≥ window/2 + 3 decay lengths (periodic images stay below ~1 %)."""
+    need = max(2 * max(shape), 4 * kernel_size, kernel_size // 2 + 3 * decay)
+    if need > MAX_GRID:
+        warnings.warn(
+            f"broadening gives a decay length of {decay:.0f} px; the Green's-function grid "
+            f"is capped at {MAX_GRID} px, so periodic images may leak into the kernel tails. "
+            "Use a larger broadening or a coarser pixel_size.", stacklevel=3)
+        need = max(2 * max(shape), 4 * kernel_size, MAX_GRID)
+    return grid_size(int(np.ceil(need)))
+
+
 def _check_positive(name: str, value: float) -> None:
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -117,7 +156,8 @@ def simulate(
     pixel_size : float, optional
         Å per pixel; default 2 Å for the surface state, a/4 for lattices.
     broadening : float, optional
-        η in meV; default 8 % of the band's energy scale.
+        η in meV; default 8 % of the band's energy scale, raised where needed so
+        that G0 decays within 80 px (see :func:`default_broadening`).
     model : {"linear", "tmatrix"}
         Sum of single-defect kernels, or full multi-impurity T-matrix.
     snr : float
@@ -161,7 +201,9 @@ def simulate(
         np.asarray(energies, dtype=float))
     if energies.ndim != 1 or not np.all(np.isfinite(energies)):
         raise ValueError("energies must be a 1-D sequence of finite numbers (meV)")
-    broadening = 0.08 * band.energy_scale() if broadening is None else float(broadening)
+    if broadening is None:
+        broadening = default_broadening(band, energies, pixel_size)
+    broadening = float(broadening)
     _check_positive("broadening", broadening)
     rng = np.random.default_rng(seed)
     if defects is None:
@@ -180,8 +222,7 @@ def simulate(
     types = rng.integers(0, len(defects), n)
     strengths = rng.uniform(0.6, 1.4, n)
 
-    # a grid ≥ 2× the map keeps scatterer-to-pixel offsets from wrapping around
-    m = grid_size(max(2 * max(h, w), 4 * kernel_size))
+    m = _grid_for((h, w), kernel_size, decay_length(band, energies, pixel_size, broadening))
     gf = GreensFunction(band, energies, m, pixel_size, broadening)
     clean, grids = linear(gf, band, defects, positions, types, strengths, (h, w), blur=tip_blur)
     if model == "tmatrix":
