@@ -90,8 +90,9 @@ def parse_3ds(raw: bytes, path: str | Path = "<bytes>", channel: str | None = No
     params = block[..., :n_par]
     curves = block[..., n_par:].reshape(ny, nx, len(names), points)
 
-    bias = _bias_axis(path, header, params, points)
-    data, chosen, derived = _select(path, names, curves, channel, bias)
+    with np.errstate(all="ignore"):  # signalling NaNs in damaged data warn on cast
+        bias = _bias_axis(path, header, params, points)
+        data, chosen, derived = _select(path, names, curves, channel, bias)
     data, ny_measured = _drop_unmeasured_rows(path, data, chosen)
     data = np.moveaxis(data, -1, 0)  # (E, Y, X)
     if bias[0] > bias[-1]:
@@ -177,8 +178,7 @@ def _select(path, names, curves, channel, bias):
             if bias.size < 2:
                 raise QPIFormatError(path, "one sweep point: cannot differentiate the current")
             data = _pair(names, bwd, curves, current[0])
-            with np.errstate(all="ignore"):
-                data = np.gradient(data, bias, axis=-1)
+            data = np.gradient(data, bias, axis=-1)
             return data, current[0], "numerical dI/dV: np.gradient of current over bias"
     else:
         chosen = match_channel(path, base + [n for n in names if _BWD.search(n)], channel)
