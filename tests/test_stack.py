@@ -1,0 +1,99 @@
+"""``QPIStack`` and ``load_stack``: round trips, plain arrays, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_qpi import QPIFormatError, QPIStack, load_stack
+
+
+def _data(e: int = 3, h: int = 12, w: int = 10) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((e, h, w)).astype(np.float32)
+
+
+def test_npz_round_trip(tmp_path) -> None:
+    meta = {"family": "square", "positions": np.array([[1, 2], [3, 4]]), "snr": np.float64(5)}
+    stack = QPIStack(_data(), energies=[-10.0, 0.0, 12.5], pixel_size=0.9, metadata=meta)
+    path = stack.save(tmp_path / "stack")  # suffix added
+    assert path.suffix == ".npz"
+    back = load_stack(path)
+    np.testing.assert_array_equal(back.data, stack.data)
+    np.testing.assert_array_equal(back.energies, [-10.0, 0.0, 12.5])
+    assert back.pixel_size == pytest.approx(0.9)
+    assert back.metadata == {"family": "square", "positions": [[1, 2], [3, 4]], "snr": 5.0}
+    assert back.shape == (3, 12, 10)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".tiff"])
+def test_plain_arrays_load_with_default_axes(tmp_path, suffix: str) -> None:
+    data = _data()
+    path = tmp_path / f"plain{suffix}"
+    if suffix == ".npy":
+        np.save(path, data.astype(np.float64))
+    else:
+        tifffile.imwrite(path, data, photometric="minisblack")
+    stack = load_stack(path)
+    assert stack.data.dtype == np.float32
+    np.testing.assert_allclose(stack.data, data, rtol=1e-6)
+    np.testing.assert_array_equal(stack.energies, [0.0, 1.0, 2.0])
+    assert stack.pixel_size == 1.0
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_two_dimensional_map_becomes_one_slice(tmp_path, suffix: str) -> None:
+    image = _data()[0]
+    path = tmp_path / f"map{suffix}"
+    np.save(path, image) if suffix == ".npy" else tifffile.imwrite(path, image)
+    stack = load_stack(path)
+    assert stack.shape == (1, 12, 10)
+    np.testing.assert_allclose(stack.data[0], image)
+    assert QPIStack(image).shape == (1, 12, 10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"data": np.zeros((2, 3, 4, 5))}, "shape"),
+        ({"data": np.zeros(5)}, "shape"),
+        ({"data": np.array([["a"]])}, "real numbers"),
+        ({"data": np.zeros((2, 4, 4), complex)}, "real numbers"),
+        ({"data": np.zeros((2, 4, 4)), "energies": [0.0]}, "energies"),
+        ({"data": np.zeros((2, 4, 4)), "pixel_size": 0.0}, "pixel_size"),
+        ({"data": np.zeros((2, 4, 4)), "pixel_size": np.nan}, "pixel_size"),
+    ],
+)
+def test_bad_stack_raises_naming_the_problem(kwargs: dict, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        QPIStack(**kwargs)
+
+
+def test_bad_files_raise_qpi_format_error(tmp_path) -> None:
+    with pytest.raises(QPIFormatError, match="no such file"):
+        load_stack(tmp_path / "missing.npz")
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    with pytest.raises(QPIFormatError, match="unknown file type"):
+        load_stack(other)
+    np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2, 2)))
+    with pytest.raises(QPIFormatError, match="shape"):
+        load_stack(tmp_path / "cube.npy")
+    np.save(tmp_path / "nan.npy", np.full((2, 4, 4), np.nan))
+    with pytest.raises(QPIFormatError, match="finite"):
+        load_stack(tmp_path / "nan.npy")
+    np.savez(tmp_path / "nodata.npz", energies=np.arange(3.0))
+    with pytest.raises(QPIFormatError, match="'data'"):
+        load_stack(tmp_path / "nodata.npz")
+    np.savez(tmp_path / "mismatch.npz", data=np.zeros((3, 4, 4)), energies=np.arange(2.0))
+    with pytest.raises(QPIFormatError, match="energies"):
+        load_stack(tmp_path / "mismatch.npz")
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
+    with pytest.raises(QPIFormatError, match="broken.tif"):
+        load_stack(tmp_path / "broken.tif")
+    with pytest.raises(QPIFormatError, match="channel"):
+        load_stack(tmp_path / "cube.npy", channel="LockinX")
+
+
+def test_qpi_format_error_is_a_value_error() -> None:
+    assert issubclass(QPIFormatError, ValueError)
