@@ -54,6 +54,39 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from .models.train import TrainConfig, train
+
+    cfg = TrainConfig(split=args.split, seed=args.seed)
+    if args.steps is not None:
+        cfg = dataclasses.replace(cfg, stage1_steps=args.steps, stage2_steps=args.steps,
+                                  onestep_steps=args.steps)
+    if args.bank_size is not None:
+        cfg = dataclasses.replace(cfg, bank_size=args.bank_size)
+    bar = None
+    gen = train(cfg, args.out, device=args.device, resume=not args.restart)
+    try:
+        while True:
+            ev = next(gen)
+            if bar is None or bar.desc != ev.stage:
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=ev.total, desc=ev.stage, initial=ev.step - 1,
+                           disable=args.quiet)
+            bar.update(1)
+            if ev.step % 50 == 0:
+                bar.set_postfix(loss=f"{ev.losses.get('loss', 0):.3f}")
+    except StopIteration as stop:
+        if bar is not None:
+            bar.close()
+        print(f"wrote weights to {stop.value}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``napari-qpi`` command."""
     parser = argparse.ArgumentParser(prog="napari-qpi", description=__doc__)
@@ -66,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     _simulate_args(p)
     p.add_argument("--figure", type=Path, default=Path("qpi_demo.png"))
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("train", help="train the two-stage model and the one-step baseline")
+    p.add_argument("--out", type=Path, required=True, help="folder for the weight set")
+    p.add_argument("--split", default="all", choices=("all", "seen"),
+                   help="families to learn from (seen: hold out the unseen families)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="steps per stage (default config)")
+    p.add_argument("--bank-size", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--restart", action="store_true", help="ignore a partial run in --out")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

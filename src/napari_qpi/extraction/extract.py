@@ -65,6 +65,7 @@ class Problem:
     pixel_size: float | None
     offsets: np.ndarray  # (E,) removed means
     scales: np.ndarray  # (E,) removed stds
+    weights: str = "default"  # weight set of learned methods
 
 
 #: method name → function(problem) yielding Progress and returning (kernel, uncertainty,
@@ -131,6 +132,7 @@ def iter_extract(
     pixel_size: float | None = None,
     kernel_size: int | None = None,
     device: str | None = None,
+    weights: str = "default",
 ) -> Generator[Progress, None, Extraction]:
     """Generator form of :func:`extract`: yields :class:`Progress`, returns the result.
 
@@ -145,7 +147,8 @@ def iter_extract(
     scales = obs.std(axis=(-2, -1))
     scales = np.where(scales > 0, scales, 1.0)
     norm = (obs - offsets[:, None, None]) / scales[:, None, None]
-    problem = Problem(norm, pos, kernel_size, device or "cpu", pixel_size, offsets, scales)
+    problem = Problem(norm, pos, kernel_size, device or "cpu", pixel_size, offsets, scales,
+                      weights)
     kernel, uncertainty, latent = yield from METHODS[method](problem)
     t_kernel = time.perf_counter() - t0
 
@@ -192,6 +195,7 @@ def extract(
     pixel_size: float | None = None,
     kernel_size: int | None = None,
     device: str | None = None,
+    weights: str = "default",
 ) -> Extraction:
     """Extract the single-scatterer kernel from an observation.
 
@@ -210,6 +214,10 @@ def extract(
         Odd window of the returned kernel (default 65).
     device : str, optional
         Torch device for learned methods ("cpu", "cuda", "mps"); default CPU.
+    weights : str
+        Weight set of learned methods: ``"default"`` (trained on every family),
+        ``"seen"`` (seen split only, for benchmarks) or a folder from
+        ``napari-qpi train``.
 
     Returns
     -------
@@ -230,7 +238,8 @@ def extract(
     (8, 65, 65)
     """
     gen = iter_extract(observation, method=method, positions=positions,
-                       pixel_size=pixel_size, kernel_size=kernel_size, device=device)
+                       pixel_size=pixel_size, kernel_size=kernel_size, device=device,
+                       weights=weights)
     while True:
         try:
             next(gen)
@@ -239,4 +248,4 @@ def extract(
 
 
 # method modules register themselves on import
-from . import classical_methods  # noqa: E402,F401
+from . import classical_methods, learned_methods  # noqa: E402,F401

@@ -1,0 +1,171 @@
+"""Networks: the stage-1 kernel VAE, the stage-2 observation encoder, and the
+one-step baseline (the same encoder trained end to end with its own decoder).
+
+Sized for a laptop CPU: 0.5–0.8 M parameters per network, 65-px kernels, a
+64-dimensional latent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .features import IMAGE_SIZE, observation_features
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of every network; stored beside the weights."""
+
+    kernel_size: int = 65
+    latent_dim: int = 64
+    widths: tuple[int, ...] = (24, 48, 64, 64)
+    map_widths: tuple[int, ...] = (16, 32, 64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        d["map_widths"] = tuple(d["map_widths"])
+        return cls(**d)
+
+
+def _block(cin: int, cout: int, stride: int = 2) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
+        nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
+    )
+
+
+def pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero-pad the last two axes of a (B, C, h, h) tensor to ``size``, centred."""
+    d = size - x.shape[-1]
+    return F.pad(x, (d // 2, d - d // 2, d // 2, d - d // 2))
+
+
+def crop_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Centre crop of the last two axes."""
+    o = (x.shape[-1] - size) // 2
+    return x[..., o : o + size, o : o + size]
+
+
+class ImageEncoder(nn.Module):
+    """(B, C, 72, 72) → flattened features (B, widths[-1]·5·5)."""
+
+    def __init__(self, cin: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        layers, c = [], cin
+        for w in widths:
+            layers.append(_block(c, w))
+            c = w
+        self.net = nn.Sequential(*layers)
+        self.out_features = widths[-1] * 5 * 5  # 72 → 36 → 18 → 9 → 5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)
+
+
+class KernelDecoder(nn.Module):
+    """Latent (B, d) → kernel (B, k, k)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.widths
+        self.k = cfg.kernel_size
+        self.fc = nn.Linear(cfg.latent_dim, w[-1] * 25)
+        ups, c = [], w[-1]
+        for wo in reversed(w[1:-1]):  # 5 → 10 → 20
+            ups += [nn.Upsample(scale_factor=2, mode="nearest"), _block(c, wo, stride=1)]
+            c = wo
+        # 20 → 40 with one conv, then 40 → 80 by sub-pixel shuffle: full resolution
+        # without convolutions at 80×80, which would dominate the cost on a CPU
+        ups += [nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c, w[0], 3, padding=1), nn.SiLU(),
+                nn.Conv2d(w[0], 4, 3, padding=1), nn.PixelShuffle(2)]
+        self.up = nn.Sequential(*ups)  # 5 → 80
+        self.c0 = w[-1]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, self.c0, 5, 5)
+        return crop_to(self.up(h), self.k)[:, 0]
+
+
+class KernelVAE(nn.Module):
+    """Stage 1: a VAE whose latent space holds physically valid kernels."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ImageEncoder(1, cfg.widths)
+        self.head = nn.Linear(self.encoder.out_features, 2 * cfg.latent_dim)
+        self.decoder = KernelDecoder(cfg)
+
+    def encode(self, kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, k, k) unit-norm kernels → posterior mean and log-variance (B, d)."""
+        h = self.encoder(pad_to(kernel[:, None] * 10.0, IMAGE_SIZE))
+        mu, logvar = self.head(h).chunk(2, dim=1)
+        return mu, logvar.clamp(-12, 6)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z) / 10.0
+
+
+class ObservationEncoder(nn.Module):
+    """Stage 2 (and the one-step body): observation features → latent posterior.
+
+    Input features (see :mod:`.features`): the Welch power spectrum, the guide (a
+    Wiener kernel from known positions, or zeros when blind) with its flag, and the
+    z-scored map itself through a fully convolutional branch with global pooling, so
+    any map size works.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.image = ImageEncoder(3, cfg.widths)
+        # 4×4 patches first: the spectrum branch carries the fine detail, this branch
+        # the sign and real-space texture, cheaply for maps up to 256 px
+        layers, c = [nn.Conv2d(1, cfg.map_widths[0], 4, stride=4), nn.SiLU()], cfg.map_widths[0]
+        for w in cfg.map_widths[1:]:
+            layers.append(_block(c, w))
+            c = w
+        self.map = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Linear(self.image.out_features + 2 * c, 128), nn.SiLU(),
+            nn.Linear(128, 2 * cfg.latent_dim),
+        )
+
+    def forward(self, image: torch.Tensor, maps: torch.Tensor):
+        m = self.map(maps[:, None])
+        pooled = torch.cat([m.mean((-2, -1)), m.amax((-2, -1))], dim=1)
+        mu, logvar = self.head(torch.cat([self.image(image), pooled], 1)).chunk(2, dim=1)
+        return mu, logvar.clamp(-12, 6)
+
+    def encode_observations(self, y: torch.Tensor, guide: torch.Tensor | None):
+        """(B, H, W) maps and optional (B, H, W) scatterer maps → (mu, logvar)."""
+        image, maps = observation_features(y, guide, self.cfg.kernel_size)
+        return self(image, maps)
+
+
+class OneStep(nn.Module):
+    """Baseline: the same encoder and a decoder of the same size, trained end to end."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ObservationEncoder(cfg)
+        self.decoder = KernelDecoder(cfg)
+
+    def forward(self, y: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
+        mu, _ = self.encoder.encode_observations(y, guide)
+        return self.decoder(mu) / 10.0
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
