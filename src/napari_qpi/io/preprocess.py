@@ -1,0 +1,229 @@
+"""Preprocessing of dI/dV maps before extraction (numpy/scipy only).
+
+Every function takes an ``(E, Y, X)`` stack or a ``(Y, X)`` map, returns a new array of
+the same shape (float32 stays float32, other dtypes become float64) and leaves its input
+untouched. Rows are scan lines (x is the fast scan axis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["crop", "flatten_lines", "normalize_slices", "remove_bragg_peaks",
+           "subtract_plane", "suppress_streaks"]
+
+
+def _stack(data, name: str = "data") -> tuple[np.ndarray, bool]:
+    """Copy ``data`` to a float (E, Y, X) array; say whether it was 2-D."""
+    arr = np.asarray(data)
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"{name} must be (E, Y, X) or (Y, X), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{name} must hold real numbers, got {arr.dtype}")
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    out = np.array(arr, dtype=dtype, copy=True)
+    return (out[None] if arr.ndim == 2 else out), arr.ndim == 2
+
+
+def _back(out: np.ndarray, was_2d: bool) -> np.ndarray:
+    return out[0] if was_2d else out
+
+
+def normalize_slices(data, *, method: str = "mean") -> np.ndarray:
+    """Normalise each energy slice.
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    method : {"mean", "zscore"}
+        ``"mean"`` divides by the slice mean (the set-point correction: a constant-current
+        feedback scales each dI/dV slice by an unknown factor); ``"zscore"`` subtracts the
+        mean and divides by the standard deviation.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``data``.
+
+    Examples
+    --------
+    >>> normalize_slices(np.full((2, 3, 3), 4.0))[0, 0, 0]
+    1.0
+    """
+    out, was_2d = _stack(data)
+    mean = out.mean(axis=(1, 2), keepdims=True)
+    if method == "mean":
+        if np.any(np.abs(mean) <= 1e-12 * np.abs(out).max(axis=(1, 2), keepdims=True)):
+            raise ValueError("a slice has zero mean; use method='zscore'")
+        out /= mean
+    elif method == "zscore":
+        std = out.std(axis=(1, 2), keepdims=True)
+        out -= mean
+        out /= np.where(std > 0, std, 1.0)
+    else:
+        raise ValueError(f"method must be 'mean' or 'zscore', got {method!r}")
+    return _back(out, was_2d)
+
+
+def subtract_plane(data) -> np.ndarray:
+    """Subtract the least-squares plane ``a + b·x + c·y`` from each slice.
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+
+    Returns
+    -------
+    ndarray
+        Same shape; a pure plane becomes zero.
+    """
+    out, was_2d = _stack(data)
+    _, ny, nx = out.shape
+    y, x = np.mgrid[:ny, :nx]
+    design = np.stack([np.ones(ny * nx), x.ravel() - x.mean(), y.ravel() - y.mean()], axis=1)
+    coef, *_ = np.linalg.lstsq(design, out.reshape(len(out), -1).T.astype(np.float64),
+                               rcond=None)
+    out -= (design @ coef).T.reshape(out.shape).astype(out.dtype)
+    return _back(out, was_2d)
+
+
+def flatten_lines(data, *, method: str = "median") -> np.ndarray:
+    """Remove a background from every scan line (row) separately.
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    method : {"median", "linear"}
+        ``"median"`` subtracts each row's median (offset jumps between lines);
+        ``"linear"`` subtracts each row's least-squares line (offset and slope).
+
+    Returns
+    -------
+    ndarray
+        Same shape.
+    """
+    out, was_2d = _stack(data)
+    if method == "median":
+        out -= np.median(out, axis=2, keepdims=True)
+    elif method == "linear":
+        nx = out.shape[2]
+        x = np.arange(nx) - (nx - 1) / 2
+        slope = (out * x).sum(axis=2, keepdims=True) / max((x * x).sum(), 1e-300)
+        out -= out.mean(axis=2, keepdims=True) + slope * x
+    else:
+        raise ValueError(f"method must be 'median' or 'linear', got {method!r}")
+    return _back(out, was_2d)
+
+
+def suppress_streaks(data, *, threshold: float = 5.0, min_length: int = 3) -> np.ndarray:
+    """Replace scan-line streaks (tip changes along part of a line) by their neighbours.
+
+    A pixel is a streak pixel when it departs from the mean of the pixels directly above
+    and below by more than ``threshold`` robust standard deviations (1.4826 × MAD of that
+    departure over the slice), within a run of at least ``min_length`` such pixels along
+    its row. Streak pixels get the mean of the lines above and below.
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    threshold : float
+        Robust standard deviations.
+    min_length : int
+        Shortest run along x that counts as a streak (isolated spikes are left alone).
+
+    Returns
+    -------
+    ndarray
+        Same shape.
+    """
+    if threshold <= 0 or min_length < 1:
+        raise ValueError("threshold must be > 0 and min_length >= 1")
+    out, was_2d = _stack(data)
+    for s in out:
+        padded = np.pad(s, ((1, 1), (0, 0)), mode="reflect")
+        neighbours = 0.5 * (padded[:-2] + padded[2:])
+        dev = s - neighbours
+        mad = 1.4826 * np.median(np.abs(dev - np.median(dev)))
+        if mad == 0:
+            continue
+        mask = np.abs(dev - np.median(dev)) > threshold * mad
+        mask = ndimage.binary_opening(mask, structure=np.ones((1, int(min_length)), bool))
+        s[mask] = neighbours[mask]
+    return _back(out, was_2d)
+
+
+def remove_bragg_peaks(data, *, n_peaks: int = 8, q_min: float = 0.3,
+                       prominence: float = 20.0, radius: float = 1.5) -> np.ndarray:
+    """Notch the strongest isolated high-|q| peaks (atomic lattice) out of the FFT.
+
+    Peaks are found once on the energy-averaged ``|FFT|``: local maxima with
+    ``|q| ≥ q_min`` × Nyquist that stand ``prominence`` times above the local median of
+    ``|FFT|``. The ``n_peaks`` strongest (both members of a ±q pair count) are multiplied
+    away by ``1 - exp(-|q - q0|² / 2 radius²)`` in every slice.
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    n_peaks : int
+        Most peaks removed (Bragg peaks come in ±q pairs: 6 for a hexagonal lattice).
+    q_min : float
+        Smallest |q| considered, as a fraction of the Nyquist frequency.
+    prominence : float
+        How far above the local median background a peak must stand.
+    radius : float
+        Notch width in FFT pixels.
+
+    Returns
+    -------
+    ndarray
+        Same shape.
+    """
+    out, was_2d = _stack(data)
+    _, ny, nx = out.shape
+    spec = np.fft.fft2(out.astype(np.float64))
+    power = np.fft.fftshift(np.abs(spec).mean(axis=0))
+    qy = (np.arange(ny) - ny // 2) / (ny / 2)
+    qx = (np.arange(nx) - nx // 2) / (nx / 2)
+    q = np.hypot(*np.meshgrid(qy, qx, indexing="ij"))
+    background = ndimage.median_filter(power, size=9, mode="wrap")
+    is_peak = (power == ndimage.maximum_filter(power, size=5, mode="wrap")) & (q >= q_min)
+    is_peak &= power > prominence * np.maximum(background, 1e-300)
+    peaks = np.argwhere(is_peak)
+    peaks = peaks[np.argsort(power[is_peak])[::-1][:n_peaks]]
+    if len(peaks) == 0:
+        return _back(out, was_2d)
+    yy, xx = np.mgrid[:ny, :nx]
+    notch = np.ones((ny, nx))
+    for py, px in peaks:
+        dy = (yy - py + ny // 2) % ny - ny // 2
+        dx = (xx - px + nx // 2) % nx - nx // 2
+        notch *= 1 - np.exp(-(dy * dy + dx * dx) / (2 * radius * radius))
+    spec *= np.fft.ifftshift(notch)
+    out[:] = np.fft.ifft2(spec).real
+    return _back(out, was_2d)
+
+
+def crop(data, *, y: tuple[int, int] | None = None,
+         x: tuple[int, int] | None = None) -> np.ndarray:
+    """Cut out rows ``y[0]:y[1]`` and columns ``x[0]:x[1]`` (a copy).
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    y, x : (start, stop), optional
+        Pixel ranges; ``None`` keeps the whole axis.
+
+    Returns
+    -------
+    ndarray
+        ``(E, y[1] - y[0], x[1] - x[0])`` or the 2-D equivalent.
+    """
+    out, was_2d = _stack(data)
+    bounds = []
+    for name, rng_, size in (("y", y, out.shape[1]), ("x", x, out.shape[2])):
+        start, stop = (0, size) if rng_ is None else (int(rng_[0]), int(rng_[1]))
+        if not 0 <= start < stop <= size:
+            raise ValueError(f"{name}={rng_} must satisfy 0 <= start < stop <= {size}")
+        bounds.append(slice(start, stop))
+    return _back(out[:, bounds[0], bounds[1]].copy(), was_2d)
