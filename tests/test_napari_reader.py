@@ -57,3 +57,25 @@ def test_broken_file_notifies_and_adds_nothing(make_napari_viewer, tmp_path, not
     # the viewer is still usable
     viewer.add_image(np.zeros((4, 4)))
     assert len(viewer.layers) == 1
+
+
+def test_sample_data_layers(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-qpi", "synthetic-stack")
+    obs, pts = viewer.layers["QPI observation"], viewer.layers["scatterers"]
+    truth = obs.metadata["ground_truth"]
+    np.testing.assert_array_equal(pts.data, truth["positions"])  # pixels, scaled to Å
+    np.testing.assert_allclose(pts.scale, obs.scale[1:])
+    assert viewer.layers["true kernel"].data.shape == truth["kernel"].shape
+
+
+def test_napari_package_import_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, napari_qpi.napari, napari_qpi.napari.reader; "
+            "print(sorted(m for m in ('napari', 'torch', 'PyQt6', 'magicgui') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

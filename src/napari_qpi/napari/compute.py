@@ -225,9 +225,16 @@ def _crop(kernel: np.ndarray, k: int) -> np.ndarray:
 
 
 def show_result(viewer: napari.Viewer, request: Request, extraction: Extraction) -> dict:
-    """Add or update the result layers of ``extraction`` in ``viewer``; return the scores."""
+    """Add or update the result layers of ``extraction`` in ``viewer``; return the scores.
+
+    The layer selection is left as it was, so a second run starts from the same input.
+    """
     found = scores(request.source, extraction)
+    selected, active = set(viewer.layers.selection), viewer.layers.selection.active
     apply_layers(viewer, result_layers(extraction, request.source, scores=found))
+    viewer.layers.selection.clear()
+    viewer.layers.selection.update(selected)
+    viewer.layers.selection.active = active
     return found
 
 

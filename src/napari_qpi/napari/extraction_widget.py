@@ -145,12 +145,13 @@ class ExtractionWidget(Container):
             self.worker.quit()
 
     def _on_progress(self, event: Progress) -> None:
-        if self._progress is None:
+        bar = self._progress  # local: updating the bar may process queued events
+        if bar is None:
             return
-        if self._progress.total != event.total:
-            self._progress.total = event.total
-        self._progress.set_description(f"{event.message}")
-        self._progress.update(event.step - self._progress.n)
+        if bar.total != event.total:
+            bar.total = event.total
+        bar.set_description(event.message)
+        bar.update(event.step - bar.n)
 
     def _on_returned(self, result: Extraction | _Failed) -> None:
         from napari.utils.notifications import show_error

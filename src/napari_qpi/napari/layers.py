@@ -149,7 +149,8 @@ def result_layers(extraction: Extraction, source: Layer, *,
     """
     geom = geometry(source)
     name = source.name
-    kernel = np.asarray(extraction.kernel)
+    kernel = _like(extraction.kernel, source.ndim)
+    residual = _like(extraction.residual, source.ndim)
     k = kernel.shape[-1]
     kgeom = centred(_last(geom, kernel.ndim), k)
     pixel_size = extraction.info.get("pixel_size")
@@ -158,7 +159,7 @@ def result_layers(extraction: Extraction, source: Layer, *,
     if "energies" in source.metadata:
         meta["energies"] = list(source.metadata["energies"])
     out: list[LayerDataTuple] = [
-        (extraction.residual, {**_last(geom, np.ndim(extraction.residual)),
+        (residual, {**_last(geom, residual.ndim),
                                "name": f"{name} residual", "colormap": "gray",
                                "metadata": meta, "visible": False}, "image"),
         (extraction.activation, {**_last(geom, 2), "name": f"{name} activation",
@@ -166,7 +167,7 @@ def result_layers(extraction: Extraction, source: Layer, *,
                                  "metadata": meta, "visible": False}, "image"),
     ]
     if extraction.uncertainty is not None:
-        unc = np.asarray(extraction.uncertainty)
+        unc = _like(extraction.uncertainty, source.ndim)
         out.append((unc, {**kgeom, "name": f"{name} uncertainty", "colormap": "viridis",
                           "metadata": meta, "visible": False}, "image"))
     q_step = 2 * np.pi / (k * pixel_size) if pixel_size else None
@@ -177,6 +178,14 @@ def result_layers(extraction: Extraction, source: Layer, *,
                          "contrast_limits": symmetric_limits(kernel),
                          "metadata": {**meta, "latent": extraction.latent}}, "image"))
     return out
+
+
+def _like(array, ndim: int) -> np.ndarray:
+    """Drop a leading length-1 energy axis the source layer does not have."""
+    array = np.asarray(array)
+    while array.ndim > ndim and array.shape[0] == 1:
+        array = array[0]
+    return array
 
 
 #: Properties kept from the user when a layer is updated in place.
