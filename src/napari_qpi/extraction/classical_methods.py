@@ -15,3 +15,30 @@ def wiener_method(problem: Problem):
     kernel = wiener_kernel(problem.observation, problem.positions, problem.kernel_size)
     yield Progress("Wiener deconvolution", 1, 1)
     return kernel, None, None
+
+
+@register("power")
+def power_method(problem: Problem):
+    """Zero-phase kernel from the power spectrum (blind; a floor for the benchmark)."""
+    from .power import power_kernel
+
+    yield Progress("power spectrum", 0, 1)
+    kernel = power_kernel(problem.observation, problem.kernel_size)
+    yield Progress("power spectrum", 1, 1)
+    return kernel, None, None
+
+
+@register("sbd")
+def sbd_method(problem: Problem):
+    """Multi-slice sparse blind deconvolution (Cheung et al. 2020), blind."""
+    from .sbd import iter_sbd
+
+    gen = iter_sbd(problem.observation, problem.kernel_size, rng=0, device=problem.device)
+    while True:
+        try:
+            message, step, total = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        yield Progress(message, step, total)
+    return result.kernel, None, None
