@@ -9,9 +9,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bands import FAMILIES, Band, default_band
-from .kernels import Defect, GreensFunction, crop_centered, default_defect, grid_size
+from .kernels import (
+    Defect,
+    GreensFunction,
+    crop_centered,
+    default_defect,
+    grid_size,
+    kernel_grid,
+)
 from .noise import add_background, add_noise, add_streaks
-from .sampling import _fermi_velocity
 from .scatter import activation_maps, linear, multi_impurity
 
 MODELS = ("linear", "tmatrix")
@@ -84,8 +90,25 @@ def decay_length(band: Band, energies: np.ndarray, pixel_size: float,
     several L beyond the kernel window, or the periodic images of the FFT grid leak
     into the kernel and imprint the grid's square (C4) symmetry on it.
     """
-    v = max(_fermi_velocity(band, float(e), pixel_size) for e in np.atleast_1d(energies))
-    return v / broadening
+    return float(np.max(fermi_velocities(band, energies, pixel_size))) / broadening
+
+
+def fermi_velocities(band: Band, energies: np.ndarray, pixel_size: float) -> np.ndarray:
+    """Mean |∇ε| (meV·px) on the contour ε = E for each energy (as
+    :func:`napari_qpi.physics.sampling._fermi_velocity`, the band evaluated once)."""
+    m = 192
+    k = 2 * np.pi * np.fft.fftfreq(m) / pixel_size
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    eps = band.dispersion(kx, ky)
+    gy, gx = np.gradient(np.fft.fftshift(eps), k[1] - k[0])
+    grad = np.fft.ifftshift(np.hypot(gx, gy)).ravel() / pixel_size
+    eps = eps.ravel()
+    out = []
+    for e in np.atleast_1d(np.asarray(energies, dtype=float)):
+        dist = np.abs(eps - e)
+        near = dist < np.quantile(dist, 0.02)
+        out.append(grad[near].mean())
+    return np.asarray(out)
 
 
 def default_broadening(band: Band, energies: np.ndarray, pixel_size: float) -> float:
@@ -224,8 +247,11 @@ def simulate(
 
     m = _grid_for((h, w), kernel_size, decay_length(band, energies, pixel_size, broadening))
     gf = GreensFunction(band, energies, m, pixel_size, broadening)
-    clean, grids = linear(gf, band, defects, positions, types, strengths, (h, w), blur=tip_blur)
-    if model == "tmatrix":
+    if model == "linear":
+        clean, grids = linear(gf, band, defects, positions, types, strengths, (h, w),
+                              blur=tip_blur)
+    else:
+        grids = np.stack([kernel_grid(gf, d, band, blur=tip_blur) for d in defects])
         clean = multi_impurity(gf, band, defects, positions, types, strengths, (h, w),
                                blur=tip_blur)
     obs = add_noise(clean, snr, kind=noise, rng=rng)
