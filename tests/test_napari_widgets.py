@@ -134,6 +134,9 @@ def test_extraction_widget_guided_wiener(viewer, qtbot):
     assert score > TAIL_THRESHOLD
     assert kernel.metadata["scores"]["tail_similarity"] == pytest.approx(score, abs=1e-6)
     assert "tail" in widget.scores.value
+    # selecting an output layer does not make it the next input
+    viewer.layers.selection.active = kernel
+    assert widget.image.value is src
 
     # control: positions that are not the scatterers give a much worse kernel
     rng = np.random.default_rng(5)
@@ -252,3 +255,15 @@ def test_errors_in_the_method_become_notifications(viewer, qtbot, notes):
     assert "map kernel" not in viewer.layers
     assert widget.run_button.enabled
     assert any("solver diverged" in str(n.message) for n in notes)
+
+
+def test_scripting_doc_console_example_runs(viewer, capsys):
+    """The first code block of docs/scripting.md runs in a console with `viewer`."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "scripting.md"
+    code = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)[0]
+    exec(compile(code, str(doc), "exec"), {"viewer": viewer})
+    assert "QPI observation kernel" in viewer.layers
+    assert "tail_similarity" in capsys.readouterr().out

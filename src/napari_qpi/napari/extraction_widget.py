@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox, create_widget
 
 from . import compute
+from .layers import is_result
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -89,9 +90,9 @@ class ExtractionWidget(Container):
         self._follow_active()
 
     def _follow_active(self, *_args) -> None:
-        """Preselect the active layer when it is an Image."""
+        """Preselect the active layer when it is an Image, not one of our outputs."""
         active = self._viewer.layers.selection.active
-        if active is not None and active in self.image.choices:
+        if active is not None and active in self.image.choices and not is_result(active):
             self.image.value = active
 
     def _fit_kernel_size(self, *_args) -> None:

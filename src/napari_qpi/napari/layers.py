@@ -87,10 +87,19 @@ def centred(geom: dict, k: int) -> dict:
     return {**geom, "translate": tuple(translate)}
 
 
-def symmetric_limits(data: np.ndarray) -> tuple[float, float]:
-    """Contrast limits ±max|data|, so that zero is the middle of a diverging colormap."""
-    m = float(np.max(np.abs(data))) if np.size(data) else 1.0
+def symmetric_limits(data: np.ndarray, percentile: float = 99.5) -> tuple[float, float]:
+    """Contrast limits ±(a high percentile of |data|), zero in the middle of the colormap.
+
+    The percentile keeps the few bright core pixels of a kernel from washing out its
+    oscillating tail.
+    """
+    m = float(np.percentile(np.abs(data), percentile)) if np.size(data) else 1.0
     return (-m, m) if m > 0 else (-1.0, 1.0)
+
+
+def is_result(layer: Layer) -> bool:
+    """Whether ``layer`` is an output of an extraction (see :func:`result_layers`)."""
+    return {"method", "source"} <= set(layer.metadata)
 
 
 def synthetic_layers(sim: Simulation) -> list[LayerDataTuple]:

@@ -1,0 +1,81 @@
+"""Screenshots of the napari widgets for the user guide.
+
+Run under a virtual display::
+
+    xvfb-run -a python scripts/screenshots.py
+
+Writes ``docs/images/screenshot-*.png``: the synthetic-data widget with a generated
+stack, the extraction widget with its result layers, and the result layers side by
+side in napari's grid mode.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import napari
+from qtpy.QtWidgets import QApplication
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
+SIZE = (1500, 950)
+
+
+def _settle(seconds: float = 0.5) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def _shoot(viewer: napari.Viewer, name: str) -> None:
+    _settle()
+    path = OUT / f"screenshot-{name}.png"
+    viewer.screenshot(path, canvas_only=False)
+    print("wrote", path)
+
+
+def main() -> None:
+    """Drive a viewer through simulate → extract and save three screenshots."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    viewer = napari.Viewer(title="napari-qpi")
+    viewer.window.resize(*SIZE)
+
+    _, synth = viewer.window.add_plugin_dock_widget("napari-qpi", "Synthetic QPI data")
+    synth.family.value = "square"
+    synth.n_scatterers.value = 25
+    synth.seed.value = 3
+    synth.generate()
+    viewer.dims.set_current_step(0, 5)
+    viewer.reset_view()
+    _shoot(viewer, "synthetic")
+
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "Kernel extraction")
+    widget.image.value = viewer.layers["QPI observation"]
+    widget.method.value = "wiener"
+    widget.points.value = viewer.layers["scatterers"]
+    widget.run()
+    while widget.worker is not None:
+        _settle(0.1)
+    for layer in viewer.layers:
+        layer.visible = layer.name in ("QPI observation kernel", "scatterers",
+                                       "QPI observation")
+    viewer.layers.selection.active = viewer.layers["QPI observation kernel"]
+    viewer.reset_view()
+    _shoot(viewer, "extraction")
+
+    viewer.window.remove_dock_widget("all")
+    keep = ("QPI observation", "true kernel", "QPI observation kernel",
+            "QPI observation kernel |FFT|", "QPI observation residual",
+            "QPI observation activation")
+    for layer in viewer.layers:
+        layer.visible = layer.name in keep
+    viewer.canvas.grid.enabled = True
+    viewer.canvas.grid.stride = 1
+    viewer.reset_view()
+    _shoot(viewer, "results")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
