@@ -55,6 +55,8 @@ class ExtractionWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         import napari.layers
 
+        from ..extraction.extract import DEFAULT_KERNEL_SIZE
+
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self.image = create_widget(annotation=napari.layers.Image, label="observation",
@@ -64,8 +66,9 @@ class ExtractionWidget(Container):
         self.points = create_widget(
             annotation=napari.layers.Points | None, label="positions",
             options={"tooltip": "scatterers for guided mode (needed by 'wiener')"})
-        self.kernel_size = SpinBox(label="kernel size (px)", value=65, min=3, max=513,
-                                   step=2, tooltip="odd window of the extracted kernel")
+        self.kernel_size = SpinBox(label="kernel size (px)", value=DEFAULT_KERNEL_SIZE,
+                                   min=3, max=513, step=2,
+                                   tooltip="odd window of the extracted kernel")
         self.device = ComboBox(label="device", choices=compute.devices())
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)

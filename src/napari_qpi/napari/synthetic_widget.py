@@ -6,6 +6,7 @@ true kernel and the scatterer positions; generating again updates those layers.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,36 +60,38 @@ class SyntheticWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         from ..physics.bands import FAMILIES
         from ..physics.noise import NOISE_KINDS
-        from ..physics.simulation import MODELS
+        from ..physics.simulation import MODELS, simulate
 
+        d = {k: p.default for k, p in inspect.signature(simulate).parameters.items()}
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        self.family = ComboBox(label="band family", choices=FAMILIES, value="free_electron")
+        self.family = ComboBox(label="band family", choices=FAMILIES, value=d["family"])
         self.band_params = LineEdit(label="band parameters",
                                     tooltip="meV (m_eff in electron masses)")
         self.lattice_constant = FloatSpinBox(label="lattice constant (Å)", value=3.6,
                                              min=0.5, max=50, step=0.1)
         self.rotation = FloatSpinBox(label="rotation (°)", value=0.0, min=-180, max=180)
-        self.size = SpinBox(label="map size (px)", value=128, min=16, max=512, step=16)
+        self.size = SpinBox(label="map size (px)", value=d["shape"][0], min=16, max=512, step=16)
         self.pixel_size = FloatSpinBox(label="pixel size (Å)", value=2.0, min=0.05,
                                        max=20.0, step=0.05)
-        self.kernel_size = SpinBox(label="kernel size (px)", value=65, min=3, max=257,
+        self.kernel_size = SpinBox(label="kernel size (px)", value=d["kernel_size"], min=3, max=257,
                                    step=2)
         self.n_energies = SpinBox(label="energies", value=8, min=1, max=200)
         self.e_min = FloatSpinBox(label="from (meV)", min=-5000, max=5000, step=1.0)
         self.e_max = FloatSpinBox(label="to (meV)", min=-5000, max=5000, step=1.0)
-        self.n_scatterers = SpinBox(label="scatterers", value=20, min=1, max=2000)
+        self.n_scatterers = SpinBox(label="scatterers", value=d["n_scatterers"], min=1, max=2000)
         self.n_types = SpinBox(label="defect types", value=1, min=1, max=len(TYPE_FACTORS),
                                tooltip="types 2–4 scale the potential by "
                                        + ", ".join(f"{f:g}" for f in TYPE_FACTORS[1:]))
-        self.model = ComboBox(label="scattering", choices=MODELS, value="linear",
+        self.model = ComboBox(label="scattering", choices=MODELS, value=d["model"],
                               tooltip="linear: sum of single-defect kernels; tmatrix: "
                                       "multiple scattering between defects")
-        self.noise = ComboBox(label="noise", choices=NOISE_KINDS, value="white")
-        self.snr = FloatSpinBox(label="SNR (0 = none)", value=10.0, min=0.0, max=1e6,
+        self.noise = ComboBox(label="noise", choices=NOISE_KINDS, value=d["noise"])
+        self.snr = FloatSpinBox(label="SNR (0 = none)", value=d["snr"], min=0.0, max=1e6,
                                 tooltip="var(signal) / var(noise) per energy")
-        self.streaks = FloatSpinBox(label="scan streaks", value=0.0, min=0, max=10, step=0.1)
-        self.background = FloatSpinBox(label="background", value=0.0, min=0, max=10,
+        self.streaks = FloatSpinBox(label="scan streaks", value=d["streaks"], min=0, max=10,
+                                    step=0.1)
+        self.background = FloatSpinBox(label="background", value=d["background"], min=0, max=10,
                                        step=0.1)
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self.generate_button = PushButton(text="Generate")
