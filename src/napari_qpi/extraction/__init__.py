@@ -1,5 +1,5 @@
 """Extraction: the ``extract()`` pipeline, classical solvers and metrics."""
 
-from .extract import METHODS, Extraction, Progress, extract, iter_extract
+from .extract import METHODS, Extraction, Progress, extract, iter_extract, register
 
-__all__ = ["METHODS", "Extraction", "Progress", "extract", "iter_extract"]
+__all__ = ["METHODS", "Extraction", "Progress", "extract", "iter_extract", "register"]

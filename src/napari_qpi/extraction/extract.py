@@ -10,6 +10,7 @@ import numpy as np
 
 from .fista import sparse_activation
 from .operator import ConvOperator
+from .scale import kernel_to_map, resample, working_factor
 
 DEFAULT_KERNEL_SIZE = 65
 
@@ -66,6 +67,7 @@ class Problem:
     offsets: np.ndarray  # (E,) removed means
     scales: np.ndarray  # (E,) removed stds
     weights: str = "default"  # weight set of learned methods
+    info: dict = field(default_factory=dict)  # diagnostics a method reports
 
 
 #: method name → function(problem) yielding Progress and returning (kernel, uncertainty,
@@ -73,11 +75,21 @@ class Problem:
 METHODS: dict[str, Callable[[Problem], Generator]] = {}
 
 
-def register(name: str):
-    """Decorator adding an extraction method under ``name``."""
+#: Methods that work at the learned working scale when the pixel size is known.
+SCALED: set = set()
+
+
+def register(name: str, *, working_scale: bool = False):
+    """Decorator adding an extraction method under ``name``.
+
+    ``working_scale=True``: given a pixel size, the map is resampled to the working
+    scale of :mod:`.scale` before the method runs, and its kernel mapped back.
+    """
 
     def deco(fn):
         METHODS[name] = fn
+        if working_scale:
+            SCALED.add(fn)
         return fn
 
     return deco
@@ -140,16 +152,37 @@ def iter_extract(
     """
     obs_in, stack_pixel = _as_array(observation)
     pixel_size = pixel_size if pixel_size is not None else stack_pixel
-    kernel_size = DEFAULT_KERNEL_SIZE if kernel_size is None else int(kernel_size)
+    explicit = kernel_size is not None
+    if not explicit:
+        shape = np.shape(obs_in)
+        side = min(shape[-2:]) if len(shape) >= 2 else DEFAULT_KERNEL_SIZE
+        # default window: 65 px, or the largest odd window a small map holds
+        kernel_size = min(DEFAULT_KERNEL_SIZE, side - (1 - side % 2))
+    kernel_size = int(kernel_size)
     obs, pos = validate(obs_in, positions, kernel_size, method)
     t0 = time.perf_counter()
     offsets = obs.mean(axis=(-2, -1))
     scales = obs.std(axis=(-2, -1))
     scales = np.where(scales > 0, scales, 1.0)
     norm = (obs - offsets[:, None, None]) / scales[:, None, None]
-    problem = Problem(norm, pos, kernel_size, device or "cpu", pixel_size, offsets, scales,
+    factor = 1.0
+    work, work_pos, work_k = norm, pos, kernel_size
+    if pixel_size is not None and METHODS[method] in SCALED:
+        # learned methods see the map at their working scale (see .scale)
+        factor = working_factor(norm)
+        work = resample(norm, factor)
+        work = (work - work.mean((-2, -1), keepdims=True)) / (
+            work.std((-2, -1), keepdims=True) + 1e-12)
+        work_pos = None if pos is None else np.clip(
+            pos * factor, 0, np.array(work.shape[-2:]) - 1)
+        work_k = DEFAULT_KERNEL_SIZE
+    problem = Problem(work, work_pos, work_k, device or "cpu", pixel_size, offsets, scales,
                       weights)
     kernel, uncertainty, latent = yield from METHODS[method](problem)
+    if factor != 1.0:
+        kernel = kernel_to_map(np.asarray(kernel), factor, kernel_size)
+        if uncertainty is not None:
+            uncertainty = kernel_to_map(np.asarray(uncertainty), factor, kernel_size)
     t_kernel = time.perf_counter() - t0
 
     kernel = np.asarray(kernel, dtype=float)
@@ -159,12 +192,13 @@ def iter_extract(
     yield Progress("activation (sparse deconvolution)", 1, 1)
     residual = residual * scales[:, None, None]
     rel = float(np.linalg.norm(residual) / (np.linalg.norm(obs - offsets[:, None, None]) + 1e-30))
-    squeeze = np.asarray(obs_in).ndim == 2 if not hasattr(obs_in, "data") else False
+    squeeze = np.ndim(obs_in) == 2  # a 2-D map in, 2-D kernel and residual out
     if squeeze:
         kernel, residual = kernel[0], residual[0]
         uncertainty = None if uncertainty is None else uncertainty[0]
     info = {"seconds": time.perf_counter() - t0, "seconds_kernel": t_kernel,
-            "relative_residual": rel, "pixel_size": pixel_size}
+            "relative_residual": rel, "pixel_size": pixel_size, "working_zoom": factor,
+            **problem.info}
     return Extraction(kernel.astype(np.float32), activation.astype(np.float32),
                       residual.astype(np.float32), uncertainty, latent, method, info)
 
@@ -209,9 +243,13 @@ def extract(
     positions : (N, 2) array_like, optional
         Known scatterer pixels (row, col); switches learned methods to guided mode.
     pixel_size : float, optional
-        Å per pixel of the observation (taken from a QPIStack when given one).
+        Å per pixel of the observation (taken from a QPIStack when given one). When
+        known, learned methods resample the map so its mean QPI wavelength spans 10 px
+        (their working scale) and map the kernel back: the same surface sampled at two
+        pixel sizes gives the same kernel in Å.
     kernel_size : int, optional
-        Odd window of the returned kernel (default 65).
+        Odd window of the returned kernel (default 65 px, or the largest odd window
+        that fits a smaller map).
     device : str, optional
         Torch device for learned methods ("cpu", "cuda", "mps"); default CPU.
     weights : str
@@ -248,4 +286,4 @@ def extract(
 
 
 # method modules register themselves on import
-from . import classical_methods, learned_methods  # noqa: E402,F401
+from . import learned_methods, refine, classical_methods  # noqa: E402,F401,I001

@@ -36,13 +36,13 @@ def _crop(a: np.ndarray, k: int) -> np.ndarray:
     return a[..., o:o + k, o:o + k]
 
 
-@register("two-stage")
+@register("two-stage", working_scale=True)
 def two_stage(problem: Problem):
     """Stage-2 encoder → latent → frozen stage-1 decoder (posterior mean)."""
     return (yield from _run(problem, "two-stage"))
 
 
-@register("one-step")
+@register("one-step", working_scale=True)
 def one_step(problem: Problem):
     """The one-step baseline network."""
     return (yield from _run(problem, "one-step"))

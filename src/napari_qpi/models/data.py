@@ -41,13 +41,18 @@ def canonical_sign(kernel: np.ndarray) -> float:
 def build_bank(split: str, n: int, *, kernel_size: int = 65, seed: int = 0,
                progress=None) -> KernelBank:
     """Draw ``n`` kernels from the families of ``split`` (seeded)."""
-    from ..physics.bands import SYMMETRY_ORDER
-
     rng = np.random.default_rng(seed)
     fams = SPLITS[split]
+    specs = [sample_spec(fams[i % len(fams)], rng) for i in range(n)]
+    return bank_from_specs(specs, kernel_size=kernel_size, progress=progress)
+
+
+def bank_from_specs(specs, *, kernel_size: int = 65, progress=None) -> KernelBank:
+    """A bank holding the kernels of the given :class:`KernelSpec` list."""
+    from ..physics.bands import SYMMETRY_ORDER
+
     spectra, windows, orders, names = [], [], [], []
-    for i in range(n):
-        spec = sample_spec(fams[i % len(fams)], rng)
+    for i, spec in enumerate(specs):
         gf = GreensFunction(spec.band, np.array([spec.energy]), BANK_GRID,
                             spec.pixel_size, spec.broadening)
         grid = kernel_grid(gf, spec.defect, spec.band, blur=spec.blur)[0]
@@ -59,7 +64,7 @@ def build_bank(split: str, n: int, *, kernel_size: int = 65, seed: int = 0,
         orders.append(SYMMETRY_ORDER[spec.band.family])
         names.append(spec.band.family)
         if progress is not None and (i + 1) % 100 == 0:
-            progress(i + 1, n)
+            progress(i + 1, len(specs))
     return KernelBank(torch.from_numpy(np.stack(spectra)), torch.from_numpy(np.stack(windows)),
                       torch.tensor(orders), names)
 

@@ -12,7 +12,6 @@ from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import losses
@@ -53,6 +52,10 @@ class TrainEvent:
     step: int
     total: int
     losses: dict
+
+
+def _floats(loss: torch.Tensor, terms: dict) -> dict:
+    return {"loss": float(loss.detach()), **{n: float(v.detach()) for n, v in terms.items()}}
 
 
 def _optimizer(params, cfg: TrainConfig, steps: int):
@@ -102,7 +105,7 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
         opt.step()
         sched.step()
         yield TrainEvent("stage1", step + 1, cfg.stage1_steps,
-                         {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}})
+                         _floats(loss, terms))
     vae.eval()
 
 
@@ -127,7 +130,7 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
         opt.step()
         sched.step()
         yield TrainEvent("stage2", step + 1, cfg.stage2_steps,
-                         {"loss": float(loss.detach()), **{n: float(v.detach()) for n, v in terms.items()}})
+                         _floats(loss, terms))
     enc.eval()
 
 
@@ -144,7 +147,7 @@ def train_onestep(net: OneStep, bank: KernelBank, cfg: TrainConfig, gen, device)
         opt.step()
         sched.step()
         yield TrainEvent("onestep", step + 1, cfg.onestep_steps,
-                         {"loss": float(loss.detach()), **{n: float(v.detach()) for n, v in terms.items()}})
+                         _floats(loss, terms))
     net.eval()
 
 
@@ -154,7 +157,8 @@ def _save_state(path: Path, modules: dict, done: list[str], gen: torch.Generator
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
-          resume: bool = True) -> Generator[TrainEvent, None, Path]:
+          resume: bool = True, bank: KernelBank | None = None,
+          ) -> Generator[TrainEvent, None, Path]:
     """Train all three networks; write a weight set to ``out_dir``.
 
     Resumable at stage boundaries: a finished stage is kept in ``out_dir/state.pt``
@@ -163,18 +167,16 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.perf_counter()
     bank_file = out / "bank.pt"
-    if resume and bank_file.is_file():
+    if bank is not None:
+        pass  # the caller's kernels (e.g. the paper protocol's fixed 80)
+    elif resume and bank_file.is_file():
         bank = KernelBank(**torch.load(bank_file, weights_only=True))
     else:
-        bank = None
-        n = cfg.bank_size
-        prog = []
-        bank = build_bank(cfg.split, n, kernel_size=cfg.model.kernel_size, seed=cfg.seed,
-                          progress=lambda i, total: prog.append(i))
+        bank = build_bank(cfg.split, cfg.bank_size, kernel_size=cfg.model.kernel_size,
+                          seed=cfg.seed)
         torch.save({"spectra": bank.spectra, "windows": bank.windows, "orders": bank.orders,
                     "families": bank.families}, bank_file)
     yield TrainEvent("bank", len(bank), len(bank), {"seconds": time.perf_counter() - t0})
