@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fista import sparse_activation
+from .fista import sparse_activation, support_mask
 from .operator import ConvOperator
 from .scale import kernel_to_map, resample, working_factor
 
@@ -167,7 +167,8 @@ def iter_extract(
     norm = (obs - offsets[:, None, None]) / scales[:, None, None]
     factor = 1.0
     work, work_pos, work_k = norm, pos, kernel_size
-    if pixel_size is not None and METHODS[method] in SCALED:
+    scaled = pixel_size is not None and METHODS[method] in SCALED
+    if scaled:
         # learned methods see the map at their working scale (see .scale)
         factor = working_factor(norm)
         work = resample(norm, factor)
@@ -179,7 +180,7 @@ def iter_extract(
     problem = Problem(work, work_pos, work_k, device or "cpu", pixel_size, offsets, scales,
                       weights)
     kernel, uncertainty, latent = yield from METHODS[method](problem)
-    if factor != 1.0:
+    if scaled:
         kernel = kernel_to_map(np.asarray(kernel), factor, kernel_size)
         if uncertainty is not None:
             uncertainty = kernel_to_map(np.asarray(uncertainty), factor, kernel_size)
@@ -188,7 +189,9 @@ def iter_extract(
     kernel = np.asarray(kernel, dtype=float)
     kernel = kernel / (np.linalg.norm(kernel, axis=(-2, -1), keepdims=True) + 1e-30)
     yield Progress("activation (sparse deconvolution)", 0, 1)
-    kernel, activation, residual = fit_activation(norm, kernel)
+    # guided: the activation may only sit within a pixel of the given positions
+    support = None if pos is None else support_mask(pos, norm.shape[-2:])
+    kernel, activation, residual = fit_activation(norm, kernel, support=support)
     yield Progress("activation (sparse deconvolution)", 1, 1)
     residual = residual * scales[:, None, None]
     rel = float(np.linalg.norm(residual) / (np.linalg.norm(obs - offsets[:, None, None]) + 1e-30))
@@ -204,18 +207,24 @@ def iter_extract(
 
 
 def fit_activation(norm: np.ndarray, kernel: np.ndarray, *, sparsity: float = 0.15,
-                   num_iter: int = 80):
+                   num_iter: int = 80, support: np.ndarray | None = None):
     """Fix the kernel's sign, fit the shared activation, return the residual.
 
     The sign is the one under which the strongest matched-filter responses are
-    positive; then a non-negative FISTA fits the activation.
+    positive; then a non-negative FISTA fits the activation (restricted to
+    ``support`` when scatterer positions are known).
     """
     op = ConvOperator(kernel, norm.shape[-2:])
     corr = op.adjoint(norm)
-    top = np.sort(np.abs(corr).ravel())[-max(5, corr.size // 200)]
-    if corr[np.abs(corr) >= top].sum() < 0:
+    if support is not None:
+        strongest = support
+    else:
+        top = np.sort(np.abs(corr).ravel())[-max(5, corr.size // 200)]
+        strongest = np.abs(corr) >= top
+    if corr[strongest].sum() < 0:
         kernel = -kernel
-    activation = sparse_activation(norm, kernel, sparsity=sparsity, num_iter=num_iter)
+    activation = sparse_activation(norm, kernel, sparsity=sparsity, num_iter=num_iter,
+                                   support=support)
     residual = norm - ConvOperator(kernel, norm.shape[-2:]).forward(activation)
     residual = residual - residual.mean(axis=(-2, -1), keepdims=True)
     return kernel, activation, residual

@@ -14,6 +14,7 @@ def sparse_activation(
     sparsity: float = 0.1,
     num_iter: int = 100,
     nonnegative: bool = True,
+    support: np.ndarray | None = None,
 ) -> np.ndarray:
     """Solve min_X ½ Σ_E ‖K_E ⊛ X − Y_E‖² + λ‖X‖₁ (X ≥ 0) by FISTA.
 
@@ -26,6 +27,8 @@ def sparse_activation(
         λ relative to max |Aᵀ Y| (0 keeps everything, 1 nothing).
     num_iter : int
     nonnegative : bool
+    support : (H, W) bool ndarray, optional
+        Pixels where scatterers may sit (e.g. around known positions); zero elsewhere.
 
     Returns
     -------
@@ -42,7 +45,19 @@ def sparse_activation(
         v = z - step * grad
         x_new = np.maximum(v - step * lam, 0) if nonnegative else (
             np.sign(v) * np.maximum(np.abs(v) - step * lam, 0))
+        if support is not None:
+            x_new = x_new * support
         t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
         z = x_new + (t - 1) / t_new * (x_new - x)
         x, t = x_new, t_new
     return x
+
+
+def support_mask(positions: np.ndarray, shape: tuple[int, int], radius: int = 1) -> np.ndarray:
+    """Pixels within ``radius`` (square) of the given (row, col) positions."""
+    from scipy.ndimage import binary_dilation
+
+    mask = np.zeros(shape, bool)
+    p = np.rint(np.asarray(positions)).astype(int)
+    mask[np.clip(p[:, 0], 0, shape[0] - 1), np.clip(p[:, 1], 0, shape[1] - 1)] = True
+    return binary_dilation(mask, np.ones((2 * radius + 1,) * 2, bool))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .extract import Problem, Progress, fit_activation, register
-from .fista import sparse_activation
+from .fista import sparse_activation, support_mask
 from .learned_methods import _crop, _run
 
 #: Outer alternations, latent steps per alternation, FISTA iterations per alternation.
@@ -82,9 +82,12 @@ def refine(problem: Problem):
     decode = nets["vae"].decode
     k_model = kernel.shape[-1] if latent is None else 65
 
+    # guided: scatterers sit within a pixel of the given positions
+    support = None if problem.positions is None else support_mask(problem.positions, (h, w))
+
     # working window: about twice the model window, odd, no larger than the map allows
     ww = min(2 * k_model - 1, (min(h, w) // 2) * 2 + 1)
-    kernel_np, act, _ = fit_activation(obs, kernel)
+    kernel_np, act, _ = fit_activation(obs, kernel, support=support)
     sign = 1.0 if np.sum(kernel_np * kernel) >= 0 else -1.0
     y = torch.from_numpy(obs).float()
     ynorm = float((y**2).sum())
@@ -109,6 +112,7 @@ def refine(problem: Problem):
 
     with torch.no_grad():
         kw = work_kernel().numpy()
+    start_kernel = kw
     before = residual_norm(kw, act)
     for outer in range(OUTER):
         yield Progress("refine: latent fit against the map", outer, OUTER)
@@ -127,9 +131,14 @@ def refine(problem: Problem):
         with torch.no_grad():
             kw = work_kernel().numpy()
         kw = kw / (np.linalg.norm(kw) / np.sqrt(e) + 1e-12)
-        act = sparse_activation(obs, kw, sparsity=0.15, num_iter=FISTA_ITERS)
+        act = sparse_activation(obs, kw, sparsity=0.15, num_iter=FISTA_ITERS,
+                                support=support)
     yield Progress("refine: latent fit against the map", OUTER, OUTER)
+    # score the end point as the start was scored (a full activation fit)
+    act = sparse_activation(obs, kw, sparsity=0.15, num_iter=80, support=support)
     after = residual_norm(kw, act)
+    if after > before:  # never return a kernel that explains the map worse
+        kw, after = start_kernel, before
     o = (ww - k) // 2
     out = kw[:, o:o + k, o:o + k]
     problem.info.update({"refine_residual_before": before, "refine_residual_after": after})

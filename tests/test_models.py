@@ -1,0 +1,103 @@
+"""Models: training lowers the loss; shipped weights load offline and beat one-step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_qpi.models import losses
+from napari_qpi.models.nets import KernelVAE, ModelConfig, count_parameters
+from napari_qpi.models.train import TrainConfig, train
+from napari_qpi.models.weights import SHIPPED, load_set, save_set, shipped_path
+
+
+def test_tiny_training_lowers_every_stage_loss(tmp_path):
+    cfg = TrainConfig(bank_size=24, stage1_steps=30, stage2_steps=30, onestep_steps=30,
+                      batch_size=8, map_sizes=(80,), lr=3e-3)
+    events = list(_drain(train(cfg, tmp_path, resume=False)))
+    for stage in ("stage1", "stage2", "onestep"):
+        loss = [e.losses["loss"] for e in events if e.stage == stage]
+        assert len(loss) == 30
+        assert np.mean(loss[-5:]) < 0.8 * np.mean(loss[:5]), stage
+    cfg_loaded, nets, meta = load_set(tmp_path)
+    assert cfg_loaded == cfg.model
+    assert meta["train"]["seed"] == 0
+
+
+def _drain(gen):
+    try:
+        while True:
+            yield next(gen)
+    except StopIteration:
+        return
+
+
+def test_training_is_seeded(tmp_path):
+    cfg = TrainConfig(bank_size=8, stage1_steps=3, stage2_steps=2, onestep_steps=2,
+                      batch_size=4, map_sizes=(80,))
+    for name in ("a", "b"):
+        list(_drain(train(cfg, tmp_path / name, resume=False)))
+    _, a, _ = load_set(tmp_path / "a")
+    _, b, _ = load_set(tmp_path / "b")
+    for key, value in a["vae"].state_dict().items():
+        assert torch.equal(value, b["vae"].state_dict()[key]), key
+
+
+def test_weight_round_trip_is_exact_in_half_precision(tmp_path):
+    cfg = ModelConfig()
+    vae = KernelVAE(cfg)
+    save_set(tmp_path, cfg, {"vae": vae}, {"note": "x"})
+    _, nets, _ = load_set(tmp_path, parts=("vae",))
+    for key, value in vae.state_dict().items():
+        assert torch.allclose(value, nets["vae"].state_dict()[key], rtol=1e-3, atol=1e-4)
+
+
+def test_reconstruction_loss_counts_the_tail():
+    k = torch.zeros(1, 65, 65)
+    k[0, 32, 32] = 1.0
+    k[0, 32, 50] = 0.05  # a weak tail feature
+    missing_tail = k.clone()
+    missing_tail[0, 32, 50] = 0
+    terms = losses.reconstruction(missing_tail, k)
+    assert terms["full"] < 0.01  # plain relative MSE barely notices
+    assert terms["tail"] > 0.99 and terms["tail_cos"] > 0.99  # the tail terms do
+
+
+def test_symmetry_loss_zero_for_symmetric_and_positive_for_asymmetric():
+    yy, xx = np.mgrid[-32:33, -32:33]
+    iso = torch.tensor(np.cos(np.hypot(yy, xx) / 2) * np.exp(-np.hypot(yy, xx) / 10),
+                       dtype=torch.float32)[None]
+    assert losses.symmetry(iso, torch.tensor([4])) < 1e-3
+    stripe = torch.tensor(np.cos(xx / 2) * np.exp(-np.hypot(yy, xx) / 10),
+                          dtype=torch.float32)[None]
+    assert losses.symmetry(stripe, torch.tensor([4])) > 0.5
+
+
+def test_shipped_weights_are_small_and_load_offline():
+    total = 0
+    for name in SHIPPED:
+        path = shipped_path(name)
+        files = sorted(path.glob("*.safetensors"))
+        assert {f.stem for f in files} == {"vae", "encoder", "onestep"}
+        total += sum(f.stat().st_size for f in files)
+        cfg, nets, meta = load_set(path)
+        assert count_parameters(nets["vae"]) < 2_000_000
+        assert meta["train"]["split"] == ("all" if name == "default" else "seen")
+    assert total < 10 * 2**20
+
+
+@pytest.mark.parametrize("weights", ["default"])
+def test_shipped_two_stage_beats_one_step_on_seeded_mini_benchmark(weights):
+    from napari_qpi.benchmark import make_cases, run
+
+    cases = make_cases(4, seed=123, splits=("seen",), snrs=(5.0,))
+    recs = list(run(["two-stage", "one-step"], cases, modes=("blind", "guided"),
+                    weights=weights))
+    tail = {}
+    for r in recs:
+        tail.setdefault((r["method"], r["mode"]), []).append(r["tail_similarity"])
+    for mode in ("blind", "guided"):
+        two = np.median(tail[("two-stage", mode)])
+        one = np.median(tail[("one-step", mode)])
+        assert two > one, (mode, two, one)
