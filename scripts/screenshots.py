@@ -52,8 +52,7 @@ def main() -> None:
 
     _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "Kernel extraction")
     widget.image.value = viewer.layers["QPI observation"]
-    widget.method.value = "wiener"
-    widget.points.value = viewer.layers["scatterers"]
+    widget.method.value = "two-stage"  # blind: no positions given
     widget.run()
     while widget.worker is not None:
         _settle(0.1)

@@ -15,6 +15,7 @@ def sparse_activation(
     num_iter: int = 100,
     nonnegative: bool = True,
     support: np.ndarray | None = None,
+    x0: np.ndarray | None = None,
 ) -> np.ndarray:
     """Solve min_X ½ Σ_E ‖K_E ⊛ X − Y_E‖² + λ‖X‖₁ (X ≥ 0) by FISTA.
 
@@ -29,6 +30,8 @@ def sparse_activation(
     nonnegative : bool
     support : (H, W) bool ndarray, optional
         Pixels where scatterers may sit (e.g. around known positions); zero elsewhere.
+    x0 : (H, W) ndarray, optional
+        Warm start (e.g. the previous activation of an alternating solver).
 
     Returns
     -------
@@ -38,7 +41,7 @@ def sparse_activation(
     step = 1.0 / op.lipschitz()
     aty = op.adjoint(observation)
     lam = sparsity * float(np.abs(aty).max())
-    x = np.zeros(observation.shape[-2:])
+    x = np.zeros(observation.shape[-2:]) if x0 is None else np.array(x0, dtype=float)
     z, t = x.copy(), 1.0
     for _ in range(num_iter):
         grad = op.adjoint(op.forward(z)) - aty

@@ -23,7 +23,7 @@ from .fista import sparse_activation, support_mask
 from .learned_methods import _crop, _run
 
 #: Outer alternations, latent steps per alternation, FISTA iterations per alternation.
-OUTER, INNER, FISTA_ITERS = 6, 15, 30
+OUTER, INNER, FISTA_ITERS = 6, 15, 20
 PRIOR_WEIGHT = 1e-3  # ‖z − z₀‖² per latent dimension
 INNER_WEIGHT = 1.0  # ‖δ‖² inside the returned window, relative to the data term
 OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
@@ -65,7 +65,7 @@ def refine(problem: Problem):
     kernel, unc, latent = yield from _run(problem, "two-stage")
     if problem.positions is None:
         # self-guidance: the blind kernel's activation marks the scatterers
-        _, act, _ = fit_activation(obs, kernel)
+        _, act, _ = fit_activation(obs, kernel, num_iter=40)
         peaks = _peaks(act)
         if peaks is not None:
             guide = np.zeros((h, w), np.float32)
@@ -132,10 +132,11 @@ def refine(problem: Problem):
             kw = work_kernel().numpy()
         kw = kw / (np.linalg.norm(kw) / np.sqrt(e) + 1e-12)
         act = sparse_activation(obs, kw, sparsity=0.15, num_iter=FISTA_ITERS,
-                                support=support)
+                                support=support, x0=act * (np.abs(act).max() > 0))
     yield Progress("refine: latent fit against the map", OUTER, OUTER)
     # score the end point as the start was scored (a full activation fit)
-    act = sparse_activation(obs, kw, sparsity=0.15, num_iter=80, support=support)
+    act = sparse_activation(obs, kw, sparsity=0.15, num_iter=2 * FISTA_ITERS,
+                            support=support, x0=act)
     after = residual_norm(kw, act)
     if after > before:  # never return a kernel that explains the map worse
         kw, after = start_kernel, before
