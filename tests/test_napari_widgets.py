@@ -155,6 +155,27 @@ def test_extraction_widget_guided_wiener(viewer, qtbot):
     assert float(np.mean(tail_similarity(truth, kernel.data))) == pytest.approx(score)
 
 
+def test_extraction_widget_blind_two_stage_is_the_default(viewer, qtbot):
+    _small_synthetic(viewer).generate()
+    widget = _dock(viewer, EXTRACT)
+    assert widget.method.value == "two-stage"
+    assert widget.points.value is None  # blind
+    widget.kernel_size.value = 33
+    widget.run()
+    _wait(qtbot, widget, timeout=60000)
+    src = viewer.layers[SOURCE]
+    kernel = viewer.layers[f"{SOURCE} kernel"]
+    unc = viewer.layers[f"{SOURCE} uncertainty"]
+    assert kernel.data.shape == unc.data.shape == (4, 33, 33)
+    np.testing.assert_allclose(unc.scale, kernel.scale)
+    assert np.all(unc.data >= 0)
+    truth = src.metadata["ground_truth"]["kernel"]
+    # blind and without the positions, the learned prior still beats the guided
+    # Wiener threshold on this map
+    assert float(np.mean(tail_similarity(truth, kernel.data))) > TAIL_THRESHOLD
+    assert kernel.metadata["latent"] is not None
+
+
 def test_extract_layer_console_helper(viewer):
     _small_synthetic(viewer).generate()
     res = extract_layer(viewer, SOURCE, method="wiener", points="scatterers",

@@ -13,8 +13,8 @@ def qspace(image: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.fftshift(np.fft.fft2(img - img.mean())))
 
 
-def _sym(ax, img, title, cmap="RdBu_r"):
-    v = np.percentile(np.abs(img), 99.5) or 1.0
+def _sym(ax, img, title, cmap="RdBu_r", vmax=None):
+    v = vmax or np.percentile(np.abs(img), 99.5) or 1.0
     ax.imshow(img, cmap=cmap, vmin=-v if cmap == "RdBu_r" else 0, vmax=v)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
@@ -23,7 +23,8 @@ def _sym(ax, img, title, cmap="RdBu_r"):
 
 def overview_figure(path, observation, panels: dict[str, np.ndarray], *, energy=None,
                     title="") -> Path:
-    """Write a PNG: the observation, its |FFT| and any kernels given in ``panels``."""
+    """Write a PNG: the observation, its |FFT| and the ``panels`` (kernels, and
+    residuals on the observation's colour scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,8 +39,10 @@ def overview_figure(path, observation, panels: dict[str, np.ndarray], *, energy=
     axs[1].set_title("q-space |FFT|", fontsize=9)
     axs[1].set_xticks([])
     axs[1].set_yticks([])
+    scale = np.percentile(np.abs(obs), 99.5)
     for ax, (name, img) in zip(axs[2:], panels.items()):
-        _sym(ax, img, name)
+        # a residual is read against the data: same colour scale as the observation
+        _sym(ax, img, name, vmax=scale if name.startswith("residual") else None)
     if title:
         fig.suptitle(title, fontsize=10)
     path = Path(path)

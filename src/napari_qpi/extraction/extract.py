@@ -225,6 +225,9 @@ def fit_activation(norm: np.ndarray, kernel: np.ndarray, *, sparsity: float = 0.
         kernel = -kernel
     activation = sparse_activation(norm, kernel, sparsity=sparsity, num_iter=num_iter,
                                    support=support)
+    # debias: ℓ1 shrinks every amplitude; refit them without it on the found support
+    activation = sparse_activation(norm, kernel, sparsity=0.0, num_iter=num_iter // 2,
+                                   support=activation > 0, x0=activation)
     residual = norm - ConvOperator(kernel, norm.shape[-2:]).forward(activation)
     residual = residual - residual.mean(axis=(-2, -1), keepdims=True)
     return kernel, activation, residual
