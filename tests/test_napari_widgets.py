@@ -176,6 +176,25 @@ def test_extraction_widget_blind_two_stage_is_the_default(viewer, qtbot):
     assert kernel.metadata["latent"] is not None
 
 
+def test_preprocessing_runs_on_a_copy_and_changes_the_input_of_extraction(viewer):
+    _small_synthetic(viewer).generate()
+    src = viewer.layers[SOURCE]
+    before = src.data.copy()
+    # scan-line offsets on a copy of the data: flattening must remove them
+    src.data = src.data + np.linspace(-3, 3, 96)[None, :, None] * src.data.std()
+    streaked = src.data.copy()
+    plain = extract_layer(viewer, src, method="two-stage", kernel_size=33)
+    flat = extract_layer(viewer, src, method="two-stage", kernel_size=33,
+                         preprocess=("flatten lines",))
+    np.testing.assert_array_equal(src.data, streaked)  # the user's layer is untouched
+    truth = src.metadata["ground_truth"]["kernel"]
+    assert np.mean(tail_similarity(truth, flat.kernel)) > np.mean(
+        tail_similarity(truth, plain.kernel))
+    assert not np.array_equal(before, streaked)
+    with pytest.raises(ValueError, match="unknown"):
+        extract_layer(viewer, src, method="two-stage", preprocess=("magic",))
+
+
 def test_extract_layer_console_helper(viewer):
     _small_synthetic(viewer).generate()
     res = extract_layer(viewer, SOURCE, method="wiener", points="scatterers",

@@ -77,14 +77,22 @@ class Request:
     kernel_size: int | None
     device: str | None
     pixel_size: float | None
+    preprocess: tuple[str, ...] = ()
 
     def steps(self) -> Generator[Progress, None, Extraction]:
         """The extraction as a generator of progress events returning the result."""
-        from ..extraction.extract import iter_extract
+        from ..extraction.extract import Progress, iter_extract
 
-        return iter_extract(self.observation, method=self.method, positions=self.positions,
-                            pixel_size=self.pixel_size, kernel_size=self.kernel_size,
-                            device=self.device)
+        data = self.observation
+        if self.preprocess:
+            # on a copy, in the worker thread: the user's layer is never changed
+            funcs = preprocessing_steps()
+            for i, name in enumerate(self.preprocess):
+                yield Progress(f"preprocessing: {name}", i, len(self.preprocess))
+                data = funcs[name](data)
+        return (yield from iter_extract(data, method=self.method, positions=self.positions,
+                                        pixel_size=self.pixel_size,
+                                        kernel_size=self.kernel_size, device=self.device))
 
 
 def _resolve(viewer: napari.Viewer | None, layer, what: str):
@@ -155,9 +163,23 @@ def points_to_pixels(points: Layer, image: Layer) -> np.ndarray:
     return out
 
 
+def preprocessing_steps() -> dict:
+    """Preprocessing offered before extraction: name → function of the library."""
+    from ..io import preprocess as pp
+
+    return {
+        "set-point normalisation": pp.normalize_slices,
+        "subtract plane": pp.subtract_plane,
+        "flatten lines": pp.flatten_lines,
+        "suppress streaks": pp.suppress_streaks,
+        "remove Bragg peaks": pp.remove_bragg_peaks,
+    }
+
+
 def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = None,
             kernel_size: int | None = None, device: str | None = None,
-            pixel_size: float | None = None, viewer: napari.Viewer | None = None) -> Request:
+            pixel_size: float | None = None, viewer: napari.Viewer | None = None,
+            preprocess=()) -> Request:
     """Validate layers and options into a :class:`Request`.
 
     Raises
@@ -186,7 +208,12 @@ def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = N
 
     k = DEFAULT_KERNEL_SIZE if kernel_size is None else int(kernel_size)
     validate(observation, positions, k, method)  # the library's own checks, early
-    return Request(layer, observation, positions, method, k, device, pixel_size)
+    unknown = set(preprocess) - set(preprocessing_steps())
+    if unknown:
+        raise ValueError(f"preprocessing {sorted(unknown)} is unknown; choose from "
+                         f"{', '.join(preprocessing_steps())}")
+    return Request(layer, observation, positions, method, k, device, pixel_size,
+                   tuple(preprocess))
 
 
 def scores(layer: Layer, extraction: Extraction) -> dict:
@@ -256,7 +283,9 @@ def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
     points : napari.layers.Points or str, optional
         Scatterer positions, for guided mode (needed by ``"wiener"``).
     **kwargs
-        ``kernel_size``, ``device``, ``pixel_size``, as for :func:`napari_qpi.extract`.
+        ``kernel_size``, ``device``, ``pixel_size``, as for :func:`napari_qpi.extract`;
+        ``preprocess``: names from :func:`preprocessing_steps`, applied in order to a
+        copy of the data.
 
     Returns
     -------

@@ -11,7 +11,15 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    Label,
+    PushButton,
+    Select,
+    SpinBox,
+    create_widget,
+)
 
 from . import compute
 from .layers import is_result
@@ -70,11 +78,14 @@ class ExtractionWidget(Container):
                                    min=3, max=513, step=2,
                                    tooltip="odd window of the extracted kernel")
         self.device = ComboBox(label="device", choices=compute.devices())
+        self.preprocess = Select(
+            label="preprocess", choices=list(compute.preprocessing_steps()), value=[],
+            tooltip="applied in order to a copy of the data; the layer is not changed")
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.scores = Label(label="result", value="")
         self.extend([self.image, self.method, self.points, self.kernel_size, self.device,
-                     self.run_button, self.cancel_button, self.scores])
+                     self.preprocess, self.run_button, self.cancel_button, self.scores])
         self.worker = None
         self._progress = None
         self._request: compute.Request | None = None
@@ -123,7 +134,8 @@ class ExtractionWidget(Container):
         try:
             request = compute.prepare(
                 self.image.value, method=self.method.value, points=self.points.value,
-                kernel_size=self.kernel_size.value, device=self.device.value)
+                kernel_size=self.kernel_size.value, device=self.device.value,
+                preprocess=tuple(self.preprocess.value))
         except ValueError as exc:
             show_error(_message(exc))
             return None
