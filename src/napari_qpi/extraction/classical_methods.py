@@ -30,10 +30,16 @@ def power_method(problem: Problem):
 
 @register("sbd")
 def sbd_method(problem: Problem):
-    """Multi-slice sparse blind deconvolution (Cheung et al. 2020), blind."""
+    """Multi-slice sparse blind deconvolution (Cheung et al. 2020), blind.
+
+    SBD sees the stack with one global scale (the per-slice means removed, each slice's
+    own z-score undone): its least-squares fit then weighs every energy by its real
+    signal, and the noise level behind the default λ is the same in every slice.
+    """
     from .sbd import iter_sbd
 
-    gen = iter_sbd(problem.observation, problem.kernel_size, rng=0, device=problem.device)
+    stack = problem.observation * problem.scales[:, None, None]
+    gen = iter_sbd(stack, problem.kernel_size, rng=0, device=problem.device)
     while True:
         try:
             message, step, total = next(gen)
