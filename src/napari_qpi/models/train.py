@@ -85,10 +85,26 @@ def _batch(bank: KernelBank, cfg: TrainConfig, gen: torch.Generator, device):
             bank.orders[idx].to(device))
 
 
+def _fit(stage: str, module: torch.nn.Module, steps: int, cfg: TrainConfig, batch_loss):
+    """The optimisation loop every stage shares; ``batch_loss()`` → (loss, named terms)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt, sched = _optimizer(params, cfg, steps)
+    module.train()
+    for step in range(steps):
+        loss, terms = batch_loss()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        yield TrainEvent(stage, step + 1, steps, _floats(loss, terms))
+    module.eval()
+
+
 def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device):
-    opt, sched = _optimizer(vae.parameters(), cfg, cfg.stage1_steps)
-    vae.train()
-    for step in range(cfg.stage1_steps):
+    """Stage 1: the kernel VAE on bank kernels (mirrored/transposed at random)."""
+
+    def batch_loss():
         idx = torch.randint(0, len(bank), (cfg.batch_size,), generator=gen)
         k = _augment(bank.windows[idx], gen).to(device)
         mu, logvar = vae.encode(k)
@@ -99,23 +115,18 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
         terms["kl"] = losses.kl(mu, logvar)
         loss = (terms["full"] + terms["tail"] + terms["tail_cos"]
                 + cfg.symmetry_weight * terms["symmetry"] + cfg.beta * terms["kl"])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        yield TrainEvent("stage1", step + 1, cfg.stage1_steps,
-                         _floats(loss, terms))
-    vae.eval()
+        return loss, terms
+
+    yield from _fit("stage1", vae, cfg.stage1_steps, cfg, batch_loss)
 
 
 def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
                  cfg: TrainConfig, gen, device):
+    """Stage 2: the observation encoder aligned to the frozen stage-1 posterior."""
     for p in vae.parameters():
         p.requires_grad_(False)
-    opt, sched = _optimizer(enc.parameters(), cfg, cfg.stage2_steps)
-    enc.train()
-    for step in range(cfg.stage2_steps):
+
+    def batch_loss():
         y, guide, k, _ = _batch(bank, cfg, gen, device)
         with torch.no_grad():
             mu_t, logvar_t = vae.encode(k)
@@ -124,31 +135,20 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
         dec = losses.reconstruction(vae.decode(mu), k)
         terms.update({f"dec_{n}": v for n, v in dec.items()})
         loss = terms["mu"] + terms["logvar"] + cfg.decoded_weight * sum(dec.values())
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(enc.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        yield TrainEvent("stage2", step + 1, cfg.stage2_steps,
-                         _floats(loss, terms))
-    enc.eval()
+        return loss, terms
+
+    yield from _fit("stage2", enc, cfg.stage2_steps, cfg, batch_loss)
 
 
 def train_onestep(net: OneStep, bank: KernelBank, cfg: TrainConfig, gen, device):
-    opt, sched = _optimizer(net.parameters(), cfg, cfg.onestep_steps)
-    net.train()
-    for step in range(cfg.onestep_steps):
+    """The one-step baseline, end to end on the same batches' distribution."""
+
+    def batch_loss():
         y, guide, k, _ = _batch(bank, cfg, gen, device)
         terms = losses.reconstruction(net(y, guide), k)
-        loss = sum(terms.values())
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        yield TrainEvent("onestep", step + 1, cfg.onestep_steps,
-                         _floats(loss, terms))
-    net.eval()
+        return sum(terms.values()), terms
+
+    yield from _fit("onestep", net, cfg.onestep_steps, cfg, batch_loss)
 
 
 def _save_state(path: Path, modules: dict, done: list[str], gen: torch.Generator) -> None:
