@@ -79,3 +79,21 @@ def test_napari_package_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_several_sxm_images_open_as_one_energy_stack(make_napari_viewer, tmp_path):
+    from test_nanonis import _images, write_sxm
+
+    rng = np.random.default_rng(4)
+    paths = []
+    for i, bias in enumerate((0.03, -0.01)):
+        paths.append(str(tmp_path / f"m{i}.sxm"))
+        write_sxm(paths[-1], _images(rng), bias=bias)
+    assert get_reader(paths) is not None
+    assert get_reader([paths[0], str(tmp_path / "x.npz")]) is None  # only .sxm combine
+    viewer = make_napari_viewer()
+    viewer.open(paths, plugin="napari-qpi", stack=True)  # the list reaches the reader
+    layer = viewer.layers[-1]
+    assert layer.data.shape == (2, 6, 8)
+    assert layer.metadata["energies"] == pytest.approx([-10.0, 30.0])
+    assert layer.scale[0] == pytest.approx(40.0)

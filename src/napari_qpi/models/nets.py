@@ -24,13 +24,17 @@ class ModelConfig:
     latent_dim: int = 64
     widths: tuple[int, ...] = (24, 48, 64, 64)
     map_widths: tuple[int, ...] = (16, 32, 64)
+    #: the guide (Wiener kernel) through its own trunk, initialised from stage 1's
+    #: kernel encoder, instead of sharing the spectrum's (q-space) convolutions
+    guide_branch: bool = True
+    head_width: int = 96
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        d = dict(d)
+        d = {"guide_branch": False, "head_width": 128, **d}  # sets saved before these
         d["widths"] = tuple(d["widths"])
         d["map_widths"] = tuple(d["map_widths"])
         return cls(**d)
@@ -128,7 +132,11 @@ class ObservationEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.image = ImageEncoder(3, cfg.widths)
+        self.image = ImageEncoder(1 if cfg.guide_branch else 3, cfg.widths)
+        extra = 0
+        if cfg.guide_branch:
+            self.guide = ImageEncoder(1, cfg.widths)
+            extra = self.guide.out_features + 1  # guide features and the guided flag
         # 4×4 patches first: the spectrum branch carries the fine detail, this branch
         # the sign and real-space texture, cheaply for maps up to 256 px
         layers, c = [nn.Conv2d(1, cfg.map_widths[0], 4, stride=4), nn.SiLU()], cfg.map_widths[0]
@@ -137,14 +145,18 @@ class ObservationEncoder(nn.Module):
             c = w
         self.map = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Linear(self.image.out_features + 2 * c, 128), nn.SiLU(),
-            nn.Linear(128, 2 * cfg.latent_dim),
+            nn.Linear(self.image.out_features + extra + 2 * c, cfg.head_width), nn.SiLU(),
+            nn.Linear(cfg.head_width, 2 * cfg.latent_dim),
         )
 
     def forward(self, image: torch.Tensor, maps: torch.Tensor):
         m = self.map(maps[:, None])
         pooled = torch.cat([m.mean((-2, -1)), m.amax((-2, -1))], dim=1)
-        mu, logvar = self.head(torch.cat([self.image(image), pooled], 1)).chunk(2, dim=1)
+        if self.cfg.guide_branch:
+            feats = [self.image(image[:, :1]), self.guide(image[:, 1:2]), image[:, 2, 0, :1]]
+        else:
+            feats = [self.image(image)]
+        mu, logvar = self.head(torch.cat([*feats, pooled], 1)).chunk(2, dim=1)
         return mu, logvar.clamp(-12, 6)
 
     def encode_observations(self, y: torch.Tensor, guide: torch.Tensor | None):

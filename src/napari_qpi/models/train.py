@@ -28,9 +28,9 @@ class TrainConfig:
     bank_size: int = 3000
     seed: int = 0
     batch_size: int = 32
-    stage1_steps: int = 2000
-    stage2_steps: int = 2000
-    onestep_steps: int = 2000
+    stage1_steps: int = 3000
+    stage2_steps: int = 3000
+    onestep_steps: int = 3000
     lr: float = 2e-3
     beta: float = 1e-4
     symmetry_weight: float = 0.1
@@ -125,6 +125,9 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
     """Stage 2: the observation encoder aligned to the frozen stage-1 posterior."""
     for p in vae.parameters():
         p.requires_grad_(False)
+    if enc.cfg.guide_branch:
+        # the guide is a noisy kernel: start from stage 1's kernel encoder
+        enc.guide.load_state_dict(vae.encoder.state_dict())
 
     def batch_loss():
         y, guide, k, _ = _batch(bank, cfg, gen, device)

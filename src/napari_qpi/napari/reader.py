@@ -21,7 +21,8 @@ def _suffixes() -> set[str]:
 
 
 def get_reader(path: PathLike | list[PathLike]) -> Callable | None:
-    """Return :func:`read_stack` for one file of a known QPI format, else None.
+    """Return :func:`read_stack` for one file of a known QPI format (or several
+    ``.sxm`` images of one frame, combined into an energy stack), else None.
 
     Parameters
     ----------
@@ -32,8 +33,10 @@ def get_reader(path: PathLike | list[PathLike]) -> Callable | None:
     callable or None
     """
     if isinstance(path, list | tuple):
-        if len(path) != 1:
-            return None
+        if len(path) > 1:
+            # several .sxm images of one frame at different biases: one energy stack
+            sxm = all(Path(p).suffix.lower() == ".sxm" for p in path)
+            return read_stack if sxm and ".sxm" in _suffixes() else None
         path = path[0]
     if Path(path).suffix.lower() not in _suffixes():
         return None
@@ -59,15 +62,19 @@ def read_stack(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
     from ..io import QPIFormatError, load_stack
 
     if isinstance(path, list | tuple):
-        path = path[0]
+        path = list(path) if len(path) > 1 else path[0]
     try:
         stack = load_stack(path)
     except QPIFormatError as exc:
         show_error(f"Cannot open {Path(exc.path).name}: {exc.problem}")
         return [(None,)]
     kwargs = stack_kwargs(stack.energies, stack.pixel_size)
-    kwargs["name"] = Path(path).stem
+    first = Path(path[0] if isinstance(path, list) else path)
+    many = isinstance(path, list)
+    kwargs["name"] = f"{first.stem} (+{len(path) - 1})" if many else first.stem
     kwargs["metadata"] = {**stack.metadata, "energies": stack.energies.tolist(),
-                          "pixel_size": stack.pixel_size, "source": str(path)}
+                          "pixel_size": stack.pixel_size,
+                          "source": [str(p) for p in path] if isinstance(path, list)
+                          else str(path)}
     kwargs["colormap"] = "gray"
     return [(stack.data, kwargs, "image")]
