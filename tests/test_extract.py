@@ -104,9 +104,18 @@ def test_same_surface_at_two_pixel_sizes_gives_the_same_kernel_in_angstrom():
     assert abs(working_fine - working_coarse) < 0.1 * working_coarse
 
 
-def test_refine_lowers_the_residual_of_two_stage(sim):
-    two = extract(sim.observation, method="two-stage")
+def test_refine_lowers_the_residual_and_improves_the_tail():
+    # a rectangular (C2) band at SNR 5: the two-stage start is good, not perfect
+    sim = simulate(family="rectangular", seed=1, n_scatterers=25, snr=5.0)
+    obs, truth = sim.observation[:3], sim.kernel[:3]
+    two = extract(obs, method="two-stage")
+    ref = extract(obs, method="refine")
+    assert ref.info["refine_residual_after"] < ref.info["refine_residual_before"] - 0.02
+    assert ref.info["relative_residual"] < two.info["relative_residual"]
+    assert np.median(tail_similarity(truth, ref.kernel)) > np.median(
+        tail_similarity(truth, two.kernel)) + 0.03
+
+
+def test_refine_never_returns_a_worse_fit(sim):
     ref = extract(sim.observation, method="refine")
-    assert ref.info["refine_residual_after"] < ref.info["refine_residual_before"]
-    assert ref.info["relative_residual"] <= two.info["relative_residual"] + 0.02
-    assert np.median(tail_similarity(sim.kernel, ref.kernel)) > 0.3
+    assert ref.info["refine_residual_after"] <= ref.info["refine_residual_before"]
