@@ -256,9 +256,9 @@ def extract(
         Known scatterer pixels (row, col); switches learned methods to guided mode.
     pixel_size : float, optional
         Å per pixel of the observation (taken from a QPIStack when given one). When
-        known, learned methods resample the map so its mean QPI wavelength spans 10 px
-        (their working scale) and map the kernel back: the same surface sampled at two
-        pixel sizes gives the same kernel in Å.
+        known, learned methods resample a map whose mean QPI wavelength lies outside
+        4–20 px into that band (their working scale) and map the kernel back: the
+        same surface sampled at two pixel sizes gives the same kernel in Å.
     kernel_size : int, optional
         Odd window of the returned kernel (default 65 px, or the largest odd window
         that fits a smaller map).

@@ -1,10 +1,14 @@
 """Physical scale: learned methods see every map at a working scale set by its QPI.
 
-The networks work in pixels and were trained on oscillation periods of ~3–40 px. A map
-with a known pixel size (Å/px) is resampled so that its mean QPI wavelength spans
-:data:`TARGET_PERIOD_PX` pixels, the kernel is estimated there and mapped back to the
-map's own pixels. The mean wavelength is a physical quantity (Å), so the same surface
-sampled at two pixel sizes gives the same working image and the same kernel in Å.
+The networks work in pixels and were trained on oscillation periods of ~3–40 px at
+every pixel size, so within that range they are scale-covariant by training and a map
+is best used as it is: resampling adds interpolation blur the networks never saw (a
+square-lattice map upsampled 1.5× lost half its tail similarity). A map with a known
+pixel size (Å/px) whose power-weighted mean QPI wavelength lies outside
+:data:`COMFORT_PX` is resampled to the nearest edge of that band, the kernel estimated
+there and mapped back to the map's own pixels. The mean wavelength is a physical
+quantity (Å), so the same surface sampled at two pixel sizes gives the same kernel in Å
+either way.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import rescale
 
-#: Mean QPI wavelength at the working scale, in pixels (middle of the trained range).
-TARGET_PERIOD_PX = 10.0
+#: Mean QPI wavelengths (px) the networks read as they are; outside, the map is resampled.
+COMFORT_PX = (4.0, 20.0)
 #: Bounds on the resampled map side, in pixels.
 MIN_SIDE, MAX_SIDE = 96, 320
 
@@ -37,11 +41,16 @@ def mean_wavelength(observation: np.ndarray) -> float:
 
 
 def working_factor(observation: np.ndarray) -> float:
-    """Zoom factor (working px per map px) that puts the mean wavelength at the target."""
+    """Zoom factor (working px per map px): 1 inside :data:`COMFORT_PX`, else the one
+    that brings the mean wavelength to the band's nearest edge."""
     h, w = observation.shape[-2:]
-    f = TARGET_PERIOD_PX / mean_wavelength(observation)
-    lo, hi = MIN_SIDE / min(h, w), MAX_SIDE / max(h, w)
-    return float(np.clip(f, lo, max(lo, hi)))
+    lam = mean_wavelength(observation)
+    f = float(np.clip(lam, *COMFORT_PX) / lam)
+    if f < 1:  # shrinking: keep at least MIN_SIDE px (or the map's own size)
+        f = max(f, min(1.0, MIN_SIDE / min(h, w)))
+    elif f > 1:  # enlarging: at most MAX_SIDE px
+        f = min(f, max(1.0, MAX_SIDE / max(h, w)))
+    return f
 
 
 def resample(maps: np.ndarray, factor: float) -> np.ndarray:
