@@ -31,16 +31,17 @@ def main() -> None:
     import torch
 
     from napari_qpi import extract, simulate
+    from napari_qpi._generators import drain
     from napari_qpi.models.inference import predict
 
     sim = simulate(seed=0, energies=np.linspace(-20, 60, 16))
     obs = sim.observation
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        list(_drain(predict(obs[:2])))  # warm up, load weights
+        drain(predict(obs[:2]))  # warm up, load weights
         t = time.perf_counter()
         for _ in range(3):
-            list(_drain(predict(obs)))
+            drain(predict(obs))
         net = (time.perf_counter() - t) / 3 / len(obs)
         print(f"network, two-stage, 128×128, {threads} thread(s): {1000 * net:.1f} ms/slice")
     torch.set_num_threads(2)
@@ -53,14 +54,6 @@ def main() -> None:
                          check=True).stdout.split()
     print(f"extract(two-stage) 128×256×256: {float(out[0]):.1f} s, "
           f"peak RSS {float(out[1]):.0f} MB")
-
-
-def _drain(gen):
-    try:
-        while True:
-            yield next(gen)
-    except StopIteration:
-        return
 
 
 if __name__ == "__main__":

@@ -122,3 +122,19 @@ def test_refine_lowers_the_residual_and_improves_the_tail():
 def test_refine_never_returns_a_worse_fit(sim):
     ref = extract(sim.observation, method="refine")
     assert ref.info["refine_residual_after"] <= ref.info["refine_residual_before"]
+
+
+def test_cli_extract_round_trip_and_bad_file(tmp_path, capsys):
+    from napari_qpi.cli import main
+    from napari_qpi.io import load_stack
+
+    sim = simulate(seed=2, energies=[0.0, 30.0], shape=(96, 96))
+    src = QPIStack(sim.observation, sim.energies, sim.pixel_size).save(tmp_path / "s.npz")
+    assert main(["extract", str(src), "--out", str(tmp_path / "k.npz"), "--quiet"]) == 0
+    kernel = load_stack(tmp_path / "k.npz")
+    assert kernel.shape == (2, 65, 65)
+    np.testing.assert_allclose(kernel.energies, sim.energies)
+    assert np.median(tail_similarity(sim.kernel, kernel.data)) > 0.8
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert main(["extract", str(tmp_path / "bad.npz"), "--quiet"]) == 2
+    assert "bad.npz" in capsys.readouterr().err

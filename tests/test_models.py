@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_qpi._generators import drain
 from napari_qpi.models import losses
 from napari_qpi.models.nets import KernelVAE, ModelConfig, count_parameters
 from napari_qpi.models.train import TrainConfig, train
@@ -15,7 +16,8 @@ from napari_qpi.models.weights import SHIPPED, load_set, save_set, shipped_path
 def test_tiny_training_lowers_every_stage_loss(tmp_path):
     cfg = TrainConfig(bank_size=24, stage1_steps=30, stage2_steps=30, onestep_steps=30,
                       batch_size=8, map_sizes=(80,), lr=3e-3)
-    events = list(_drain(train(cfg, tmp_path, resume=False)))
+    events = []
+    drain(train(cfg, tmp_path, resume=False), events.append)
     for stage in ("stage1", "stage2", "onestep"):
         loss = [e.losses["loss"] for e in events if e.stage == stage]
         assert len(loss) == 30
@@ -25,19 +27,11 @@ def test_tiny_training_lowers_every_stage_loss(tmp_path):
     assert meta["train"]["seed"] == 0
 
 
-def _drain(gen):
-    try:
-        while True:
-            yield next(gen)
-    except StopIteration:
-        return
-
-
 def test_training_is_seeded(tmp_path):
     cfg = TrainConfig(bank_size=8, stage1_steps=3, stage2_steps=2, onestep_steps=2,
                       batch_size=4, map_sizes=(80,))
     for name in ("a", "b"):
-        list(_drain(train(cfg, tmp_path / name, resume=False)))
+        drain(train(cfg, tmp_path / name, resume=False))
     _, a, _ = load_set(tmp_path / "a")
     _, b, _ = load_set(tmp_path / "b")
     for key, value in a["vae"].state_dict().items():

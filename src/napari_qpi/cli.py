@@ -47,17 +47,18 @@ def _drain(gen, desc: str, quiet: bool = False):
     """Run an extraction generator with a tqdm bar; return its value."""
     from tqdm import tqdm
 
+    from ._generators import drain
+
     bar = tqdm(desc=desc, disable=quiet, leave=False)
-    try:
-        while True:
-            ev = next(gen)
-            bar.total = ev.total
-            bar.n = ev.step
-            bar.set_description(ev.message)
-            bar.refresh()
-    except StopIteration as stop:
-        bar.close()
-        return stop.value
+
+    def show(ev) -> None:
+        bar.total, bar.n = ev.total, ev.step
+        bar.set_description(ev.message)
+        bar.refresh()
+
+    value = drain(gen, show)
+    bar.close()
+    return value
 
 
 def cmd_demo(args) -> int:
@@ -142,23 +143,25 @@ def cmd_train(args) -> int:
                                   onestep_steps=args.steps)
     if args.bank_size is not None:
         cfg = dataclasses.replace(cfg, bank_size=args.bank_size)
-    bar = None
-    gen = train(cfg, args.out, device=args.device, resume=not args.restart)
-    try:
-        while True:
-            ev = next(gen)
-            if bar is None or bar.desc != ev.stage:
-                if bar is not None:
-                    bar.close()
-                bar = tqdm(total=ev.total, desc=ev.stage, initial=ev.step - 1,
-                           disable=args.quiet)
-            bar.update(1)
-            if ev.step % 50 == 0:
-                bar.set_postfix(loss=f"{ev.losses.get('loss', 0):.3f}")
-    except StopIteration as stop:
-        if bar is not None:
-            bar.close()
-        print(f"wrote weights to {stop.value}")
+    from ._generators import drain
+
+    bars: dict[str, tqdm] = {}
+
+    def show(ev) -> None:  # one bar per stage
+        if ev.stage not in bars:
+            for old in bars.values():
+                old.close()
+            bars[ev.stage] = tqdm(total=ev.total, desc=ev.stage, initial=ev.step - 1,
+                                  disable=args.quiet)
+        bar = bars[ev.stage]
+        bar.update(1)
+        if ev.step % 50 == 0:
+            bar.set_postfix(loss=f"{ev.losses.get('loss', 0):.3f}")
+
+    out = drain(train(cfg, args.out, device=args.device, resume=not args.restart), show)
+    for bar in bars.values():
+        bar.close()
+    print(f"wrote weights to {out}")
     return 0
 
 

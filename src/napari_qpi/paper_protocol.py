@@ -34,6 +34,7 @@ def run_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 1
     """Train both models on 80 kernels, score them on the other 20; a markdown report."""
     from tqdm import tqdm
 
+    from ._generators import drain
     from .extraction.metrics import paper_mae, paper_rmse
     from .models.data import bank_from_specs, make_observations
     from .models.nets import ModelConfig
@@ -51,15 +52,10 @@ def run_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 1
                       onestep_steps=steps, map_sizes=(MAP_SIZE,), guide_drop=0.0,
                       scatterers=(1, 20), model=mcfg)
     with tempfile.TemporaryDirectory() as tmp:
-        gen = train(cfg, tmp, resume=False, bank=bank_train)
         bar = tqdm(desc="paper protocol: training", disable=quiet, total=3 * steps)
-        try:
-            while True:
-                ev = next(gen)
-                if ev.stage != "bank":
-                    bar.update(1)
-        except StopIteration:
-            bar.close()
+        drain(train(cfg, tmp, resume=False, bank=bank_train),
+              lambda ev: bar.update(ev.stage != "bank"))
+        bar.close()
         _, nets, _ = cached_set(tmp)
         # scatterer counts: the paper's "up to 20" over a 64-px map
         g = torch.Generator().manual_seed(seed + 1)

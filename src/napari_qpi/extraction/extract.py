@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._generators import drain
 from .fista import sparse_activation, support_mask
 from .operator import ConvOperator
 from .scale import kernel_to_map, resample, working_factor
@@ -287,14 +288,9 @@ def extract(
     >>> res.kernel.shape
     (8, 65, 65)
     """
-    gen = iter_extract(observation, method=method, positions=positions,
-                       pixel_size=pixel_size, kernel_size=kernel_size, device=device,
-                       weights=weights)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(iter_extract(observation, method=method, positions=positions,
+                              pixel_size=pixel_size, kernel_size=kernel_size, device=device,
+                              weights=weights))
 
 
 # method modules register themselves on import

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._generators import drain
 from .extract import Problem, Progress, fit_activation, register
 from .fista import sparse_activation, support_mask
 from .learned_methods import _crop, _run
@@ -70,14 +71,8 @@ def refine(problem: Problem):
         if peaks is not None:
             guide = np.zeros((h, w), np.float32)
             guide[peaks[:, 0], peaks[:, 1]] = 1.0
-            gen = predict(obs, method="two-stage", guide=guide, device="cpu",
-                          weights=problem.weights)
-            try:
-                while True:
-                    next(gen)
-            except StopIteration as stop:
-                full_kernel, unc, latent = stop.value
-            kernel = full_kernel
+            kernel, unc, latent = drain(predict(obs, method="two-stage", guide=guide,
+                                                device="cpu", weights=problem.weights))
     _, nets, _ = cached_set(problem.weights, "cpu")
     decode = nets["vae"].decode
     k_model = kernel.shape[-1] if latent is None else 65

@@ -308,12 +308,8 @@ def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
     (8, 65, 65)
     """
     request = prepare(layer, method=method, points=points, viewer=viewer, **kwargs)
-    gen = request.steps()
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            extraction = stop.value
-            break
+    from .._generators import drain
+
+    extraction = drain(request.steps())
     show_result(viewer, request, extraction)
     return extraction
