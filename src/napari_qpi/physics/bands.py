@@ -146,3 +146,21 @@ def default_band(family: str) -> Band:
     if family not in defaults:
         raise ValueError(f"family={family!r} is unknown; choose one of {', '.join(FAMILIES)}")
     return defaults[family]
+
+
+def fermi_velocities(band: Band, energies: np.ndarray, pixel_size: float) -> np.ndarray:
+    """Mean |∇ε| (meV·px) on the contour ε = E for each energy, from a 192² grid
+    (the band evaluated once for all energies)."""
+    m = 192
+    k = 2 * np.pi * np.fft.fftfreq(m) / pixel_size
+    ky, kx = np.meshgrid(k, k, indexing="ij")
+    eps = band.dispersion(kx, ky)
+    gy, gx = np.gradient(np.fft.fftshift(eps), k[1] - k[0])
+    grad = np.fft.ifftshift(np.hypot(gx, gy)).ravel() / pixel_size
+    eps = eps.ravel()
+    out = []
+    for e in np.atleast_1d(np.asarray(energies, dtype=float)):
+        dist = np.abs(eps - e)
+        near = dist < np.quantile(dist, 0.02)
+        out.append(grad[near].mean())
+    return np.asarray(out)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bands import FAMILIES, HBAR2_2ME, Band
+from .bands import FAMILIES, HBAR2_2ME, Band, fermi_velocities
 from .kernels import Defect, GreensFunction, crop_centered, default_defect, kernel_grid
 
 #: Families the models train on when a held-out evaluation is wanted.
@@ -56,19 +56,6 @@ class KernelSpec:
         return k / (np.linalg.norm(k) + 1e-30)
 
 
-def _fermi_velocity(band: Band, energy: float, pixel_size: float) -> float:
-    """Mean |∇ε| (meV per pixel⁻¹) on the contour ε = energy, from a 192² grid."""
-    m = 192
-    k = 2 * np.pi * np.fft.fftfreq(m) / pixel_size
-    ky, kx = np.meshgrid(k, k, indexing="ij")
-    eps = band.dispersion(kx, ky)
-    dk = k[1] - k[0]
-    gy, gx = np.gradient(np.fft.fftshift(eps), dk)
-    grad = np.fft.ifftshift(np.hypot(gx, gy)) / pixel_size
-    near = np.abs(eps - energy) < np.quantile(np.abs(eps - energy), 0.02)
-    return float(grad[near].mean())
-
-
 def sample_spec(family: str, rng=None) -> KernelSpec:
     """Draw one kernel of ``family`` with an oscillation period of ~3–40 px.
 
@@ -114,7 +101,7 @@ def sample_spec(family: str, rng=None) -> KernelSpec:
     strength = float(rng.choice([-1, 1]) * np.exp(rng.uniform(np.log(0.3), np.log(4.0))) * scale)
     defect = default_defect(band, strength)
     decay_px = float(rng.uniform(15.0, 70.0))  # decay length of the tail
-    broadening = _fermi_velocity(band, energy, pixel_size) / decay_px
+    broadening = float(fermi_velocities(band, [energy], pixel_size)[0]) / decay_px
     return KernelSpec(band, defect, energy, broadening, pixel_size,
                       float(rng.uniform(0.7, 1.3)))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bands import FAMILIES, Band, default_band
+from .bands import FAMILIES, Band, default_band, fermi_velocities
 from .kernels import (
     Defect,
     GreensFunction,
@@ -91,24 +91,6 @@ def decay_length(band: Band, energies: np.ndarray, pixel_size: float,
     into the kernel and imprint the grid's square (C4) symmetry on it.
     """
     return float(np.max(fermi_velocities(band, energies, pixel_size))) / broadening
-
-
-def fermi_velocities(band: Band, energies: np.ndarray, pixel_size: float) -> np.ndarray:
-    """Mean |∇ε| (meV·px) on the contour ε = E for each energy (as
-    :func:`napari_qpi.physics.sampling._fermi_velocity`, the band evaluated once)."""
-    m = 192
-    k = 2 * np.pi * np.fft.fftfreq(m) / pixel_size
-    ky, kx = np.meshgrid(k, k, indexing="ij")
-    eps = band.dispersion(kx, ky)
-    gy, gx = np.gradient(np.fft.fftshift(eps), k[1] - k[0])
-    grad = np.fft.ifftshift(np.hypot(gx, gy)).ravel() / pixel_size
-    eps = eps.ravel()
-    out = []
-    for e in np.atleast_1d(np.asarray(energies, dtype=float)):
-        dist = np.abs(eps - e)
-        near = dist < np.quantile(dist, 0.02)
-        out.append(grad[near].mean())
-    return np.asarray(out)
 
 
 def default_broadening(band: Band, energies: np.ndarray, pixel_size: float) -> float:
