@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_choice, check_nonnegative, check_positive
+
 NOISE_KINDS = ("white", "pink")
 
 
@@ -31,10 +33,8 @@ def add_noise(
     -------
     (E, H, W) ndarray
     """
-    if kind not in NOISE_KINDS:
-        raise ValueError(f"noise={kind!r} is unknown; choose one of {NOISE_KINDS}")
-    if not snr > 0:
-        raise ValueError(f"snr must be positive, got {snr}")
+    check_choice(kind, "noise", NOISE_KINDS)
+    snr = check_positive(snr, "snr", allow_inf=True)
     if np.isinf(snr):
         return observation.copy()
     rng = np.random.default_rng(rng)
@@ -53,7 +53,7 @@ def add_noise(
 def add_streaks(observation: np.ndarray, amplitude: float, *, rng=None) -> np.ndarray:
     """Add scan-line streaks: a random offset per row, shared across energies
     (a tip change lasts for the line), scaled by each slice's signal std."""
-    if amplitude <= 0:
+    if check_nonnegative(amplitude, "streaks") == 0:
         return observation.copy()
     rng = np.random.default_rng(rng)
     h = observation.shape[-2]
@@ -66,7 +66,7 @@ def add_streaks(observation: np.ndarray, amplitude: float, *, rng=None) -> np.nd
 def add_background(observation: np.ndarray, amplitude: float, *, rng=None) -> np.ndarray:
     """Add a smooth background (tilted plane + broad bump) per slice, scaled by the
     slice's signal std times ``amplitude``."""
-    if amplitude <= 0:
+    if check_nonnegative(amplitude, "background") == 0:
         return observation.copy()
     rng = np.random.default_rng(rng)
     e, h, w = observation.shape

@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_seed,
+    check_shape2,
+)
 from .bands import FAMILIES, Band, default_band, fermi_velocities
 from .kernels import (
     Defect,
@@ -17,7 +25,7 @@ from .kernels import (
     grid_size,
     kernel_grid,
 )
-from .noise import add_background, add_noise, add_streaks
+from .noise import NOISE_KINDS, add_background, add_noise, add_streaks
 from .scatter import activation_maps, linear, multi_impurity
 
 MODELS = ("linear", "tmatrix")
@@ -26,6 +34,8 @@ MODELS = ("linear", "tmatrix")
 MAX_DEFAULT_DECAY = 80.0
 #: Largest Green's-function grid ``simulate`` builds (memory and time grow as M²).
 MAX_GRID = 1024
+#: Map sides ``simulate`` accepts (px).
+MIN_SIDE, MAX_SIDE = 16, 512
 
 
 @dataclass(frozen=True)
@@ -102,20 +112,99 @@ def default_broadening(band: Band, energies: np.ndarray, pixel_size: float) -> f
 
 def _grid_for(shape: tuple[int, int], kernel_size: int, decay: float) -> int:
     """Grid M: ≥ 2× the map (offsets across the map do not wrap), ≥ 4× the kernel
-    window, and ≥ window/2 + 3 decay lengths (periodic images stay below ~1 %)."""
+    window, and ≥ window/2 + 3 decay lengths (periodic images stay below ~1 %).
+
+    Capped at :data:`MAX_GRID` (with a warning), never below the map's own need of 2×
+    its side, which is ≤ :data:`MAX_GRID` for every shape :func:`simulate` accepts.
+    """
     need = max(2 * max(shape), 4 * kernel_size, kernel_size // 2 + 3 * decay)
     if need > MAX_GRID:
+        why = (f"kernel_size={kernel_size} asks for a {4 * kernel_size} px grid"
+               if 4 * kernel_size >= need else
+               f"broadening gives a decay length of {decay:.0f} px")
         warnings.warn(
-            f"broadening gives a decay length of {decay:.0f} px; the Green's-function grid "
-            f"is capped at {MAX_GRID} px, so periodic images may leak into the kernel tails. "
-            "Use a larger broadening or a coarser pixel_size.", stacklevel=3)
-        need = max(2 * max(shape), 4 * kernel_size, MAX_GRID)
+            f"{why}; the Green's-function grid is capped at {MAX_GRID} px, so periodic "
+            "images may leak into the kernel tails. Use a smaller kernel_size, a larger "
+            "broadening or a coarser pixel_size.", stacklevel=3)
+        # the map itself must not wrap; simulate's checks keep this at MAX_GRID
+        need = max(2 * max(shape), kernel_size, MAX_GRID)
     return grid_size(int(np.ceil(need)))
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+def _checked_arguments(**kw) -> dict:
+    """Every argument of :func:`simulate` checked up front, in its canonical type."""
+    if kw["band"] is None:
+        family = check_choice(kw["family"], "family", FAMILIES)
+        kw["band"] = default_band(family)
+    elif not isinstance(kw["band"], Band):
+        raise ValueError(f"band must be a napari_qpi.physics.Band, got {type(kw['band'])}")
+    band = kw["band"]
+    check_choice(kw["model"], "model", MODELS)
+    check_choice(kw["noise"], "noise", NOISE_KINDS)
+    h, w = kw["shape"] = check_shape2(kw["shape"], "shape", low=MIN_SIDE, high=MAX_SIDE)
+    k = kw["kernel_size"] = check_int(kw["kernel_size"], "kernel_size")
+    if k % 2 == 0 or k < 3:
+        raise ValueError(f"kernel_size={k} must be odd and ≥ 3")
+    if k > min(h, w):
+        side = min(h, w) - (1 - min(h, w) % 2)
+        raise ValueError(f"kernel_size={k} is larger than the {h}×{w} map; pass an odd "
+                         f"kernel_size ≤ {side} or a larger shape")
+    kw["pixel_size"] = default_pixel_size(band) if kw["pixel_size"] is None else \
+        check_positive(kw["pixel_size"], "pixel_size")
+    kw["energies"] = _energies(kw["energies"], band)
+    if kw["broadening"] is None:
+        kw["broadening"] = default_broadening(band, kw["energies"], kw["pixel_size"])
+    kw["broadening"] = check_positive(kw["broadening"], "broadening")
+    kw["snr"] = check_positive(kw["snr"], "snr", allow_inf=True)
+    for name in ("streaks", "background", "tip_blur"):
+        kw[name] = check_nonnegative(kw[name], name)
+    kw["seed"] = check_seed(kw["seed"])
+    if kw["defects"] is not None:
+        defects = list(kw["defects"]) if isinstance(kw["defects"], (list, tuple)) else None
+        if not defects or not all(isinstance(d, Defect) for d in defects):
+            raise ValueError(f"defects must be a non-empty list of Defect (or None for the "
+                             f"band's default defect), got {kw['defects']!r}")
+        kw["defects"] = defects
+    if kw["positions"] is None:
+        kw["n_scatterers"] = check_int(kw["n_scatterers"], "n_scatterers", low=1)
+        if kw["n_scatterers"] > h * w:
+            raise ValueError(f"n_scatterers={kw['n_scatterers']} is more than the {h * w} "
+                             f"pixels of a {h}×{w} map; pass at most {h * w}")
+    else:
+        kw["positions"] = _positions(kw["positions"], (h, w))
+    return kw
+
+
+def _energies(energies, band: Band) -> np.ndarray:
+    if energies is None:
+        return default_energies(band)
+    try:
+        out = np.atleast_1d(np.asarray(energies, dtype=float))
+    except (TypeError, ValueError):
+        out = np.array([np.nan])
+    if out.ndim != 1 or out.size == 0 or not np.all(np.isfinite(out)):
+        raise ValueError(f"energies must be a non-empty 1-D sequence of finite numbers "
+                         f"(meV), got {energies!r}")
+    return out
+
+
+def _positions(positions, shape: tuple[int, int]) -> np.ndarray:
+    try:
+        pos = np.asarray(positions, dtype=float)
+    except (TypeError, ValueError):
+        pos = np.array([np.nan])
+    if pos.ndim != 2 or pos.shape[1:] != (2,) or len(pos) == 0:
+        hint = "; for one scatterer pass [[row, col]]" if pos.shape == (2,) else ""
+        raise ValueError(f"positions must be an (N, 2) array of (row, col) pixels with "
+                         f"N ≥ 1, got shape {pos.shape}{hint}")
+    if not np.all(np.isfinite(pos)) or np.any(pos != np.round(pos)):
+        raise ValueError("positions must be whole pixel numbers (row, col); round them "
+                         "first if sub-pixel positions were meant")
+    pos = pos.astype(int)
+    if np.any(pos < 0) or np.any(pos >= shape):
+        raise ValueError(f"positions must lie inside the map of shape {shape} "
+                         f"(rows 0..{shape[0] - 1}, cols 0..{shape[1] - 1})")
+    return pos
 
 
 def simulate(
@@ -189,40 +278,26 @@ def simulate(
     >>> sim.observation.shape, sim.kernel.shape
     ((8, 128, 128), (8, 65, 65))
     """
-    if band is None:
-        if family not in FAMILIES:
-            raise ValueError(f"family={family!r} is unknown; choose one of {', '.join(FAMILIES)}")
-        band = default_band(family)
-    if model not in MODELS:
-        raise ValueError(f"model={model!r} is unknown; choose one of {MODELS}")
-    h, w = (int(s) for s in shape)
-    if not (16 <= h <= 512 and 16 <= w <= 512):
-        raise ValueError(f"shape={shape!r} must be between 16 and 512 pixels per side")
-    if kernel_size % 2 == 0 or kernel_size < 3:
-        raise ValueError(f"kernel_size={kernel_size} must be odd and ≥ 3")
-    pixel_size = default_pixel_size(band) if pixel_size is None else float(pixel_size)
-    _check_positive("pixel_size", pixel_size)
-    energies = default_energies(band) if energies is None else np.atleast_1d(
-        np.asarray(energies, dtype=float))
-    if energies.ndim != 1 or not np.all(np.isfinite(energies)):
-        raise ValueError("energies must be a 1-D sequence of finite numbers (meV)")
-    if broadening is None:
-        broadening = default_broadening(band, energies, pixel_size)
-    broadening = float(broadening)
-    _check_positive("broadening", broadening)
+    args = _checked_arguments(
+        family=family, band=band, shape=shape, energies=energies, n_scatterers=n_scatterers,
+        defects=defects, kernel_size=kernel_size, pixel_size=pixel_size,
+        broadening=broadening, model=model, snr=snr, noise=noise, streaks=streaks,
+        background=background, tip_blur=tip_blur, positions=positions, seed=seed)
+    band, (h, w), energies, kernel_size, pixel_size, broadening = (
+        args["band"], args["shape"], args["energies"], args["kernel_size"],
+        args["pixel_size"], args["broadening"])
+    snr, streaks, background, tip_blur, seed = (
+        args["snr"], args["streaks"], args["background"], args["tip_blur"], args["seed"])
     rng = np.random.default_rng(seed)
-    if defects is None:
+    if args["defects"] is None:
         defects = [default_defect(band, 3.0 * band.energy_scale())]
-    defects = list(defects)
+    else:
+        defects = args["defects"]
 
+    positions = args["positions"]
     if positions is None:
-        if n_scatterers < 1:
-            raise ValueError(f"n_scatterers must be ≥ 1, got {n_scatterers}")
-        flat = rng.choice(h * w, size=int(n_scatterers), replace=False)
+        flat = rng.choice(h * w, size=args["n_scatterers"], replace=False)
         positions = np.stack(np.unravel_index(flat, (h, w)), axis=1)
-    positions = np.asarray(positions, dtype=int).reshape(-1, 2)
-    if np.any(positions < 0) or np.any(positions >= (h, w)):
-        raise ValueError(f"positions must lie inside the map of shape {(h, w)}")
     n = len(positions)
     types = rng.integers(0, len(defects), n)
     strengths = rng.uniform(0.6, 1.4, n)
