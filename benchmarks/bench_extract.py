@@ -31,7 +31,7 @@ def main() -> None:
     import torch
 
     from napari_qpi import extract, simulate
-    from napari_qpi._generators import drain
+    from napari_qpi.progress import drain
     from napari_qpi.models.inference import predict
 
     sim = simulate(seed=0, energies=np.linspace(-20, 60, 16))

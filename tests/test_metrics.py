@@ -1,14 +1,13 @@
 """Kernel metrics (primer §5): known values and invariances."""
 
-import time
-
 import numpy as np
 import pytest
 
 from napari_qpi import simulate
-from napari_qpi.extraction.metrics import core_mask, max_shift
-from napari_qpi.metrics import (
+from napari_qpi.evaluation.metrics import (
+    core_mask,
     kernel_similarity,
+    max_shift,
     paper_mae,
     paper_rmse,
     qspace_correlation,
@@ -19,7 +18,7 @@ from napari_qpi.metrics import (
 
 @pytest.fixture(scope="module")
 def kernel():
-    return simulate(seed=0, shape=(64, 64), n_scatterers=2).kernel  # (8, 65, 65)
+    return simulate(seed=0, shape=(80, 80), n_scatterers=2).kernel  # (8, 65, 65)
 
 
 def _shift(x, dy, dx):
@@ -127,11 +126,3 @@ def test_shape_errors():
         kernel_similarity(np.ones((4, 4)), np.ones((4, 4)))
     with pytest.raises(ValueError, match="differ in shape"):
         kernel_similarity(np.ones((5, 5)), np.ones((7, 7)))
-
-
-def test_fast(kernel):
-    t0 = time.perf_counter()
-    for _ in range(20):
-        kernel_similarity(kernel[0], kernel[1])
-        tail_similarity(kernel[0], kernel[1])
-    assert (time.perf_counter() - t0) / 20 < 0.02

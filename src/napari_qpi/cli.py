@@ -47,7 +47,7 @@ def _drain(gen, desc: str, quiet: bool = False):
     """Run an extraction generator with a tqdm bar; return its value."""
     from tqdm import tqdm
 
-    from ._generators import drain
+    from .progress import drain
 
     bar = tqdm(desc=desc, disable=quiet, leave=False)
 
@@ -64,8 +64,9 @@ def _drain(gen, desc: str, quiet: bool = False):
 def cmd_demo(args) -> int:
     import numpy as np
 
-    from .extraction import iter_extract, metrics
-    from .figures import overview_figure
+    from .evaluation import metrics
+    from .evaluation.figures import overview_figure
+    from .extraction.extract import iter_extract
 
     sim = _simulate(args)
     res = _drain(iter_extract(sim.observation, method=args.method), args.method, args.quiet)
@@ -110,10 +111,10 @@ def cmd_extract(args) -> int:
 def cmd_benchmark(args) -> int:
     from tqdm import tqdm
 
-    from . import benchmark
+    from .evaluation import benchmark
 
     if args.protocol == "paper":
-        from .paper_protocol import run_paper_protocol
+        from .evaluation.paper_protocol import run_paper_protocol
 
         print(run_paper_protocol(seed=args.seed, quiet=args.quiet))
         return 0
@@ -143,7 +144,7 @@ def cmd_train(args) -> int:
                                   onestep_steps=args.steps)
     if args.bank_size is not None:
         cfg = dataclasses.replace(cfg, bank_size=args.bank_size)
-    from ._generators import drain
+    from .progress import drain
 
     bars: dict[str, tqdm] = {}
 

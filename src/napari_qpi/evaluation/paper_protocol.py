@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 import torch
 
-from .physics.sampling import EVAL_STREAM, sample_spec
+from ..physics.sampling import EVAL_STREAM, sample_spec
 
 #: The paper's five symmetry classes in our families.
 CLASSES = ("tilted", "rectangular", "triangular_c3", "square", "triangular")
@@ -34,12 +34,12 @@ def run_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 1
     """Train both models on 80 kernels, score them on the other 20; a markdown report."""
     from tqdm import tqdm
 
-    from ._generators import drain
-    from .extraction.metrics import paper_mae, paper_rmse
-    from .models.data import bank_from_specs, make_observations
-    from .models.nets import ModelConfig
-    from .models.train import TrainConfig, train
-    from .models.weights import cached_set
+    from ..models.data import bank_from_specs, make_observations
+    from ..models.nets import ModelConfig
+    from ..models.train import TrainConfig, train
+    from ..models.weights import cached_set
+    from ..progress import drain
+    from .metrics import paper_mae, paper_rmse
 
     specs = _specs(seed)
     rng = np.random.default_rng(seed)
@@ -52,9 +52,14 @@ def run_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 1
                       onestep_steps=steps, map_sizes=(MAP_SIZE,), guide_drop=0.0,
                       scatterers=(1, 20), model=mcfg)
     with tempfile.TemporaryDirectory() as tmp:
-        bar = tqdm(desc="paper protocol: training", disable=quiet, total=3 * steps)
-        drain(train(cfg, tmp, resume=False, bank=bank_train),
-              lambda ev: bar.update(ev.stage != "bank"))
+        bar = tqdm(desc="paper protocol: training", disable=quiet, leave=False)
+
+        def show(ev) -> None:  # one stage after the other on one bar
+            bar.set_description(f"paper protocol: {getattr(ev, 'stage', ev.message)}")
+            bar.total, bar.n = ev.total, ev.step
+            bar.refresh()
+
+        drain(train(cfg, tmp, resume=False, bank=bank_train), show)
         bar.close()
         _, nets, _ = cached_set(tmp)
         # scatterer counts: the paper's "up to 20" over a 64-px map
