@@ -161,9 +161,9 @@ def test_npy_npz_hostile(tmp_path):
     huge = raw.replace(b"(2, 3, 4)", b"(99999999, 99999, 4)"[:len("(2, 3, 4)")])
     big = raw.replace(b"'shape': (2, 3, 4), ", b"'shape': (4000000000,),")
     (tmp_path / "h.npy").write_bytes(big)
-    _raises(tmp_path / "h.npy", "more than the file holds|not a readable|damaged")
+    _raises(tmp_path / "h.npy", "more than the 1073741824 bytes this reader accepts")
     (tmp_path / "h2.npy").write_bytes(huge)
-    _raises(tmp_path / "h2.npy", "more than the file holds|not a readable|damaged")
+    _raises(tmp_path / "h2.npy", "more than the file holds|more than the .* bytes|damaged")
     np.save(tmp_path / "nan.npy", np.full((3, 3), np.nan))
     _raises(tmp_path / "nan.npy", "no finite values")
     np.save(tmp_path / "one.npy", np.ones(5))
@@ -172,11 +172,11 @@ def test_npy_npz_hostile(tmp_path):
     # .npz with a lying member header, a non-object metadata, a broken zip
     with zipfile.ZipFile(tmp_path / "h.npz", "w") as z:
         z.writestr("data.npy", big)
-    _raises(tmp_path / "h.npz", "more than the file holds|not a readable|damaged")
+    _raises(tmp_path / "h.npz", "member data.npy: .npy header asks for shape")
     np.savez(tmp_path / "m.npz", data=np.ones((2, 2)), metadata=np.array("[1, 2]"))
     _raises(tmp_path / "m.npz", "not an object")
     np.savez(tmp_path / "p.npz", data=np.ones((2, 2)), pixel_size=np.ones(3))
-    _raises(tmp_path / "p.npz", "not a readable")
+    _raises(tmp_path / "p.npz", "pixel_size holds 3 values")
     (tmp_path / "z.npz").write_bytes((tmp_path / "m.npz").read_bytes()[:40])
     _raises(tmp_path / "z.npz", "not a readable")
 

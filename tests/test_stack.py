@@ -38,7 +38,22 @@ def test_plain_arrays_load_with_default_axes(tmp_path, suffix: str) -> None:
     assert stack.data.dtype == np.float32
     np.testing.assert_allclose(stack.data, data, rtol=1e-6)
     np.testing.assert_array_equal(stack.energies, [0.0, 1.0, 2.0])
-    assert stack.pixel_size == 1.0
+    assert stack.pixel_size is None  # the file does not say: unknown, not 1 Å
+
+
+def test_unknown_pixel_size_survives_a_round_trip(tmp_path) -> None:
+    path = QPIStack(_data()).save(tmp_path / "unknown.npz")
+    assert QPIStack(_data()).pixel_size is None
+    assert load_stack(path).pixel_size is None
+    assert load_stack(QPIStack(_data(), pixel_size=0.5).save(tmp_path / "k")).pixel_size == 0.5
+
+
+def test_npz_energies_are_sorted_with_their_slices(tmp_path) -> None:
+    data = _data()
+    path = QPIStack(data, energies=[5.0, -1.0, 2.0]).save(tmp_path / "unsorted.npz")
+    back = load_stack(path)
+    np.testing.assert_array_equal(back.energies, [-1.0, 2.0, 5.0])
+    np.testing.assert_array_equal(back.data, data[[1, 2, 0]])
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".tif"])
@@ -62,6 +77,13 @@ def test_two_dimensional_map_becomes_one_slice(tmp_path, suffix: str) -> None:
         ({"data": np.zeros((2, 4, 4)), "energies": [0.0]}, "energies"),
         ({"data": np.zeros((2, 4, 4)), "pixel_size": 0.0}, "pixel_size"),
         ({"data": np.zeros((2, 4, 4)), "pixel_size": np.nan}, "pixel_size"),
+        ({"data": np.zeros((2, 4, 4)), "pixel_size": np.inf}, "pixel_size"),
+        ({"data": np.zeros((2, 4, 4)), "pixel_size": "abc"}, "pixel_size"),
+        ({"data": np.zeros((2, 4, 4)), "pixel_size": -2}, "pixel_size"),
+        ({"data": np.zeros((2, 4, 4)), "energies": [1.0, 1.0]}, "repeat"),
+        ({"data": np.zeros((2, 4, 4)), "energies": [np.nan, 1.0]}, "finite"),
+        ({"data": np.full((2, 4, 4), 1e300)}, "float32"),
+        ({"data": np.zeros((2, 4, 4)), "metadata": [1]}, "metadata"),
     ],
 )
 def test_bad_stack_raises_naming_the_problem(kwargs: dict, pattern: str) -> None:

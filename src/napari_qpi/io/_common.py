@@ -12,8 +12,12 @@ from .errors import QPIFormatError
 #: Most values a header may ask for (float32: 1 GiB); larger requests are refused
 #: before anything is allocated.
 MAX_VALUES = 2**28
+#: Most data bytes one array member of an ``.npz``/``.npy`` may declare (1 GiB).
+MAX_DATA_BYTES = 4 * MAX_VALUES
 #: Longest header searched for its end marker.
 MAX_HEADER_BYTES = 2**20
+#: Pixel sizes (Å) an STM map can have: 1e-4 Å (far below any atom) to 10 µm.
+PIXEL_SIZE_RANGE = (1e-4, 1e5)
 
 _LOCKIN_WORDS = ("li demod", "lock-in", "lockin", "lock in")
 
@@ -122,10 +126,51 @@ def default_lockin(names: list[str]) -> str | None:
     return lockin[0] if lockin else None
 
 
+def as_float32(data) -> tuple[np.ndarray, int]:
+    """``data`` as float32 (no copy if it is already) and how many finite values the
+    conversion turned into ±inf (they lie beyond float32's ±3.4e38)."""
+    data = np.asarray(data)
+    if data.dtype == np.float32:
+        return data, 0
+    if not np.issubdtype(data.dtype, np.floating):  # integers and bools cannot overflow
+        return data.astype(np.float32), 0
+    before = int(np.count_nonzero(np.isinf(data)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = data.astype(np.float32)
+    return out, int(np.count_nonzero(np.isinf(out))) - before
+
+
+def check_pixel_size(path: str | Path, value: float, source: str) -> float:
+    """A pixel size (Å) from a file header: finite and within :data:`PIXEL_SIZE_RANGE`."""
+    lo, hi = PIXEL_SIZE_RANGE
+    if not np.isfinite(value) or not lo <= value <= hi:
+        raise QPIFormatError(path, f"{source} gives a pixel size of {value:g} Å, outside "
+                                   f"the {lo:g}–{hi:g} Å an STM map can have")
+    return float(value)
+
+
+def check_energies(path: str | Path, energies: np.ndarray) -> None:
+    """Refuse non-finite or repeated energies (meV) read from a file."""
+    if not np.all(np.isfinite(energies)):
+        raise QPIFormatError(path, f"energies are not all finite: {_brief(energies)} meV")
+    repeated = np.unique(energies).size != energies.size
+    if repeated:
+        raise QPIFormatError(path, f"energies repeat a value: {_brief(energies)} meV; "
+                                   "each slice needs its own energy")
+
+
+def _brief(values: np.ndarray) -> str:
+    values = np.asarray(values).ravel()
+    text = ", ".join(f"{v:g}" for v in values[:6])
+    return f"[{text}{', ...' if values.size > 6 else ''}]"
+
+
 def finite_stack(path: str | Path, data: np.ndarray, channel: str) -> np.ndarray:
     """Return ``data`` as float32, refusing any NaN or infinite value."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        data = np.asarray(data).astype(np.float32)
+    data, overflow = as_float32(data)
+    if overflow:
+        raise QPIFormatError(path, f"channel {channel!r} holds {overflow} values beyond "
+                                   "float32's range (±3.4e38)")
     bad = int(data.size - np.count_nonzero(np.isfinite(data)))
     if bad == data.size:
         raise QPIFormatError(path, f"channel {channel!r} holds no finite values")

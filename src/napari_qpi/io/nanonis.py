@@ -16,6 +16,8 @@ import numpy as np
 from ._common import (
     MAX_HEADER_BYTES,
     check_count,
+    check_energies,
+    check_pixel_size,
     default_lockin,
     finite_stack,
     match_channel,
@@ -103,7 +105,11 @@ def parse_3ds(raw: bytes, path: str | Path = "<bytes>", channel: str | None = No
         path, _field(path, header, "Grid settings"), "Grid settings", 5, sep=";")
     if width <= 0 or height <= 0:
         raise QPIFormatError(path, f"Grid settings give a {width} × {height} m frame")
-    px, py = width / nx * 1e10, height / ny * 1e10
+    px = check_pixel_size(path, width / nx * 1e10, "Grid settings")
+    py = check_pixel_size(path, height / ny * 1e10, "Grid settings")
+    with np.errstate(over="ignore"):
+        energies = bias * 1000.0
+    check_energies(path, energies)
     unit = re.search(r"\(([^()]*)\)\s*$", chosen)
     unit = "A/V" if derived.startswith("numerical") else (unit.group(1) if unit else "")
     meta = {
@@ -115,7 +121,7 @@ def parse_3ds(raw: bytes, path: str | Path = "<bytes>", channel: str | None = No
         "frame_angle_deg": angle, "pixel_size_x_A": px, "pixel_size_y_A": py,
         "grid_dim": [nx, ny], "rows_measured": ny_measured, "header": header,
     }
-    return QPIStack(data, bias * 1000.0, px, meta)
+    return QPIStack(data, energies, px, meta)
 
 
 def _header(raw: bytes, path) -> tuple[dict, int]:

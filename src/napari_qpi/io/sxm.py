@@ -19,6 +19,8 @@ import numpy as np
 from ._common import (
     MAX_HEADER_BYTES,
     check_count,
+    check_energies,
+    check_pixel_size,
     default_lockin,
     finite_stack,
     match_channel,
@@ -152,16 +154,19 @@ def parse_sxm(raw: bytes, path: str | Path = "<bytes>", channel: str | None = No
     offset_xy = to_floats(path, header.get("SCAN_OFFSET", "0 0"), "SCAN_OFFSET", 2)
     angle = to_float(path, header.get("SCAN_ANGLE", "0"), "SCAN_ANGLE")
     bias = to_float(path, _field(path, header, "BIAS"), "BIAS")
+    check_energies(path, np.array([bias * 1000.0]))
+    px = check_pixel_size(path, width / nx * 1e10, "SCAN_RANGE")
+    py = check_pixel_size(path, height / ny * 1e10, "SCAN_RANGE")
     meta = {
         "format": "nanonis-sxm", "source": str(path), "channel": chosen,
         "channels": selectable, "unit": dict((n, u) for n, u, _ in table)[chosen.removesuffix(
             _BWD)], "derived": "backward scan" if backward else "forward scan",
         "bias_V": bias, "scan_dir": scan_dir, "frame_center_m": offset_xy,
         "frame_size_m": [width, height], "frame_angle_deg": angle,
-        "pixel_size_x_A": width / nx * 1e10, "pixel_size_y_A": height / ny * 1e10,
+        "pixel_size_x_A": px, "pixel_size_y_A": py,
         "scan_pixels": [nx, ny], "header": header,
     }
-    return QPIStack(data, [bias * 1000.0], width / nx * 1e10, meta)
+    return QPIStack(data, [bias * 1000.0], px, meta)
 
 
 def _header(raw: bytes, path) -> tuple[dict, int]:
