@@ -152,15 +152,16 @@ def _cell(values, metric: str) -> list[str]:
 
 
 def table(records: list[dict], *, group=("method", "split", "mode", "snr"),
-          metrics=METRICS) -> str:
+          metrics=METRICS, per: str = "slice", pick_rate: bool = True) -> str:
     """Markdown: one row per ``group`` key; median and worst decile (w10: the 10th
     percentile of similarities, the 90th of errors and residuals) of each metric;
     median seconds per slice to the kernel and for the whole ``extract`` (activation
-    and residual included). A line below gives auto's pick rate when it ran."""
+    and residual included; ``per`` names the unit). A line below gives auto's pick
+    rate when it ran (``pick_rate``)."""
     head = [*group, "n"]
     for m in metrics:
         head += [f"{SHORT[m]} med", f"{SHORT[m]} w10"]
-    head += ["s/slice kernel", "s/slice total"]
+    head += [f"s/{per} kernel", f"s/{per} total"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keys: list[tuple] = []
     for r in records:
@@ -175,7 +176,7 @@ def table(records: list[dict], *, group=("method", "split", "mode", "snr"),
         row.append(f"{np.nanmedian([r['seconds_kernel'] for r in rs]):.4f}")
         row.append(f"{np.median([r['seconds'] for r in rs]):.3f}")
         lines.append("| " + " | ".join(row) + " |")
-    hits, n = auto_pick_rate(records)
+    hits, n = auto_pick_rate(records) if pick_rate else (0, 0)
     if n:
         lines += ["", f"auto picked the candidate with the best tail similarity in "
                       f"{hits} of {n} cases ({100 * hits / n:.0f} %)."]

@@ -1,0 +1,231 @@
+"""Checks of command-line arguments, run before any work, and the progress bar.
+
+Each check raises :class:`UsageError` with one line naming the option and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+from ..extraction.registry import METHODS
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in the command's own voice."""
+
+    def error(self, message: str):
+        """Raise :class:`UsageError` instead of printing usage and exiting."""
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """The default after each option that has one; descriptions and epilogs keep their
+    line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if (d is not None and d is not False and d != argparse.SUPPRESS
+                and "default" not in text and action.option_strings):
+            text += " (default: %(default)s)"
+        return text
+
+
+def methods_text() -> str:
+    """The registry's methods, one wrapped paragraph each, for help texts."""
+    lines = [textwrap.fill(m.help(), width=88, initial_indent="  ",
+                           subsequent_indent="    ") for m in METHODS.values()]
+    return "methods:\n" + "\n".join(lines)
+
+
+def int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {value}")
+        return value
+    return parse
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def odd_window(text: str) -> int:
+    value = int_at_least(3)(text)
+    if value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"must be odd (scatterer on the centre pixel), "
+                                         f"got {value}")
+    return value
+
+
+def method_list(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one method")
+    for name in names:
+        if name not in METHODS:
+            raise argparse.ArgumentTypeError(f"{name!r} is unknown; choose from "
+                                             f"{', '.join(METHODS)}")
+    return names
+
+
+def check_device(device: str | None) -> None:
+    """Refuse a torch device this machine cannot use, before any work."""
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r} is not a torch device; use cpu, cuda, "
+                         "cuda:N or mps") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: this torch build or machine has no usable "
+                         "CUDA GPU; use --device cpu")
+    if kind == "cuda" and ":" in device and torch.device(device).index >= (
+            torch.cuda.device_count()):
+        raise UsageError(f"--device {device}: only {torch.cuda.device_count()} CUDA "
+                         "device(s) visible")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device}: MPS is not available here; use --device cpu")
+    if kind not in ("cuda", "mps"):
+        raise UsageError(f"--device {device!r}: napari-qpi runs on cpu, cuda or mps")
+
+
+def check_weights(weights: str) -> None:
+    """A shipped weight set's name or a folder written by ``napari-qpi train``."""
+    from ..models.weights import SHIPPED
+
+    if weights not in SHIPPED and not (Path(weights) / "config.json").is_file():
+        raise UsageError(f"--weights {weights!r} is neither a shipped set "
+                         f"({', '.join(SHIPPED)}) nor a folder from napari-qpi train")
+
+
+def check_output(path: Path, *, inputs=(), force: bool = False) -> Path:
+    """Refuse an output that would overwrite an input (unless ``force``) or that
+    cannot be written, before any work."""
+    path = Path(path)
+    for src in inputs:
+        if Path(src).exists() and path.exists() and path.resolve() == Path(src).resolve():
+            if not force:
+                raise UsageError(f"--out {path} is the input file; choose another name "
+                                 "or pass --force to overwrite it")
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--out {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--out {path}: not writable")
+    return path
+
+
+def check_folder(path: Path) -> Path:
+    """An output folder that exists and is writable, or can be made."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} is a file; give a folder")
+    target = path if path.is_dir() else path.parent
+    if not target.is_dir():
+        raise UsageError(f"--out {path}: folder {target} does not exist")
+    if not os.access(target, os.W_OK):
+        raise UsageError(f"--out {path}: not writable")
+    return path
+
+
+def read_positions(path: Path):
+    """Scatterer pixels (N, 2) from a text file of rows ``row col``, or from an
+    ``.npz`` written by ``napari-qpi simulate`` (its metadata) or holding ``positions``."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--positions {path}: no such file")
+    if path.suffix == ".npz":
+        from ..io import load_stack
+
+        try:
+            meta = load_stack(path).metadata
+        except ValueError:
+            meta = {}
+        if "positions" in meta:
+            return np.asarray(meta["positions"], dtype=float)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "positions" in z:
+                    return np.asarray(z["positions"], dtype=float)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--positions {path}: not a readable .npz ({exc})") from None
+        raise UsageError(f"--positions {path} holds no positions (expected a file from "
+                         "napari-qpi simulate or a 'positions' array)")
+    try:
+        return np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--positions {path}: not a text file of 'row col' lines "
+                         f"({exc})") from None
+
+
+def drain_with_bar(gen, *, quiet: bool = False, desc: str | None = None):
+    """Run a generator of :class:`~napari_qpi.progress.Progress` with one tqdm bar,
+    made at the first event (no empty ``0it`` bar); return the generator's value."""
+    from tqdm import tqdm
+
+    from ..progress import drain
+
+    bar = None
+
+    def show(ev) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=ev.total, desc=desc or ev.message, leave=False,
+                       disable=quiet, file=sys.stderr)
+        if bar.total != ev.total:
+            bar.reset(total=ev.total)
+        if desc is None:
+            bar.set_description(ev.message, refresh=False)
+        bar.n = ev.step
+        bar.refresh()
+
+    try:
+        return drain(gen, show)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def print_warnings(info: dict) -> None:
+    for w in info.get("warnings") or ():
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def quality_line(info: dict) -> str:
+    """The scores a user has without a true kernel, in one line."""
+    parts = []
+    for key, label in (("relative_residual", "relative residual"),
+                       ("cv_residual", "cross-validated residual"),
+                       ("whiteness", "residual whiteness")):
+        if info.get(key) is not None:
+            parts.append(f"{label} {info[key]:.3f}")
+    if info.get("kernel_size") is not None:
+        auto = " (chosen from the data)" if info.get("kernel_size_auto") else ""
+        parts.append(f"kernel window {info['kernel_size']} px{auto}")
+    return ", ".join(parts)

@@ -1,0 +1,341 @@
+"""The subcommands: each has its options (``add_*``) and what it does (``run_*``).
+
+Every check of the arguments runs before the first long step; see :mod:`.checks`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..extraction.registry import METHODS
+from .checks import (
+    UsageError,
+    check_device,
+    check_folder,
+    check_output,
+    check_weights,
+    drain_with_bar,
+    int_at_least,
+    method_list,
+    methods_text,
+    odd_window,
+    positive_float,
+    print_warnings,
+    quality_line,
+    read_positions,
+)
+
+#: What ``extract`` writes (also in docs/scripting.md).
+OUTPUT_DOC = """\
+output: one .npz, also readable by napari-qpi (load_stack gives the kernel stack):
+  data         (E, k, k) kernel, scatterer on the centre pixel, unit norm per energy
+  energies     (E,) meV;  pixel_size: Å per pixel (when known)
+  activation   (H, W) scatterer map shared by every energy
+  residual     (E, H, W) observation minus the fit
+  uncertainty  (E, k, k) posterior spread (methods that give one)
+  metadata     JSON: kind, source, method (the one that ran), requested_method,
+               version, info (relative_residual, cv_residual, kernel_size, warnings...)
+"""
+
+DEFAULT_METHOD = next(iter(METHODS))  # the registry's first entry: "auto"
+
+
+# ---------------------------------------------------------------- simulate / demo
+def add_simulate(p: argparse.ArgumentParser) -> None:
+    from ..physics.bands import FAMILIES
+
+    p.add_argument("--family", default="free_electron", choices=FAMILIES,
+                   help="band family")
+    p.add_argument("--size", type=int_at_least(8), default=128, help="map side in pixels")
+    p.add_argument("--energies", type=int_at_least(1), default=8, help="number of energies")
+    p.add_argument("--scatterers", type=int_at_least(1), default=20,
+                   help="number of scatterers")
+    p.add_argument("--model", default="linear", choices=("linear", "tmatrix"),
+                   help="linear sum of kernels, or multi-impurity T-matrix scattering")
+    p.add_argument("--snr", type=positive_float, default=10.0,
+                   help="signal-to-noise power ratio per slice")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
+
+
+def _simulate(args):
+    from ..physics.bands import default_band
+    from ..physics.simulation import default_energies, simulate
+
+    band = default_band(args.family)
+    return simulate(band=band, shape=(args.size, args.size),
+                    energies=default_energies(band, args.energies),
+                    n_scatterers=args.scatterers, model=args.model, snr=args.snr,
+                    seed=args.seed)
+
+
+def add_simulate_out(p: argparse.ArgumentParser) -> None:
+    add_simulate(p)
+    p.add_argument("--out", type=Path, default=Path("qpi_stack.npz"),
+                   metavar="FILE",
+                   help="output .npz (truth kernel and positions in its metadata)")
+
+
+def run_simulate(args) -> int:
+    from ..io import QPIStack
+
+    out = check_output(args.out.with_suffix(".npz"))
+    sim = _simulate(args)
+    meta = {**sim.metadata, "positions": sim.positions.tolist(),
+            "kernel": sim.kernel.tolist()}
+    out = QPIStack(sim.observation, sim.energies, sim.pixel_size, meta).save(out)
+    print(f"wrote {out}: {sim.observation.shape[0]} energies × "
+          f"{sim.observation.shape[1]}×{sim.observation.shape[2]} px, "
+          f"{sim.pixel_size:g} Å/px, {len(sim.positions)} scatterers "
+          f"(positions in its metadata: extract --positions {out})")
+    return 0
+
+
+def add_demo(p: argparse.ArgumentParser) -> None:
+    add_simulate(p)
+    p.add_argument("--figure", type=Path, default=Path("qpi_demo.png"), metavar="FILE",
+                   help="PNG to write")
+    p.add_argument("--method", default=DEFAULT_METHOD,
+                   choices=[n for n, m in METHODS.items() if not m.needs_positions],
+                   help="blind extraction method")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_demo(args) -> int:
+    from ..evaluation import score
+    from ..evaluation.figures import overview_figure
+    from ..extraction.extract import iter_extract
+
+    check_output(args.figure)
+    sim = _simulate(args)
+    res = drain_with_bar(iter_extract(sim.observation, method=args.method), quiet=args.quiet)
+    print_warnings(res.info)
+    s = score(sim.kernel, res.kernel)
+    e = sim.observation.shape[0] // 2
+    ran = res.method if res.method == args.method else f"{args.method} → {res.method}"
+    out = overview_figure(
+        args.figure, sim.observation[e],
+        {"true kernel": sim.kernel[e], f"{ran} kernel (blind)": res.kernel[e],
+         "residual": res.residual[e]},
+        pixel_size=sim.pixel_size, energy=sim.energies[e],
+        title=f"{args.family}, SNR {args.snr:g}, seed {args.seed}: tail similarity "
+              f"{s['tail_similarity']:.2f} (median over {len(sim.energies)} energies)")
+    print(f"simulated {sim.observation.shape} ({args.family}, SNR {args.snr:g}), "
+          f"extracted blind with {ran} in {res.info.get('seconds', float('nan')):.2f} s")
+    print(f"median over energies: tail similarity {s['tail_similarity']:.3f}, kernel "
+          f"similarity {s['kernel_similarity']:.3f}; {quality_line(res.info)}")
+    print(f"wrote {out}")
+    return 0
+
+
+# ---------------------------------------------------------------- extract
+def add_extract(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, help=".npz/.npy/.tif/.3ds/.sxm stack")
+    p.add_argument("--out", type=Path, default=Path("kernel.npz"), metavar="FILE",
+                   help="output .npz (layout below)")
+    p.add_argument("--force", action="store_true", help="allow --out to overwrite the input")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
+                   help="extraction method (see below)")
+    p.add_argument("--positions", type=Path, default=None, metavar="FILE",
+                   help="scatterer pixels for guided mode: a text file of 'row col' lines, "
+                        "or an .npz from napari-qpi simulate")
+    p.add_argument("--channel", default=None,
+                   help="channel of a .3ds/.sxm file (default: the first lock-in channel)")
+    p.add_argument("--kernel-size", type=odd_window, default=None,
+                   help="odd kernel window in px (default: chosen from the data)")
+    p.add_argument("--pixel-size", type=positive_float, default=None,
+                   help="Å per pixel (default: from the file, else unknown)")
+    p.add_argument("--weights", default="default",
+                   help="weight set of learned methods: default, seen, or a folder from "
+                        "napari-qpi train")
+    p.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N, mps "
+                                                   "(default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_extract(args) -> int:
+    import numpy as np
+
+    from .. import __version__
+    from ..extraction.extract import iter_extract
+    from ..io import load_stack
+
+    out = check_output(args.out.with_suffix(".npz"), inputs=[args.input], force=args.force)
+    if not args.input.is_file():
+        raise UsageError(f"{args.input}: no such file")
+    check_device(args.device)
+    if args.weights != "default":
+        check_weights(args.weights)
+    positions = None if args.positions is None else read_positions(args.positions)
+    stack = load_stack(args.input, channel=args.channel)
+    res = drain_with_bar(iter_extract(
+        stack, method=args.method, positions=positions, pixel_size=args.pixel_size,
+        kernel_size=args.kernel_size, device=args.device, weights=args.weights),
+        quiet=args.quiet)
+    print_warnings(res.info)
+    kernel = res.kernel if res.kernel.ndim == 3 else res.kernel[None]
+    members = {"data": kernel.astype(np.float32), "energies": stack.energies,
+               "activation": res.activation, "residual": res.residual}
+    pixel = res.info.get("pixel_size", stack.pixel_size)
+    if pixel is not None:
+        members["pixel_size"] = np.float64(pixel)
+    if res.uncertainty is not None:
+        members["uncertainty"] = res.uncertainty
+    meta = {"kind": "napari-qpi extraction", "source": str(args.input),
+            "method": res.method, "requested_method": args.method,
+            "version": __version__, "info": res.info}
+    members["metadata"] = np.array(json.dumps(meta, default=_jsonable))
+    np.savez_compressed(out, **members)
+    ran = res.method if res.method == args.method else f"{args.method} → {res.method}"
+    print(f"{ran}: kernel {kernel.shape} in {res.info.get('seconds', float('nan')):.2f} s; "
+          f"{quality_line(res.info)}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+# ---------------------------------------------------------------- benchmark
+def add_benchmark(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int_at_least(1), default=8,
+                   help="cases per (families, SNR) cell of the seeded set")
+    p.add_argument("--methods", type=method_list, default=",".join(METHODS),
+                   help="comma-separated methods")
+    p.add_argument("--weights", default=None,
+                   help="weight set of learned methods (default: seen for the seeded set, "
+                        "so unseen rows are honest; default for --foreign)")
+    p.add_argument("--protocol", default="default", choices=("default", "paper"),
+                   help="the seeded set, or the seed paper's train/test protocol")
+    p.add_argument("--foreign", nargs="?", type=Path, const=True, default=None,
+                   metavar="DIR", help="run blind on the foreign validation set in DIR "
+                                       "(default ../shared/data/foreign) instead")
+    p.add_argument("--limit", type=int_at_least(1), default=None,
+                   help="with --foreign: at most this many cases of maps and of stacks")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the cases")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="also write the table here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_benchmark(args) -> int:
+    from tqdm import tqdm
+
+    from ..evaluation import benchmark
+
+    if args.out is not None:
+        check_output(args.out)
+    if args.protocol == "paper":
+        from ..evaluation.paper_protocol import run_paper_protocol
+
+        text = run_paper_protocol(seed=args.seed, quiet=args.quiet)
+    elif args.foreign is not None:
+        from ..evaluation.foreign import default_directory, foreign_table, iter_foreign
+
+        weights = args.weights or "default"
+        check_weights(weights)
+        folder = default_directory() if args.foreign is True else args.foreign
+        if folder is None or not Path(folder).is_dir():
+            raise UsageError(f"--foreign: no folder {folder or '../shared/data/foreign'}")
+        records = drain_with_bar(iter_foreign(args.methods, folder, limit=args.limit,
+                                              weights=weights),
+                                 quiet=args.quiet, desc="foreign set")
+        text = foreign_table(records)
+    else:
+        weights = args.weights or "seen"
+        check_weights(weights)
+        cases = benchmark.make_cases(args.n, seed=args.seed)
+        todo = len(benchmark.plan(args.methods, cases))
+        with tqdm(total=todo, disable=args.quiet, desc="benchmark", unit="run",
+                  leave=False) as bar:
+            records = list(benchmark.run(args.methods, cases, weights=weights,
+                                         progress=lambda r: bar.update(1)))
+        text = benchmark.table(records)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+    print(text)
+    sys.stdout.flush()  # a closed pipe shows here, inside main's handler
+    return 0
+
+
+# ---------------------------------------------------------------- train
+def add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="folder for the weight set")
+    p.add_argument("--split", default="all", choices=("all", "seen"),
+                   help="families to learn from (seen: hold out the unseen families)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
+    p.add_argument("--steps", type=int_at_least(1), default=None,
+                   help="steps per stage (default: the training config's)")
+    p.add_argument("--bank-size", type=int_at_least(1), default=None,
+                   help="kernels in the training bank (default: the config's)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
+    p.add_argument("--restart", action="store_true", help="ignore a partial run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_train(args) -> int:
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from ..models.train import TrainConfig, train
+    from ..progress import drain
+
+    check_folder(args.out)
+    check_device(args.device)
+    cfg = TrainConfig(split=args.split, seed=args.seed)
+    if args.steps is not None:
+        cfg = dataclasses.replace(cfg, stage1_steps=args.steps, stage2_steps=args.steps,
+                                  onestep_steps=args.steps)
+    if args.bank_size is not None:
+        cfg = dataclasses.replace(cfg, bank_size=args.bank_size)
+    bars: dict[str, tqdm] = {}
+
+    def show(ev) -> None:  # one bar per stage
+        stage = getattr(ev, "stage", None) or ev.message
+        if stage not in bars:
+            for old in bars.values():
+                old.close()
+            bars[stage] = tqdm(total=ev.total, desc=stage, disable=args.quiet, leave=False)
+        bar = bars[stage]
+        bar.n = ev.step
+        losses = getattr(ev, "losses", None) or ev.info
+        if "loss" in losses and ev.step % 50 == 0:
+            bar.set_postfix(loss=f"{losses['loss']:.3f}", refresh=False)
+        bar.refresh()
+
+    try:
+        out = drain(train(cfg, args.out, device=args.device, resume=not args.restart), show)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(f"wrote weights to {out}")
+    return 0
+
+
+#: name → (add options, run, one-line help, epilog)
+COMMANDS = {
+    "simulate": (add_simulate_out, run_simulate,
+                 "simulate a QPI stack with its true kernel and write it as .npz", None),
+    "demo": (add_demo, run_demo,
+             "simulate, extract blind and score, headless; writes a figure",
+             "tail similarity: kernel similarity of the oscillating tails (the core "
+             "disc zeroed), 1 = perfect; see docs/benchmarks.md."),
+    "extract": (add_extract, run_extract, "extract the kernel from a stack file",
+                OUTPUT_DOC + "\n" + methods_text()),
+    "benchmark": (add_benchmark, run_benchmark,
+                  "every method on the same seeded cases (or the foreign set), "
+                  "one markdown table", methods_text()),
+    "train": (add_train, run_train,
+              "train the two-stage model and the one-step baseline", None),
+}
