@@ -1,9 +1,9 @@
-"""Extraction on napari layers: shared by the widget and the console helper.
+"""Extraction on napari layers: validation and computation, no layer building.
 
 :func:`prepare` turns layers into a validated :class:`Request`, :meth:`Request.steps`
 is the library's :func:`~napari_qpi.extraction.extract.iter_extract` generator, and
-:func:`show_result` puts the :class:`~napari_qpi.extraction.extract.Extraction` into
-the viewer. :func:`extract_layer` chains the three synchronously.
+:func:`extract_layer` runs it synchronously and shows the result (the widget does the
+same in a worker thread). Layers are built in :mod:`.layers` and :mod:`.results`.
 """
 
 from __future__ import annotations
@@ -14,29 +14,39 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .layers import apply_layers, result_layers
-
 if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-    from ..extraction.extract import Extraction, Progress
+    from ..extraction.extract import Extraction
+    from ..progress import Progress
 
 #: Units that mean Å for a layer's y/x axes.
 _ANGSTROM = {"angstrom", "Å", "ångström", "Angstrom"}
 
 
+def registry() -> dict:
+    """The library's method registry (name → :class:`~napari_qpi.extraction.registry.Method`)."""
+    from ..extraction.registry import METHODS
+
+    return METHODS
+
+
 def methods() -> list[str]:
     """Extraction methods registered right now (read at call time)."""
-    from ..extraction.extract import METHODS
-
-    return list(METHODS)
+    return list(registry())
 
 
 def default_method() -> str:
-    """``"two-stage"`` when registered, else the first registered method."""
+    """``"auto"`` when registered, else the first registered method."""
     names = methods()
-    return "two-stage" if "two-stage" in names else names[0]
+    return "auto" if "auto" in names else names[0]
+
+
+def method_help(name: str) -> str:
+    """The registry's one-line help of a method ("" for an unknown one)."""
+    method = registry().get(name)
+    return method.help() if method is not None else ""
 
 
 def devices() -> list[str]:
@@ -66,8 +76,12 @@ class Request:
     positions : (N, 2) ndarray or None
         Scatterer pixels (row, col) in the observation's pixel grid.
     method : str
-    kernel_size, device, pixel_size :
+    kernel_size : int or None
+        None: the window :func:`~napari_qpi.extract` chooses from the data.
+    device, pixel_size :
         Passed on to :func:`~napari_qpi.extraction.extract.iter_extract`.
+    preprocess : tuple of str
+        Names from :func:`preprocessing_steps`, applied in order to a copy of the data.
     """
 
     source: Layer
@@ -79,9 +93,17 @@ class Request:
     pixel_size: float | None
     preprocess: tuple[str, ...] = ()
 
+    def parameters(self) -> dict:
+        """The options of this run as plain values (saved next to its outputs)."""
+        return {"method": self.method, "kernel_size": self.kernel_size,
+                "device": self.device, "pixel_size": self.pixel_size,
+                "preprocess": list(self.preprocess), "source": self.source.name,
+                "guided": self.positions is not None}
+
     def steps(self) -> Generator[Progress, None, Extraction]:
         """The extraction as a generator of progress events returning the result."""
-        from ..extraction.extract import Progress, iter_extract
+        from ..extraction.extract import iter_extract
+        from ..progress import Progress
 
         data = self.observation
         if self.preprocess:
@@ -107,10 +129,15 @@ def observation_of(layer: Layer) -> np.ndarray:
     """The layer's data as a float array, or ValueError saying why it cannot be used."""
     from napari.layers import Image
 
+    from .layers import role_of
+
     if not isinstance(layer, Image):
         kind = type(layer).__name__
         raise ValueError(f"layer {layer.name!r} is a {kind} layer; choose an Image layer "
                          "holding dI/dV data")
+    if role_of(layer) in ("result", "truth"):
+        raise ValueError(f"layer {layer.name!r} is a {role_of(layer)} layer, not an "
+                         "observation; choose the dI/dV map")
     if layer.multiscale:
         raise ValueError(f"layer {layer.name!r} is multiscale; open it as a single-scale "
                          "image")
@@ -124,8 +151,11 @@ def observation_of(layer: Layer) -> np.ndarray:
 
 
 def pixel_size_of(layer: Layer) -> float | None:
-    """Å per pixel: the layer's metadata, else its x scale when its units are lengths."""
-    if "pixel_size" in layer.metadata:
+    """Å per pixel: the layer's metadata, else its x scale when its units are lengths.
+
+    None (unknown) for a layer in pixels, so the library does not take 1 px for 1 Å.
+    """
+    if layer.metadata.get("pixel_size") is not None:
         return float(layer.metadata["pixel_size"])
     unit = layer.units[-1]
     if str(unit) in _ANGSTROM:
@@ -134,6 +164,15 @@ def pixel_size_of(layer: Layer) -> float | None:
         return float((layer.scale[-1] * unit).to("angstrom").magnitude)
     except Exception:  # pixel or dimensionless units: no physical size
         return None
+
+
+def energies_of(layer: Layer) -> np.ndarray | None:
+    """The exact energies (meV) of an (E, Y, X) layer, from metadata or its E axis."""
+    if layer.ndim != 3:
+        return None
+    if "energies" in layer.metadata and len(layer.metadata["energies"]) == layer.data.shape[0]:
+        return np.asarray(layer.metadata["energies"], dtype=float)
+    return layer.translate[0] + layer.scale[0] * np.arange(layer.data.shape[0])
 
 
 def points_to_pixels(points: Layer, image: Layer) -> np.ndarray:
@@ -182,32 +221,39 @@ def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = N
             preprocess=()) -> Request:
     """Validate layers and options into a :class:`Request`.
 
+    Capabilities come from the method registry: a method that needs positions gets a
+    clear message without a Points layer; a blind-only method ignores one.
+
     Raises
     ------
     ValueError
         With a message meant for the user: wrong layer type or dimensions, unknown
         method, a method that needs positions without a Points layer, points outside
-        the image, a kernel window larger than the image.
+        the image, a kernel window larger than the image or than the method allows.
     """
-    from ..extraction.extract import validate
+    from ..extraction.validate import check_kernel_size, validate
 
     layer = _resolve(viewer, layer, "layer")
     points = _resolve(viewer, points, "points") if points is not None else None
     method = default_method() if method is None else method
-    if method not in methods():
+    info = registry().get(method)
+    if info is None:
         raise ValueError(f"method {method!r} is unknown; choose one of "
                          f"{', '.join(methods())}")
     observation = observation_of(layer)
     positions = points_to_pixels(points, layer) if points is not None else None
-    if positions is None and method == "wiener":
-        raise ValueError("method 'wiener' needs the scatterer positions: choose a Points "
-                         "layer marking them")
+    if positions is None and info.needs_positions:
+        raise ValueError(f"method {method!r} needs the scatterer positions: choose a "
+                         "Points layer marking them")
+    if not info.accepts_positions:
+        positions = None  # a blind-only method: the Points layer plays no part
     if pixel_size is None:
         pixel_size = pixel_size_of(layer)
-    from ..extraction.extract import DEFAULT_KERNEL_SIZE
-
-    k = DEFAULT_KERNEL_SIZE if kernel_size is None else int(kernel_size)
-    validate(observation, positions, k, method)  # the library's own checks, early
+    k = check_kernel_size(kernel_size, observation.shape[-2:])
+    if k is not None and info.max_kernel_size is not None and k > info.max_kernel_size:
+        raise ValueError(f"method {method!r} returns kernels up to {info.max_kernel_size} "
+                         f"px; choose a smaller kernel size or 'auto'")
+    validate(observation, positions, k)  # the library's own checks, early
     unknown = set(preprocess) - set(preprocessing_steps())
     if unknown:
         raise ValueError(f"preprocessing {sorted(unknown)} is unknown; choose from "
@@ -217,52 +263,20 @@ def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = N
 
 
 def scores(layer: Layer, extraction: Extraction) -> dict:
-    """Similarity of the extracted kernel to ``layer.metadata["ground_truth"]``.
+    """Scores of the extracted kernel against ``layer.metadata["ground_truth"]``.
 
-    Returns ``{}`` when the layer has no ground truth, the metrics module is missing,
-    or the kernels cannot be compared (other energies); else the mean over energies of
-    :func:`~napari_qpi.metrics.kernel_similarity` and
-    :func:`~napari_qpi.metrics.tail_similarity`.
+    Returns ``{}`` when the layer has no ground truth or the kernels cannot be compared
+    (other energies); else :func:`napari_qpi.evaluation.score` averaged over energies.
     """
     truth = layer.metadata.get("ground_truth")
     if not truth or "kernel" not in truth:
         return {}
+    from ..evaluation import score
+
     try:
-        from ..metrics import kernel_similarity, tail_similarity
-    except ImportError:
+        return score(truth["kernel"], extraction.kernel, reduce="mean")
+    except ValueError:  # other energies than the truth: nothing to compare
         return {}
-    true_k = np.asarray(truth["kernel"], dtype=float)
-    est = np.asarray(extraction.kernel, dtype=float)
-    if est.ndim == 2 and true_k.ndim == 3 and len(true_k) == 1:
-        true_k = true_k[0]
-    if true_k.shape[:-2] != est.shape[:-2]:
-        return {}
-    k = min(true_k.shape[-1], est.shape[-1])
-    true_k, est = _crop(true_k, k), _crop(est, k)
-    try:
-        return {"kernel_similarity": float(np.mean(kernel_similarity(true_k, est))),
-                "tail_similarity": float(np.mean(tail_similarity(true_k, est)))}
-    except (TypeError, ValueError):  # metrics with another signature: show no score
-        return {}
-
-
-def _crop(kernel: np.ndarray, k: int) -> np.ndarray:
-    c, h = kernel.shape[-1] // 2, k // 2
-    return kernel[..., c - h:c + h + 1, c - h:c + h + 1]
-
-
-def show_result(viewer: napari.Viewer, request: Request, extraction: Extraction) -> dict:
-    """Add or update the result layers of ``extraction`` in ``viewer``; return the scores.
-
-    The layer selection is left as it was, so a second run starts from the same input.
-    """
-    found = scores(request.source, extraction)
-    selected, active = set(viewer.layers.selection), viewer.layers.selection.active
-    apply_layers(viewer, result_layers(extraction, request.source, scores=found))
-    viewer.layers.selection.clear()
-    viewer.layers.selection.update(selected)
-    viewer.layers.selection.active = active
-    return found
 
 
 def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
@@ -278,21 +292,21 @@ def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
     layer : napari.layers.Image or str
         The observation: a (Y, X) map or an (E, Y, X) stack (or its layer name).
     method : str, optional
-        A registered method (see :data:`napari_qpi.extraction.METHODS`); default
-        ``"two-stage"`` when available.
+        A registered method (see :data:`napari_qpi.extraction.registry.METHODS`);
+        default ``"auto"``.
     points : napari.layers.Points or str, optional
         Scatterer positions, for guided mode (needed by ``"wiener"``).
     **kwargs
-        ``kernel_size``, ``device``, ``pixel_size``, as for :func:`napari_qpi.extract`;
-        ``preprocess``: names from :func:`preprocessing_steps`, applied in order to a
-        copy of the data.
+        ``kernel_size`` (default None: chosen from the data), ``device``,
+        ``pixel_size``, as for :func:`napari_qpi.extract`; ``preprocess``: names from
+        :func:`preprocessing_steps`, applied in order to a copy of the data.
 
     Returns
     -------
     Extraction
         The library's result; the layers ``"<layer> kernel"``, ``"… residual"``,
         ``"… activation"``, ``"… kernel |FFT|"`` (and ``"… uncertainty"``) are added
-        or updated in ``viewer``.
+        or updated in ``viewer``, and outputs this method did not produce removed.
 
     Raises
     ------
@@ -307,9 +321,10 @@ def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
     >>> viewer.layers["QPI observation kernel"].data.shape  # doctest: +SKIP
     (8, 65, 65)
     """
-    request = prepare(layer, method=method, points=points, viewer=viewer, **kwargs)
-    from .._generators import drain
+    from ..progress import drain
+    from .results import show_result
 
+    request = prepare(layer, method=method, points=points, viewer=viewer, **kwargs)
     extraction = drain(request.steps())
-    show_result(viewer, request, extraction)
+    show_result(viewer, request.source, extraction, scores=scores(request.source, extraction))
     return extraction

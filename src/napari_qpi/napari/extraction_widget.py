@@ -1,17 +1,17 @@
-"""The extraction dock widget: run any registered method on an Image layer.
+"""The extraction dock widget: run any registered method on one or several layers.
 
-The work runs in a :func:`napari.qt.threading.thread_worker` over the library's
-progress generator, so the viewer stays responsive and Cancel stops the run between
-two progress events.
+The work runs in a :func:`napari.qt.threading.thread_worker` over the library's progress
+generator (napari registers it as a task, so closing the window asks first and cancels
+it); Cancel stops the run between two progress events. Every label write is guarded, so
+a worker finishing after the window closed does nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     Label,
@@ -21,38 +21,33 @@ from magicgui.widgets import (
     create_widget,
 )
 
-from . import compute
-from .layers import is_result
+from . import compute, jobs
+from .layers import observation_candidates
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-    from ..extraction.extract import Extraction, Progress
+    from ..progress import Progress
 
 
-@dataclass(frozen=True)
-class _Failed:
-    """What the worker returns instead of raising: shown as a notification."""
-
-    error: Exception
+def _choices(layers) -> list[tuple[str, object]]:
+    return [(layer.name, layer) for layer in observation_candidates(layers)]
 
 
-def _job(steps: Generator) -> Generator:
-    """Run the library generator, turning an exception into a :class:`_Failed` result."""
+def _qt_alive(widget) -> bool:
+    """Whether the Qt object behind a magicgui widget still exists."""
     try:
-        return (yield from steps)
-    except Exception as exc:  # shown to the user; the viewer stays usable
-        return _Failed(exc)
+        from qtpy import sip
 
+        return not sip.isdeleted(widget.native)
+    except ImportError:  # pragma: no cover - PySide
+        import shiboken6
 
-def _message(exc: Exception) -> str:
-    if isinstance(exc, ValueError):  # user-facing validation messages
-        return f"Extraction: {exc}"
-    return f"Extraction failed ({type(exc).__name__}): {exc}"
+        return shiboken6.isValid(widget.native)
 
 
 class ExtractionWidget(Container):
-    """Extract the single-scatterer kernel of an Image layer.
+    """Extract the single-scatterer kernel of an Image layer (or of several).
 
     Parameters
     ----------
@@ -63,93 +58,168 @@ class ExtractionWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         import napari.layers
 
-        from ..extraction.extract import DEFAULT_KERNEL_SIZE
+        from .energy import install_energy_overlay
 
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        self.image = create_widget(annotation=napari.layers.Image, label="observation",
-                                   options={"tooltip": "(Y, X) map or (E, Y, X) stack"})
-        self.method = ComboBox(label="method", choices=lambda _w: compute.methods(),
-                               tooltip="extraction methods registered in napari_qpi")
+        layers = napari_viewer.layers
+        self.image = ComboBox(label="observation", choices=lambda _w: _choices(layers),
+                              tooltip="(Y, X) map or (E, Y, X) stack of dI/dV; outputs and "
+                                      "ground truths are never offered")
+        self.channel = ComboBox(label="channel", choices=[], visible=False,
+                                tooltip="channel of the Nanonis file to read as dI/dV")
+        self.method = ComboBox(label="method", choices=lambda _w: compute.methods())
         self.points = create_widget(
             annotation=napari.layers.Points | None, label="positions",
-            options={"tooltip": "scatterers for guided mode (needed by 'wiener')"})
-        self.kernel_size = SpinBox(label="kernel size (px)", value=DEFAULT_KERNEL_SIZE,
-                                   min=3, max=513, step=2,
-                                   tooltip="odd window of the extracted kernel")
-        self.device = ComboBox(label="device", choices=compute.devices())
+            options={"tooltip": "scatterers for guided mode (needed by methods that say "
+                                "so; ignored by blind-only ones)"})
+        self.auto_size = CheckBox(label="auto window", value=True,
+                                  tooltip="let extract() choose the kernel window from "
+                                          "the data; the chosen size is shown after a run")
+        self.kernel_size = SpinBox(label="kernel size (px)", value=65, min=3, max=513,
+                                   step=2, enabled=False,
+                                   tooltip="odd window of the extracted kernel, in pixels")
+        self.device = ComboBox(label="device", choices=compute.devices(),
+                               tooltip="where learned methods and torch solvers run")
         self.preprocess = Select(
             label="preprocess", choices=list(compute.preprocessing_steps()), value=[],
             tooltip="applied in order to a copy of the data; the layer is not changed")
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.scores = Label(label="result", value="")
-        self.extend([self.image, self.method, self.points, self.kernel_size, self.device,
-                     self.preprocess, self.run_button, self.cancel_button, self.scores])
+        self.save_button = PushButton(text="Save outputs…", enabled=False,
+                                      tooltip="kernel, activation, residual, uncertainty, "
+                                              "scores and parameters in one .npz")
+        self.batch = Select(label="batch", choices=lambda _w: _choices(layers), value=[],
+                            tooltip="observations to extract one after another with "
+                                    "the options above")
+        self.batch_button = PushButton(text="Run batch")
+        self.status = Label(label="progress", value="")
+        self.result = Label(label="result", value="")
+        self.extend([self.image, self.channel, self.method, self.points, self.auto_size,
+                     self.kernel_size, self.device, self.preprocess, self.run_button,
+                     self.cancel_button, self.save_button, self.batch, self.batch_button,
+                     self.status, self.result])
         self.worker = None
         self._progress = None
-        self._request: compute.Request | None = None
-        self._steps: Generator | None = None
-        if compute.default_method() in self.method.choices:
-            self.method.value = compute.default_method()
+        self.last: jobs.Done | None = None  # the last extraction shown (for Save)
+        self.method.value = compute.default_method()
+        self._method_tooltips()
+        self.method.changed.connect(self._method_tooltips)
+        self.auto_size.changed.connect(self._auto_changed)
+        self.image.changed.connect(self._channels)
+        self.channel.changed.connect(self._reload_channel)
         self.run_button.changed.connect(self.run)
+        self.batch_button.changed.connect(self.run_batch)
         self.cancel_button.changed.connect(self.cancel)
-        self.image.changed.connect(self._fit_kernel_size)
+        self.save_button.changed.connect(self.save)
         self._viewer.layers.selection.events.active.connect(self._follow_active)
+        self.native.destroyed.connect(self._cancel_silently)
+        install_energy_overlay(napari_viewer)
+        self._channels()
 
     # -- choices ------------------------------------------------------------------
     def reset_choices(self, *_args) -> None:
         """Refresh layer and method lists (napari calls this when layers change)."""
         super().reset_choices()
+        self._method_tooltips()
         self._follow_active()
 
     def _follow_active(self, *_args) -> None:
-        """Preselect the active layer when it is an Image, not one of our outputs."""
+        """Preselect the active layer when it can be an observation."""
         active = self._viewer.layers.selection.active
-        if active is not None and active in self.image.choices and not is_result(active):
+        if active is not None and active in self.image.choices:
             self.image.value = active
 
-    def _fit_kernel_size(self, *_args) -> None:
-        """Shrink the kernel window to the largest odd size that fits the image."""
+    def _method_tooltips(self, *_args) -> None:
+        """Tooltips from the registry: the box says what the chosen method needs."""
+        from qtpy.QtCore import Qt
+
+        box = self.method.native
+        for i in range(box.count()):
+            box.setItemData(i, compute.method_help(box.itemText(i)), Qt.ToolTipRole)
+        self.method.tooltip = compute.method_help(self.method.value or "")
+
+    def _auto_changed(self, auto: bool) -> None:
+        self.kernel_size.enabled = not auto
+
+    def _channels(self, *_args) -> None:
+        """Offer the channels of a multi-channel file (Nanonis .3ds/.sxm)."""
         layer = self.image.value
-        if layer is None or layer.ndim < 2:
+        names = list(layer.metadata.get("channels", [])) if layer is not None else []
+        self.channel.visible = len(names) > 1 and "source" in layer.metadata
+        if not self.channel.visible:
             return
-        fit = min(layer.data.shape[-2:])
-        fit = fit if fit % 2 else fit - 1
-        if 3 <= fit < self.kernel_size.value:
-            self.kernel_size.value = fit
+        with self.channel.changed.blocked():
+            self.channel.choices = names
+            if layer.metadata.get("channel") in names:
+                self.channel.value = layer.metadata["channel"]
+
+    def _reload_channel(self, name: str) -> None:
+        """Read the chosen channel from the layer's file into the layer."""
+        from napari.utils.notifications import show_error
+
+        from .reader import read_stack
+
+        layer = self.image.value
+        if layer is None or not name or layer.metadata.get("channel") == name:
+            return
+        tuples = read_stack(layer.metadata["source"], channel=name)
+        if tuples[0][0] is None:  # the reader already told the user why
+            return
+        data, kwargs, _ = tuples[0]
+        layer.data = data
+        layer.metadata = kwargs["metadata"]
+        layer.contrast_limits_range = (float(data.min()), float(data.max()))
+        layer.contrast_limits = kwargs["contrast_limits"]
+        if layer.metadata.get("channel") != name:  # pragma: no cover - reader fallback
+            show_error(f"Channel {name!r} could not be read from {layer.name}")
 
     # -- running ------------------------------------------------------------------
+    def _request(self, layer):
+        return compute.prepare(
+            layer, method=self.method.value, points=self.points.value,
+            kernel_size=None if self.auto_size.value else self.kernel_size.value,
+            device=self.device.value, preprocess=tuple(self.preprocess.value))
+
     def run(self, *_args):
-        """Start an extraction in a worker thread; returns the worker (or None)."""
+        """Extract the chosen observation in a worker thread; returns the worker (or None)."""
+        from napari.utils.notifications import show_error
+
+        if self.image.value is None:
+            show_error("Extraction: add or choose an Image layer with the observation")
+            return None
+        return self._start([self.image.value])
+
+    def run_batch(self, *_args):
+        """Extract every layer chosen under *batch*, one after another."""
+        from napari.utils.notifications import show_error
+
+        if not self.batch.value:
+            show_error("Extraction: choose the layers to extract under 'batch' first")
+            return None
+        return self._start(list(self.batch.value))
+
+    def _start(self, layers):
         from napari.qt.threading import thread_worker
         from napari.utils import progress
         from napari.utils.notifications import show_error
 
         if self.worker is not None:
             return None
-        if self.image.value is None:
-            show_error("Extraction: add or choose an Image layer with the observation")
-            return None
         try:
-            request = compute.prepare(
-                self.image.value, method=self.method.value, points=self.points.value,
-                kernel_size=self.kernel_size.value, device=self.device.value,
-                preprocess=tuple(self.preprocess.value))
+            requests = [self._request(layer) for layer in layers]
         except ValueError as exc:
-            show_error(_message(exc))
+            show_error(jobs.message(exc))
             return None
-        self._request = request
-        self.scores.value = f"running {request.method} on {request.source.name}…"
-        self._progress = progress(total=0, desc=f"QPI extraction ({request.method})")
-        self._steps = request.steps()
-        worker = thread_worker(_job, start_thread=False)(self._steps)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_returned)
+        what = requests[0].source.name if len(requests) == 1 else f"{len(requests)} layers"
+        self.status.value = f"{requests[0].method} on {what}…"
+        self._progress = progress(total=0, desc=f"QPI extraction ({requests[0].method})")
+        worker = thread_worker(jobs.batch_job, start_thread=False)(requests)
+        worker.yielded.connect(self._on_yielded)
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        self.run_button.enabled = False
+        self.run_button.enabled = self.batch_button.enabled = False
         self.cancel_button.enabled = True
         worker.start()
         return worker
@@ -160,7 +230,30 @@ class ExtractionWidget(Container):
             self.cancel_button.enabled = False
             self.worker.quit()
 
+    def _cancel_silently(self, *_args) -> None:
+        """The dock is being deleted (viewer closed): stop the worker, show nothing."""
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.quit()
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
+    def _on_yielded(self, event) -> None:
+        if not _qt_alive(self):
+            return
+        if isinstance(event, jobs.Done):
+            self._show(event)
+        elif isinstance(event, jobs.Failed):
+            from napari.utils.notifications import show_error
+
+            self.result.value = "failed"
+            show_error(jobs.message(event.error))
+        else:
+            self._on_progress(event)
+
     def _on_progress(self, event: Progress) -> None:
+        self.status.value = event.message
         bar = self._progress  # local: updating the bar may process queued events
         if bar is None:
             return
@@ -169,43 +262,73 @@ class ExtractionWidget(Container):
         bar.set_description(event.message)
         bar.update(event.step - bar.n)
 
-    def _on_returned(self, result: Extraction | _Failed) -> None:
-        from napari.utils.notifications import show_error
+    def _show(self, done: jobs.Done) -> None:
+        from napari.utils.notifications import show_error, show_warning
 
-        if isinstance(result, _Failed):
-            self.scores.value = "failed"
-            show_error(_message(result.error))
-            return
+        from .results import show_result
+
+        extraction, source = done.extraction, done.request.source
+        found = compute.scores(source, extraction)
         try:
-            found = compute.show_result(self._viewer, self._request, result)
+            show_result(self._viewer, source, extraction, scores=found)
         except Exception as exc:  # a result the layers cannot take: tell, don't crash
-            show_error(_message(exc))
+            show_error(jobs.message(exc))
             return
-        self.scores.value = _summary(result, found)
+        self.last = done
+        self.save_button.enabled = True
+        self.result.value = jobs.summary(extraction, found)
+        if extraction.info.get("kernel_size_auto") and self.auto_size.value:
+            self.kernel_size.value = int(extraction.info.get("kernel_size",
+                                                             extraction.kernel.shape[-1]))
+        for warning in jobs.quality_warnings(extraction.info):
+            show_warning(f"{source.name}: {warning}")
 
     def _on_aborted(self) -> None:
         from napari.utils.notifications import show_info
 
-        self.scores.value = "cancelled"
+        if not _qt_alive(self):
+            return
+        self.status.value = "cancelled"
         show_info("Extraction cancelled")
 
     def _on_finished(self) -> None:
         self.worker = None
-        if self._steps is not None:  # closes the library generator after a cancel
-            self._steps.close()
-            self._steps = None
         if self._progress is not None:
             self._progress.close()
             self._progress = None
-        self.run_button.enabled = True
+        if not _qt_alive(self):
+            return
+        if self.status.value != "cancelled":
+            self.status.value = "done"
+        self.run_button.enabled = self.batch_button.enabled = True
         self.cancel_button.enabled = False
 
+    # -- saving -------------------------------------------------------------------
+    def save(self, *_args, path=None):
+        """Write the last run's outputs to one ``.npz`` (asks for a file without ``path``)."""
+        from napari.utils.notifications import show_error, show_info
 
-def _summary(result: Extraction, found: dict) -> str:
-    """One line per fact: method, time, relative residual, scores when known."""
-    lines = [f"{result.method}: {result.info.get('seconds', float('nan')):.1f} s, "
-             f"relative residual {result.info.get('relative_residual', float('nan')):.2f}"]
-    if found:
-        lines.append(f"vs ground truth: kernel {found['kernel_similarity']:.2f}, "
-                     f"tail {found['tail_similarity']:.2f}")
-    return "\n".join(lines)
+        from .saving import save_run
+
+        if self.last is None:
+            show_error("Save: run an extraction first")
+            return None
+        request, extraction = self.last.request, self.last.extraction
+        if path is None:
+            from qtpy.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getSaveFileName(
+                self.native, "Save extraction", f"{request.source.name} kernel.npz",
+                "NumPy archive (*.npz)")
+            if not path:
+                return None
+        try:
+            out = save_run(path, extraction, parameters=request.parameters(),
+                           scores=compute.scores(request.source, extraction),
+                           energies=compute.energies_of(request.source))
+        except OSError as exc:
+            show_error(f"Save: cannot write {path}: {exc.strerror or exc}")
+            return None
+        show_info(f"Saved the extraction to {out}")
+        return out
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .layers import LayerDataTuple, stack_kwargs
+from .layers import ROLE, LayerDataTuple, robust_limits, stack_kwargs
 
 PathLike = str | Path
 
@@ -43,8 +43,16 @@ def get_reader(path: PathLike | list[PathLike]) -> Callable | None:
     return read_stack
 
 
-def read_stack(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
+def read_stack(path: PathLike | list[PathLike], channel: str | None = None
+               ) -> list[LayerDataTuple]:
     """Read one file into an Image LayerDataTuple.
+
+    Parameters
+    ----------
+    path : str, Path or list of them
+    channel : str, optional
+        Channel of a multi-channel file (Nanonis ``.3ds``/``.sxm``); default the
+        reader's dI/dV channel. The extraction widget offers the file's channels.
 
     A file that is not a readable QPI stack (a user mistake, not a bug) gives an
     error notification naming the file and the problem, and no layer.
@@ -53,8 +61,10 @@ def read_stack(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
     -------
     list of (data, kwargs, "image")
         scale = (energy step, Å/px, Å/px), units ("meV", "angstrom", "angstrom"),
-        axis_labels ("E", "y", "x"); metadata holds the exact ``energies`` (meV),
-        ``pixel_size`` (Å), ``source`` and the file's own header fields. ``[(None,)]``
+        axis_labels ("E", "y", "x"), contrast limits between the 0.5 and 99.5
+        percentiles (a few overloaded pixels do not blacken the map); metadata holds
+        ``qpi_role = "observation"``, the exact ``energies`` (meV), ``pixel_size`` (Å),
+        ``source`` and the file's own header fields. ``[(None,)]``
         (napari's "nothing to add") for a broken file.
     """
     from napari.utils.notifications import show_error
@@ -64,7 +74,7 @@ def read_stack(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
     if isinstance(path, list | tuple):
         path = list(path) if len(path) > 1 else path[0]
     try:
-        stack = load_stack(path)
+        stack = load_stack(path, channel)
     except QPIFormatError as exc:
         show_error(f"Cannot open {Path(exc.path).name}: {exc.problem}")
         return [(None,)]
@@ -72,9 +82,10 @@ def read_stack(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
     first = Path(path[0] if isinstance(path, list) else path)
     many = isinstance(path, list)
     kwargs["name"] = f"{first.stem} (+{len(path) - 1})" if many else first.stem
-    kwargs["metadata"] = {**stack.metadata, "energies": stack.energies.tolist(),
-                          "pixel_size": stack.pixel_size,
+    kwargs["metadata"] = {**stack.metadata, ROLE: "observation",
+                          "energies": stack.energies.tolist(), "pixel_size": stack.pixel_size,
                           "source": [str(p) for p in path] if isinstance(path, list)
                           else str(path)}
     kwargs["colormap"] = "gray"
+    kwargs["contrast_limits"] = robust_limits(stack.data)
     return [(stack.data, kwargs, "image")]

@@ -102,6 +102,9 @@ class SyntheticWidget(Container):
                      self.generate_button])
         self.family.changed.connect(self._family_defaults)
         self.generate_button.changed.connect(self.generate)
+        self.worker = None
+        self._progress = None
+        self.last: Simulation | None = None
         self._family_defaults()
 
     def _family_defaults(self, *_args) -> None:
@@ -118,8 +121,13 @@ class SyntheticWidget(Container):
         energies = default_energies(band)
         self.e_min.value, self.e_max.value = float(energies[0]), float(energies[-1])
 
-    def simulation(self) -> Simulation:
-        """Run :func:`napari_qpi.simulate` with the form's values."""
+    def simulation(self, run: bool = True):
+        """Run :func:`napari_qpi.simulate` with the form's values.
+
+        With ``run=False``, check the form and return the call, to run elsewhere.
+        """
+        from functools import partial
+
         from ..physics.bands import Band
         from ..physics.kernels import Defect, default_defect
         from ..physics.simulation import simulate
@@ -129,26 +137,70 @@ class SyntheticWidget(Container):
         first = default_defect(band, 3.0 * band.energy_scale())
         defects = [Defect(first.strength * f, first.offsets, first.weights)
                    for f in TYPE_FACTORS[: self.n_types.value]]
-        return simulate(
-            band=band, shape=(self.size.value, self.size.value),
+        call = partial(
+            simulate, band=band, shape=(self.size.value, self.size.value),
             energies=np.linspace(self.e_min.value, self.e_max.value, self.n_energies.value),
             n_scatterers=self.n_scatterers.value, defects=defects,
             kernel_size=self.kernel_size.value, pixel_size=self.pixel_size.value,
             model=self.model.value, snr=self.snr.value or np.inf, noise=self.noise.value,
             streaks=self.streaks.value, background=self.background.value,
             seed=self.seed.value)
+        return call() if run else call
 
-    def generate(self, *_args) -> Simulation | None:
-        """Simulate and add (or update) the three layers; errors become notifications."""
+    def generate(self, *_args):
+        """Simulate in a worker thread, then add (or update) the three layers.
+
+        Form errors become notifications (and None is returned); otherwise the started
+        worker is returned. A T-matrix map of many scatterers takes seconds, during
+        which the viewer stays responsive behind an indeterminate progress bar.
+        """
+        from napari.qt.threading import thread_worker
+        from napari.utils import progress
+        from napari.utils.notifications import show_error
+
+        if self.worker is not None:
+            return None
+        try:
+            make = self.simulation(run=False)
+        except ValueError as exc:
+            show_error(f"Synthetic data: {exc}")
+            return None
+        self._progress = progress(total=0, desc=f"simulating ({self.model.value}, "
+                                                f"{self.n_scatterers.value} scatterers)")
+        worker = thread_worker(_job, start_thread=False)(make)
+        worker.returned.connect(self._on_returned)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.generate_button.enabled = False
+        worker.start()
+        return worker
+
+    def _on_returned(self, result) -> None:
         from napari.utils.notifications import show_error
 
         from .layers import apply_layers, synthetic_layers
 
-        try:
-            sim = self.simulation()
-        except ValueError as exc:
-            show_error(f"Synthetic data: {exc}")
-            return None
-        layers = apply_layers(self._viewer, synthetic_layers(sim))
+        if isinstance(result, Exception):
+            show_error(f"Synthetic data: {result}")
+            return
+        self.last = result
+        layers = apply_layers(self._viewer, synthetic_layers(result))
         self._viewer.layers.selection.active = layers[0]
-        return sim
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        try:
+            self.generate_button.enabled = True
+        except RuntimeError:  # the dock was deleted with the viewer
+            pass
+
+
+def _job(make):
+    """Run the simulation; a ValueError of the library comes back as the result."""
+    try:
+        return make()
+    except ValueError as exc:
+        return exc

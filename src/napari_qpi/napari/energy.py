@@ -1,0 +1,68 @@
+"""The energy of the shown slice, in meV, on the canvas next to the dims slider.
+
+napari's slider shows a slice index; a physicist reads the bias. The readout takes the
+exact (possibly non-uniform) energies from the layer's metadata.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Layer
+
+
+def energy_index(viewer: napari.Viewer, layer: Layer) -> int | None:
+    """Index of the slice of an (E, Y, X) ``layer`` shown at the viewer's current point."""
+    if layer.ndim != 3:
+        return None
+    point = np.asarray(viewer.dims.point, dtype=float)[-3:]
+    index = layer.world_to_data(point)[0]
+    return int(np.clip(np.round(index), 0, layer.data.shape[0] - 1))
+
+
+def current_energy(viewer: napari.Viewer, layer: Layer) -> float | None:
+    """The energy (meV) of the shown slice of ``layer``, or None for a 2-D layer."""
+    from .compute import energies_of
+
+    i = energy_index(viewer, layer)
+    energies = energies_of(layer)
+    return None if i is None or energies is None else float(energies[i])
+
+
+def _reference(viewer: napari.Viewer) -> Layer | None:
+    """The top visible 3-D layer with energies in its metadata (an observation first)."""
+    from .layers import role_of
+
+    layers = [layer for layer in reversed(viewer.layers)
+              if layer.visible and layer.ndim == 3 and "energies" in layer.metadata]
+    layers.sort(key=lambda layer: role_of(layer) != "observation")
+    return layers[0] if layers else None
+
+
+def update_energy_overlay(viewer: napari.Viewer, *_args) -> str:
+    """Write ``E = … meV`` into the viewer's text overlay; return the text."""
+    layer = _reference(viewer)
+    energy = current_energy(viewer, layer) if layer is not None else None
+    text = "" if energy is None else f"E = {energy:.4g} meV"
+    viewer.text_overlay.text = text
+    viewer.text_overlay.visible = bool(text)
+    return text
+
+
+def install_energy_overlay(viewer: napari.Viewer) -> None:
+    """Keep the energy readout up to date (slider moves, layers added); idempotent."""
+    if getattr(viewer, "_qpi_energy_overlay", False):
+        return
+    viewer._qpi_energy_overlay = True
+
+    def update(*_args):
+        update_energy_overlay(viewer)
+
+    viewer.dims.events.current_step.connect(update)
+    viewer.layers.events.inserted.connect(update)
+    viewer.layers.events.removed.connect(update)
+    update()

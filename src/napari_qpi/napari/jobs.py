@@ -1,0 +1,98 @@
+"""What the extraction widget runs in its worker thread, and how results read.
+
+:func:`batch_job` chains the progress generators of several :class:`~.compute.Request`
+objects: each progress event is prefixed with the layer (in a batch) and the method, so
+the progress label always says what is running; each finished extraction is yielded as
+a :class:`Done` so the viewer shows it at once; a failure becomes a :class:`Failed`
+instead of an exception. Nothing here touches Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..extraction.extract import Extraction
+    from .compute import Request
+
+
+@dataclass(frozen=True)
+class Done:
+    """One request finished."""
+
+    request: Request
+    extraction: Extraction
+
+
+@dataclass(frozen=True)
+class Failed:
+    """One request raised: shown as a notification, the batch goes on."""
+
+    request: Request | None
+    error: Exception
+
+
+def batch_job(requests: Sequence[Request]) -> Generator:
+    """Run ``requests`` in turn; yield Progress, Done and Failed; return the count done."""
+    from ..progress import Progress
+
+    n, done = len(requests), 0
+    for i, request in enumerate(requests):
+        prefix = f"[{i + 1}/{n}] {request.source.name}: " if n > 1 else ""
+        steps = request.steps()
+        try:
+            while True:
+                try:
+                    event = next(steps)
+                except StopIteration as stop:
+                    yield Done(request, stop.value)
+                    done += 1
+                    break
+                yield Progress(f"{prefix}{request.method}: {event.message}", event.step,
+                               event.total, event.info)
+        except Exception as exc:  # shown to the user; the viewer stays usable
+            yield Failed(request, exc)
+        finally:
+            steps.close()  # a cancel lands here too: the library generator stops
+    return done
+
+
+def message(exc: Exception) -> str:
+    """A notification for a failed extraction (validation errors read as advice)."""
+    if isinstance(exc, ValueError):
+        return f"Extraction: {exc}"
+    return f"Extraction failed ({type(exc).__name__}): {exc}"
+
+
+def quality_warnings(info: dict) -> list[str]:
+    """The library's warnings, plus one when the fit explains little of the map."""
+    out = [str(w) for w in info.get("warnings", [])]
+    rel = info.get("relative_residual")
+    if rel is not None and rel > 0.8 and not any("residual" in w for w in out):
+        out.append(f"the kernel explains little of this map (residual {rel:.2f} of the "
+                   "signal); do not trust its details")
+    return out
+
+
+def summary(result: Extraction, found: dict) -> str:
+    """Lines for the result label: method, time, window, quality, scores, warnings."""
+    info = result.info
+    method = result.method
+    requested = info.get("requested_method")
+    if requested and requested != method:
+        method = f"{requested} → {method}"
+    k = info.get("kernel_size", result.kernel.shape[-1])
+    auto = " (auto)" if info.get("kernel_size_auto") else ""
+    lines = [f"{method}: {info.get('seconds', float('nan')):.1f} s, kernel {k} px{auto}"]
+    quality = [f"{label} {info[key]:.2f}" for key, label in (
+        ("relative_residual", "residual"), ("cv_residual", "cross-validated"),
+        ("whiteness", "whiteness")) if isinstance(info.get(key), int | float)]
+    if quality:
+        lines.append(", ".join(quality))
+    if found:
+        lines.append(f"vs ground truth: tail {found['tail_similarity']:.2f}, "
+                     f"kernel {found['kernel_similarity']:.2f}")
+    lines += [f"⚠ {w}" for w in quality_warnings(info)]
+    return "\n".join(lines)

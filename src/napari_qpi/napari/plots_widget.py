@@ -1,0 +1,169 @@
+"""The read-out dock: radial profile, linecut and E(q) of the kernel and the map.
+
+Three matplotlib panels in meV, Å and Å⁻¹, redrawn when the energy slider moves or
+another layer or direction is chosen: the kernel slice at the shown energy (radial
+profile and a linecut along the chosen direction), the E(q) dispersion of the kernel
+stack, and the E(q) of the observation beside it, with the shown energy marked. The
+numbers drawn are kept in :attr:`PlotsWidget.data`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox
+
+from . import readouts
+from .layers import observation_candidates, role_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Layer
+
+
+def kernel_candidates(layers) -> list[Layer]:
+    """3-D or 2-D Image layers holding kernels: extracted kernels first, then truths."""
+    from napari.layers import Image
+
+    kernels = [layer for layer in layers if isinstance(layer, Image)
+               and layer.ndim in (2, 3) and not layer.rgb
+               and (layer.name.endswith(" kernel") and role_of(layer) == "result"
+                    or role_of(layer) == "truth")]
+    return sorted(kernels, key=lambda layer: role_of(layer) != "result")
+
+
+def _pixel_size(layer: Layer) -> float | None:
+    from .compute import pixel_size_of
+
+    return pixel_size_of(layer)
+
+
+class PlotsWidget(Container):
+    """QPI read-outs of a kernel layer and an observation layer.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari when the widget is docked.
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        from .energy import install_energy_overlay
+
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        layers = napari_viewer.layers
+        self.kernel = ComboBox(
+            label="kernel", nullable=True,
+            choices=lambda _w: [(la.name, la) for la in kernel_candidates(layers)],
+            tooltip="an extracted kernel (or a true kernel) to read out")
+        self.observation = ComboBox(
+            label="observation", nullable=True,
+            choices=lambda _w: [(la.name, la) for la in observation_candidates(layers)],
+            tooltip="the map whose E(q) is drawn beside the kernel's")
+        self.angle = FloatSpinBox(label="direction (°)", value=0.0, min=-180, max=180,
+                                  step=5, tooltip="direction of the linecut and of the "
+                                                  "E(q) cut, from +x (+q_x)")
+        self.average = CheckBox(label="average over directions", value=True,
+                                tooltip="E(q) averaged over all q-directions (rings); "
+                                        "off: the cut along the direction above")
+        self.extend([self.kernel, self.observation, self.angle, self.average])
+        self.figure = Figure(figsize=(4, 8), constrained_layout=True)
+        self.axes = self.figure.subplots(3, 1)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(520)
+        self.native.layout().addWidget(self.canvas)
+        self.data: dict = {}
+        for widget in (self.kernel, self.observation, self.angle, self.average):
+            widget.changed.connect(self.refresh)
+        napari_viewer.dims.events.current_step.connect(self._on_step)
+        self.native.destroyed.connect(self._disconnect)
+        install_energy_overlay(napari_viewer)
+        self.reset_choices()
+
+    def reset_choices(self, *_args) -> None:
+        """Refresh the layer lists (napari calls this when layers change)."""
+        super().reset_choices()
+        if self.kernel.value is None and self.kernel.choices:
+            self.kernel.value = self.kernel.choices[0]
+        if self.observation.value is None and self.observation.choices:
+            self.observation.value = self.observation.choices[0]
+        self.refresh()
+
+    def _disconnect(self, *_args) -> None:
+        self._viewer.dims.events.current_step.disconnect(self._on_step)
+
+    def _on_step(self, *_args) -> None:
+        self.refresh()
+
+    def _energies(self, layer: Layer) -> np.ndarray:
+        from .compute import energies_of
+
+        energies = energies_of(layer)
+        return np.zeros(1) if energies is None else energies
+
+    def refresh(self, *_args) -> dict:
+        """Recompute and redraw every panel; return :attr:`data`."""
+        from .energy import energy_index
+
+        for ax in self.axes:
+            ax.clear()
+        self.data = {}
+        angle = None if self.average.value else float(self.angle.value)
+        kernel, obs = self.kernel.value, self.observation.value
+        if kernel is not None:
+            px = _pixel_size(kernel)
+            stack = np.asarray(kernel.data, dtype=float)
+            stack = stack[None] if stack.ndim == 2 else stack
+            i = energy_index(self._viewer, kernel) or 0
+            energies = self._energies(kernel)
+            r, prof = readouts.radial_profile(stack[i], px)
+            t, cut = readouts.linecut(stack[i], float(self.angle.value), px)
+            q, eq = readouts.dispersion(stack, angle, px, window=False)
+            self.data.update(energy=float(energies[i]), radius=r, profile=prof,
+                             linecut=(t, cut), kernel_eq=(q, energies, eq),
+                             kernel_pixel_size=px)
+            self._profile(r, prof, t, cut, px, energies[i])
+            self._eq(self.axes[1], q, energies, eq, px, f"E(q) of {kernel.name}",
+                     energies[i])
+        if obs is not None:
+            px = _pixel_size(obs)
+            energies = self._energies(obs)
+            q, eq = readouts.dispersion(np.asarray(obs.data, dtype=float), angle, px)
+            i = energy_index(self._viewer, obs) or 0
+            self.data["observation_eq"] = (q, energies, eq)
+            self._eq(self.axes[2], q, energies, eq, px, f"E(q) of {obs.name}", energies[i])
+        for ax in self.axes:
+            if not ax.has_data():
+                ax.set_axis_off()
+        self.canvas.draw_idle()
+        return self.data
+
+    def _profile(self, r, prof, t, cut, px, energy) -> None:
+        ax = self.axes[0]
+        unit = "Å" if px else "px"
+        ax.plot(r, prof, label="radial average")
+        ax.plot(t[t >= 0], cut[t >= 0], lw=0.8, label=f"cut at {self.angle.value:g}°")
+        ax.plot(-t[t < 0], cut[t < 0], lw=0.8, ls="--", label="opposite side")
+        ax.axhline(0, color="0.6", lw=0.5)
+        ax.set_xlabel(f"r ({unit})")
+        ax.set_ylabel("kernel")
+        ax.set_title(f"kernel at {energy:.4g} meV", fontsize=9)
+        ax.legend(fontsize=7)
+
+    def _eq(self, ax, q, energies, eq, px, title, energy) -> None:
+        unit = "Å⁻¹" if px else "rad/px"
+        show = np.log1p(eq / (np.median(eq) + 1e-30))
+        if len(energies) > 1:
+            ax.pcolormesh(q, energies, show, shading="nearest", cmap="magma")
+            ax.axhline(energy, color="cyan", lw=0.8)
+            ax.set_ylabel("E (meV)")
+        else:
+            ax.plot(q, eq[0])
+            ax.set_ylabel("|FFT|")
+        ax.set_xlabel(f"q ({unit})")
+        ax.set_title(title, fontsize=9)

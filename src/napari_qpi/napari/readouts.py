@@ -1,0 +1,148 @@
+"""Physics read-outs of kernels and maps: radial profile, linecut, E(q) dispersion.
+
+Plain numpy on arrays, in physical units when the pixel size is known (Å, Å⁻¹), in
+pixels otherwise; the read-out dock (:mod:`.plots_widget`) draws them. The E(q) cut is
+what a QPI physicist reads first: |FFT| of each energy slice along one q-direction (or
+averaged over directions), energy on the vertical axis, so a band shows as a curve and
+a free-electron surface state as the parabola 2k_F(E).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _step(pixel_size: float | None) -> float:
+    return float(pixel_size) if pixel_size else 1.0
+
+
+def radial_profile(image: np.ndarray, pixel_size: float | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuthal mean of a (k, k) kernel around its centre pixel.
+
+    Returns
+    -------
+    r : (n,) ndarray
+        Distance from the scatterer, Å (pixels without ``pixel_size``).
+    profile : (n,) ndarray
+        Mean of the kernel on rings of one pixel width.
+    """
+    image = np.asarray(image, dtype=float)
+    cy, cx = image.shape[0] // 2, image.shape[1] // 2
+    y, x = np.indices(image.shape)
+    ring = np.round(np.hypot(y - cy, x - cx)).astype(int).ravel()
+    n = min(cy, cx) + 1
+    keep = ring < n
+    sums = np.bincount(ring[keep], image.ravel()[keep], minlength=n)
+    counts = np.bincount(ring[keep], minlength=n)
+    return np.arange(n) * _step(pixel_size), sums / np.maximum(counts, 1)
+
+
+def _line(shape: tuple[int, int], angle: float, n: int | None = None) -> tuple:
+    """Sample points (rows, cols) and signed distances (px) of a line through the
+    centre pixel at ``angle`` degrees from the +x axis (counter-clockwise on screen)."""
+    cy, cx = shape[0] // 2, shape[1] // 2
+    half = min(cy, cx) if n is None else n
+    t = np.arange(-half, half + 1, dtype=float)
+    theta = np.deg2rad(angle)
+    return cy - t * np.sin(theta), cx + t * np.cos(theta), t
+
+
+def linecut(image: np.ndarray, angle: float = 0.0, pixel_size: float | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Values of a (k, k) image along a line through its centre at ``angle`` degrees.
+
+    Returns
+    -------
+    r : (m,) ndarray
+        Signed distance from the centre, Å (pixels without ``pixel_size``).
+    values : (m,) ndarray
+        Bilinear samples of ``image``.
+    """
+    from scipy.ndimage import map_coordinates
+
+    rows, cols, t = _line(np.shape(image), angle)
+    values = map_coordinates(np.asarray(image, dtype=float), [rows, cols], order=1)
+    return t * _step(pixel_size), values
+
+
+def qspace(stack: np.ndarray, window: bool = True) -> np.ndarray:
+    """|FFT| of each slice of a (Y, X) map or (E, Y, X) stack, q = 0 on the centre pixel.
+
+    Each slice's mean is removed and (``window``) a Hann window applied, so a map's
+    edges do not draw a cross through q = 0; a kernel, which decays, needs none.
+    """
+    stack = np.asarray(stack, dtype=float)
+    stack = stack - stack.mean(axis=(-2, -1), keepdims=True)
+    h, w = stack.shape[-2:]
+    window = np.outer(np.hanning(h), np.hanning(w)) if window else 1.0
+    return np.fft.fftshift(np.abs(np.fft.fft2(stack * window)), axes=(-2, -1))
+
+
+def q_axis(n: int, pixel_size: float | None = None) -> float:
+    """The q step (Å⁻¹ per pixel, rad/px without ``pixel_size``) of an n-point FFT."""
+    return 2 * np.pi / (n * _step(pixel_size))
+
+
+def dispersion(stack: np.ndarray, angle: float | None = 0.0,
+               pixel_size: float | None = None, *, transform: bool = True,
+               window: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The E(q) cut of an (E, Y, X) stack: |FFT| along one q-direction for every energy.
+
+    Parameters
+    ----------
+    stack : (E, Y, X) or (Y, X) array_like
+        Kernels or maps in real space (or already in q-space with ``transform=False``).
+    angle : float or None
+        Direction of the cut in degrees from +q_x; None averages over all directions
+        (for a ring, the cleanest E(q)).
+    pixel_size : float, optional
+        Å per pixel of the real-space stack.
+    transform : bool
+        Take the |FFT| first (False: ``stack`` is already a centred |FFT|).
+    window : bool
+        Hann-window each slice before the FFT (maps: yes; kernels: no).
+
+    Returns
+    -------
+    q : (m,) ndarray
+        Wavevector, Å⁻¹ (rad/px without ``pixel_size``); signed along a direction,
+        ≥ 0 for the average.
+    cut : (E, m) ndarray
+        |FFT| at each energy and q.
+    """
+    from scipy.ndimage import map_coordinates
+
+    stack = np.asarray(stack, dtype=float)
+    stack = stack[None] if stack.ndim == 2 else stack
+    spectra = qspace(stack, window) if transform else stack
+    h, w = spectra.shape[-2:]
+    dq = q_axis(min(h, w), pixel_size)
+    if h != w:  # a square q grid: crop the larger axis to the smaller
+        m = min(h, w)
+        spectra = spectra[..., (h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
+    if angle is None:
+        profiles = [radial_profile(s)[1] for s in spectra]
+        cut = np.asarray(profiles)
+        return np.arange(cut.shape[-1]) * dq, cut
+    rows, cols, t = _line(spectra.shape[-2:], angle)
+    cut = np.asarray([map_coordinates(s, [rows, cols], order=1) for s in spectra])
+    return t * dq, cut
+
+
+def ring_radius(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0) -> np.ndarray:
+    """q of the strongest response beyond ``q_min`` at each energy (a ring's radius),
+    refined between grid points by a parabola through the peak and its neighbours."""
+    q = np.asarray(q, dtype=float)
+    keep = np.flatnonzero(q > q_min)
+    cut = np.asarray(cut, dtype=float)[:, keep]
+    i = np.argmax(cut, axis=-1)
+    out = q[keep][i].copy()
+    dq = float(np.mean(np.diff(q)))
+    for e, j in enumerate(i):
+        if 0 < j < cut.shape[1] - 1:
+            a, b, c = cut[e, j - 1:j + 2]
+            denom = a - 2 * b + c
+            if denom < 0:
+                out[e] += 0.5 * (a - c) / denom * dq
+    return out

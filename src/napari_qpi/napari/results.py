@@ -1,0 +1,169 @@
+"""An :class:`~napari_qpi.extraction.extract.Extraction` as napari layers.
+
+Outputs take their geometry from the observation's layer: the residual on the
+observation's grid and colour scale (how a physicist judges what the kernel leaves
+unexplained), the activation on its y/x grid, the kernel (and its uncertainty) centred
+on the origin, and the kernel's |FFT| in Å⁻¹ with q = 0 on the origin. Outputs a run
+did not produce (an uncertainty from an earlier learned run) are removed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .layers import (
+    Q_AXIS_LABELS,
+    Q_UNITS,
+    ROLE,
+    LayerDataTuple,
+    apply_layers,
+    centred,
+    geometry,
+    is_result,
+    last_axes,
+    robust_limits,
+    symmetric_limits,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Layer
+
+    from ..extraction.extract import Extraction
+
+#: Suffixes of the layers an extraction can produce, in the order they are added.
+RESULT_SUFFIXES = ("residual", "activation", "uncertainty", "kernel |FFT|", "kernel")
+
+
+def kernel_fft(kernel: np.ndarray) -> np.ndarray:
+    """|FFT| of each kernel slice, fftshifted so that q = 0 is the centre pixel."""
+    return np.fft.fftshift(np.abs(np.fft.fft2(kernel)), axes=(-2, -1)).astype(np.float32)
+
+
+def q_geometry(geom: dict, k: int, pixel_size: float | None) -> dict:
+    """Geometry of a fftshifted (…, k, k) |FFT|: Å⁻¹ per pixel, q = 0 on the origin.
+
+    Without a pixel size the q axes are in cycles per pixel × 2π (rad/px).
+    """
+    n = len(geom["scale"])
+    q_step = 2 * np.pi / (k * pixel_size) if pixel_size else 2 * np.pi / k
+    unit = Q_UNITS[-1] if pixel_size else "1/pixel"
+    scale = (*geom["scale"][:-2], q_step, q_step)
+    translate = (*geom["translate"][:-2], -(k // 2) * q_step, -(k // 2) * q_step)
+    units = (*geom["units"][:-2], unit, unit)
+    labels = (*geom["axis_labels"][:-2], *Q_AXIS_LABELS[-2:])
+    return {"scale": scale[-n:], "translate": translate[-n:], "units": units[-n:],
+            "axis_labels": labels[-n:]}
+
+
+def residual_limits(source_data: np.ndarray) -> tuple[float, float]:
+    """± the observation's own spread (per-slice mean removed): the residual's scale."""
+    data = np.asarray(source_data, dtype=float)
+    centred_data = data - data.mean(axis=(-2, -1), keepdims=True)
+    return symmetric_limits(centred_data)
+
+
+def result_layers(extraction: Extraction, source: Layer, *,
+                  scores: dict | None = None) -> list[LayerDataTuple]:
+    """Layer tuples for an :class:`~napari_qpi.extraction.extract.Extraction`.
+
+    Parameters
+    ----------
+    extraction : Extraction
+        What :func:`napari_qpi.extract` returned for ``source``'s data.
+    source : napari.layers.Image
+        The layer the observation came from; its geometry is copied.
+    scores : dict, optional
+        Similarities to the ground truth, stored in the kernel layer's metadata.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        ``"<source> residual"``, ``"<source> activation"``, ``"<source> uncertainty"``
+        (when the method gives one), ``"<source> kernel |FFT|"`` and
+        ``"<source> kernel"``, each with contrast limits of its own data (the residual:
+        the observation's). The kernel layers are centred on the y/x origin and keep
+        the source's E axis; the |FFT| layer is in Å⁻¹ (``metadata["q_step"]`` per
+        pixel) with q = 0 on the origin.
+    """
+    geom = geometry(source)
+    name = source.name
+    kernel = _like(extraction.kernel, source.ndim)
+    residual = _like(extraction.residual, source.ndim)
+    k = kernel.shape[-1]
+    kgeom = centred(last_axes(geom, kernel.ndim), k)
+    pixel_size = extraction.info.get("pixel_size")
+    meta = {ROLE: "result", "method": extraction.method, "source": name,
+            "info": dict(extraction.info), "scores": dict(scores or {})}
+    if "energies" in source.metadata:
+        meta["energies"] = list(source.metadata["energies"])
+    out: list[LayerDataTuple] = [
+        (residual, {**last_axes(geom, residual.ndim), "name": f"{name} residual",
+                    "colormap": "gray", "contrast_limits": residual_limits(source.data),
+                    "metadata": meta, "visible": False}, "image"),
+        (extraction.activation, {**last_axes(geom, 2), "name": f"{name} activation",
+                                 "colormap": "inferno", "blending": "additive",
+                                 "contrast_limits": _positive_limits(extraction.activation),
+                                 "metadata": meta, "visible": False}, "image"),
+    ]
+    if extraction.uncertainty is not None:
+        unc = _like(extraction.uncertainty, source.ndim)
+        out.append((unc, {**kgeom, "name": f"{name} uncertainty", "colormap": "viridis",
+                          "contrast_limits": _positive_limits(unc),
+                          "metadata": meta, "visible": False}, "image"))
+    fft = kernel_fft(kernel)
+    qgeom = q_geometry(kgeom, k, pixel_size)
+    out.append((fft, {**qgeom, "name": f"{name} kernel |FFT|", "colormap": "magma",
+                      "contrast_limits": _positive_limits(fft), "visible": False,
+                      "metadata": {**meta, "q_step": qgeom["scale"][-1]}}, "image"))
+    out.append((kernel, {**kgeom, "name": f"{name} kernel", "colormap": "RdBu_r",
+                         "contrast_limits": symmetric_limits(kernel),
+                         "metadata": {**meta, "latent": extraction.latent}}, "image"))
+    return out
+
+
+def _positive_limits(data) -> tuple[float, float]:
+    hi = robust_limits(data, 0.0, 99.5)[1]
+    return (0.0, hi if hi > 0 else 1.0)
+
+
+def _like(array, ndim: int) -> np.ndarray:
+    """Drop a leading length-1 energy axis the source layer does not have."""
+    array = np.asarray(array)
+    while array.ndim > ndim and array.shape[0] == 1:
+        array = array[0]
+    return array
+
+
+def remove_stale(viewer: napari.Viewer, source: str, keep: set[str]) -> list[str]:
+    """Remove outputs of earlier runs on ``source`` that are not in ``keep``.
+
+    Returns the names removed (an uncertainty a later classical run did not make).
+    """
+    stale = [layer for layer in viewer.layers
+             if is_result(layer) and layer.metadata.get("source") == source
+             and layer.name not in keep]
+    for layer in stale:
+        viewer.layers.remove(layer)
+    return [layer.name for layer in stale]
+
+
+def show_result(viewer: napari.Viewer, source: Layer, extraction: Extraction, *,
+                scores: dict | None = None) -> list[Layer]:
+    """Add or update the result layers of ``extraction`` in ``viewer``.
+
+    Outputs of an earlier run on the same source that this run did not produce are
+    removed. The layer selection is left as it was, so a second run starts from the
+    same input.
+    """
+    tuples = result_layers(extraction, source, scores=scores)
+    selected, active = set(viewer.layers.selection), viewer.layers.selection.active
+    remove_stale(viewer, source.name, {kw["name"] for _, kw, _ in tuples})
+    layers = apply_layers(viewer, tuples)
+    viewer.layers.selection.clear()
+    viewer.layers.selection.update(selected & set(viewer.layers))
+    if active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layers
