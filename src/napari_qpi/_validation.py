@@ -107,9 +107,16 @@ def check_shape2(value, name: str, *, low: int = 1, high: int | None = None) -> 
         raise ValueError(f"{name} must be a pair (H, W) of integers, got {_show(value)}; "
                          f"e.g. {name}=(128, 128)")
     try:
-        h, w = (check_int(v, name, low=low, high=high) for v in value)
-    except ValueError as exc:
-        raise ValueError(f"{name}={_show(tuple(value))}: {exc}") from None
+        h, w = (check_int(v, name) for v in value)
+    except ValueError:
+        hint = tuple(round(v) if isinstance(v, numbers.Real) and np.isfinite(float(v)) else 128
+                     for v in value)
+        raise ValueError(f"{name} must be a pair (H, W) of whole numbers, got "
+                         f"{_show(tuple(value))}; e.g. {name}={hint}") from None
+    for side in (h, w):
+        if (low is not None and side < low) or (high is not None and side > high):
+            bounds = f"≥ {low}" if high is None else f"between {low} and {high}"
+            raise ValueError(f"{name}={(h, w)}: each side must be {bounds} pixels")
     return h, w
 
 

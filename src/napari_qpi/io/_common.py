@@ -149,10 +149,11 @@ def check_pixel_size(path: str | Path, value: float, source: str) -> float:
     return float(value)
 
 
-def check_energies(path: str | Path, energies: np.ndarray) -> None:
+def check_energies(path: str | Path, energies: np.ndarray, source: str = "energies") -> None:
     """Refuse non-finite or repeated energies (meV) read from a file."""
     if not np.all(np.isfinite(energies)):
-        raise QPIFormatError(path, f"energies are not all finite: {_brief(energies)} meV")
+        raise QPIFormatError(path, f"{source} gives energies that are not all finite: "
+                                   f"{_brief(energies)} meV")
     repeated = np.unique(energies).size != energies.size
     if repeated:
         raise QPIFormatError(path, f"energies repeat a value: {_brief(energies)} meV; "

@@ -134,8 +134,8 @@ def read_npy_header(path: Path, fh, size: int, member: str | None = None):
     except Exception as exc:  # numpy's header parser lets tokenize/SyntaxError escape
         raise QPIFormatError(path, f"{what}: damaged .npy array header ({exc!r})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-        raise QPIFormatError(path, f"{what}: holds {dtype} records or objects; need plain "
-                                   "numbers")
+        raise QPIFormatError(path, f"{what}: holds {dtype} values (records or Python "
+                                   "objects); need plain numbers")
     count = int(np.prod(shape, dtype=object)) if shape else 1
     need = count * dtype.itemsize
     if count > MAX_VALUES or need > MAX_DATA_BYTES:

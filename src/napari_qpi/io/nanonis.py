@@ -109,7 +109,7 @@ def parse_3ds(raw: bytes, path: str | Path = "<bytes>", channel: str | None = No
     py = check_pixel_size(path, height / ny * 1e10, "Grid settings")
     with np.errstate(over="ignore"):
         energies = bias * 1000.0
-    check_energies(path, energies)
+    check_energies(path, energies, "the sweep")
     unit = re.search(r"\(([^()]*)\)\s*$", chosen)
     unit = "A/V" if derived.startswith("numerical") else (unit.group(1) if unit else "")
     meta = {

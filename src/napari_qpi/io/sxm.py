@@ -154,7 +154,7 @@ def parse_sxm(raw: bytes, path: str | Path = "<bytes>", channel: str | None = No
     offset_xy = to_floats(path, header.get("SCAN_OFFSET", "0 0"), "SCAN_OFFSET", 2)
     angle = to_float(path, header.get("SCAN_ANGLE", "0"), "SCAN_ANGLE")
     bias = to_float(path, _field(path, header, "BIAS"), "BIAS")
-    check_energies(path, np.array([bias * 1000.0]))
+    check_energies(path, np.array([bias * 1000.0]), "BIAS")
     px = check_pixel_size(path, width / nx * 1e10, "SCAN_RANGE")
     py = check_pixel_size(path, height / ny * 1e10, "SCAN_RANGE")
     meta = {
