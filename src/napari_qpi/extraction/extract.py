@@ -1,28 +1,32 @@
-"""``extract``: kernel, activation and residual from an observation, by any method."""
+"""``extract``: kernel, activation and residual from an observation, by any method.
+
+The pipeline, the same for every method:
+
+1. check the arguments (:mod:`.validate`), remove each slice's mean, divide the stack by
+   one global scale (relative amplitudes across energies are physics and are kept),
+   estimate the noise per slice and — unless given — the kernel window (:mod:`.window`);
+2. run the method (:mod:`.registry`; learned ones at their working scale, :mod:`.scale`);
+3. fit what the kernel's shape leaves free — the shared activation and a signed amplitude
+   per energy — to the map (:mod:`.fit`);
+4. score the fit without ground truth (:mod:`.quality`) and warn when it explains little.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._generators import drain
-from .fista import sparse_activation, support_mask
-from .operator import ConvOperator
-from .scale import kernel_to_map, resample, working_factor
+from ..progress import Progress, drain
+from .registry import Method, MethodResult, Problem, get_method
+from .validate import check_device, check_kernel_size, check_pixel_size, validate
 
+#: Largest automatic window (px), also the learned decoders' window.
 DEFAULT_KERNEL_SIZE = 65
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress event: ``step`` of ``total`` done, with a message."""
-
-    message: str
-    step: int
-    total: int
+#: Cross-validated residual above which a fit is reported as explaining little.
+CV_WARNING = 0.9
 
 
 @dataclass(frozen=True)
@@ -32,19 +36,26 @@ class Extraction:
     Attributes
     ----------
     kernel : (E, k, k) or (k, k) ndarray
-        Unit L2 norm per energy, scatterer on the centre pixel, sign such that the
-        scatterer amplitudes are positive.
+        Scatterer on the centre pixel. Carries the fitted amplitude and sign of each
+        energy in the observation's units per unit scatterer strength (the activation's
+        active pixels average 1); a slice left out of the fit has a zero kernel.
     activation : (H, W) ndarray
         Sparse non-negative scatterer map shared by every energy.
     residual : ndarray
         observation − (kernel ⊛ activation + per-energy offset), like the observation.
     uncertainty : ndarray or None
-        Per-pixel kernel uncertainty (posterior spread), like ``kernel``.
+        Per-pixel kernel uncertainty (posterior spread) of learned methods, like ``kernel``.
     latent : ndarray or None
-        Latent codes (E, d) of model-based methods.
+        Latent codes (E, d) of model-based methods, belonging to ``kernel``.
     method : str
+        The method that produced the kernel (for ``"auto"``: the chosen candidate).
     info : dict
-        Timings and diagnostics (``relative_residual``, ``seconds``...).
+        Quality without ground truth and diagnostics: ``relative_residual``,
+        ``cv_residual`` (residual on held-out pixels, see :mod:`.quality`), ``whiteness``,
+        ``active_fraction``, ``per_energy_residual``, ``kernel_size``,
+        ``kernel_size_auto``, ``noise_level``, ``sparsity``, ``pixel_size``, ``seconds``,
+        ``seconds_kernel``, ``warnings`` (list of str), ``requested_method``; with
+        ``"auto"`` also ``candidates`` (name → scores).
     """
 
     kernel: np.ndarray
@@ -56,46 +67,6 @@ class Extraction:
     info: dict = field(default_factory=dict)
 
 
-@dataclass
-class Problem:
-    """A validated, normalised extraction problem handed to each method."""
-
-    observation: np.ndarray  # (E, H, W) float64, per-slice mean 0, std 1
-    positions: np.ndarray | None  # (N, 2) float
-    kernel_size: int
-    device: str
-    pixel_size: float | None
-    offsets: np.ndarray  # (E,) removed means
-    scales: np.ndarray  # (E,) removed stds
-    weights: str = "default"  # weight set of learned methods
-    info: dict = field(default_factory=dict)  # diagnostics a method reports
-
-
-#: method name → function(problem) yielding Progress and returning (kernel, uncertainty,
-#: latent); filled by ``register``.
-METHODS: dict[str, Callable[[Problem], Generator]] = {}
-
-
-#: Methods that work at the learned working scale when the pixel size is known.
-SCALED: set = set()
-
-
-def register(name: str, *, working_scale: bool = False):
-    """Decorator adding an extraction method under ``name``.
-
-    ``working_scale=True``: given a pixel size, the map is resampled to the working
-    scale of :mod:`.scale` before the method runs, and its kernel mapped back.
-    """
-
-    def deco(fn):
-        METHODS[name] = fn
-        if working_scale:
-            SCALED.add(fn)
-        return fn
-
-    return deco
-
-
 def _as_array(observation):
     from ..io.stack import QPIStack
 
@@ -104,145 +75,160 @@ def _as_array(observation):
     return observation, None
 
 
-def validate(observation, positions, kernel_size, method) -> tuple[np.ndarray, np.ndarray | None]:
-    """Check user input; return (E, H, W) float64 and (N, 2) positions or raise ValueError."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is unknown; choose one of {', '.join(METHODS)}")
-    try:
-        obs = np.asarray(observation, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError("observation must be a numeric (Y, X) or (E, Y, X) array") from None
-    if obs.ndim not in (2, 3):
-        raise ValueError(f"observation must be a (Y, X) map or an (E, Y, X) stack; "
-                         f"got an array of shape {obs.shape}")
-    if not np.all(np.isfinite(obs)):
-        raise ValueError("observation contains NaN or inf; crop or fill those pixels first")
-    obs3 = obs[None] if obs.ndim == 2 else obs
-    h, w = obs3.shape[-2:]
-    if min(h, w) < kernel_size:
-        raise ValueError(f"observation is {h}×{w} px, smaller than the kernel window "
-                         f"({kernel_size} px); pass a smaller kernel_size or a larger map")
-    if kernel_size % 2 == 0 or kernel_size < 3:
-        raise ValueError(f"kernel_size={kernel_size} must be odd and ≥ 3")
-    pos = None
-    if positions is not None:
-        pos = np.asarray(positions, dtype=float)
-        if pos.ndim != 2 or pos.shape[1] != 2 or len(pos) == 0:
-            raise ValueError(f"positions must be an (N, 2) array of (row, col) pixels, "
-                             f"got shape {pos.shape}")
-        if not np.all(np.isfinite(pos)) or np.any(pos < -0.5) or np.any(
-                pos[:, 0] > h - 0.5) or np.any(pos[:, 1] > w - 0.5):
-            raise ValueError(f"positions must lie inside the {h}×{w} map "
-                             f"(rows 0..{h - 1}, cols 0..{w - 1})")
-    return obs3, pos
+def prepare(observation: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, list[int]]:
+    """Mean-free stack on one global scale, its scale, noise per slice, constant slices."""
+    from .fit import live_slices
+    from .noise import noise_level
+
+    y = observation - observation.mean(axis=(-2, -1), keepdims=True)
+    live = live_slices(y)
+    scale = float(np.sqrt((y[live] ** 2).mean()))
+    y = y / scale
+    y[~live] = 0.0
+    noise = np.array([noise_level(s) if ok else 0.0 for s, ok in zip(y, live)])
+    return y, scale, noise, [int(i) for i in np.nonzero(~live)[0]]
+
+
+def run_method(method: Method, problem: Problem, *,
+               working_scale: bool = True) -> Generator[Progress, None, MethodResult]:
+    """Run one registered method on a prepared problem; kernel on the problem's pixels.
+
+    Learned methods see the map at their working scale (when it leaves their comfort
+    band, see :mod:`.scale`) and their kernel is mapped back; their activation, which
+    lives on the resampled pixels, is then dropped.
+    """
+    from .scale import kernel_to_map, resample, working_factor
+
+    k = problem.kernel_size
+    if method.max_kernel_size is not None and k > method.max_kernel_size:
+        raise ValueError(f"kernel_size={k} is larger than method {method.name!r} can return "
+                         f"({method.max_kernel_size} px); pass kernel_size ≤ "
+                         f"{method.max_kernel_size} or use method='sbd'")
+    fn = method.load()
+    factor = working_factor(problem.observation) if (
+        working_scale and method.working_scale) else 1.0
+    if abs(factor - 1) < 1e-3:
+        return (yield from fn(problem))
+    work = resample(problem.observation, factor)
+    work = work - work.mean(axis=(-2, -1), keepdims=True)
+    pos = None if problem.positions is None else np.clip(
+        problem.positions * factor, 0, np.array(work.shape[-2:]) - 1)
+    sub = Problem(work, pos, DEFAULT_KERNEL_SIZE if method.max_kernel_size else k,
+                  problem.device, problem.pixel_size, problem.noise, problem.weights,
+                  problem.rng, problem.info)
+    result = yield from fn(sub)
+    kernel = kernel_to_map(np.asarray(result.kernel), factor, k)
+    unc = None if result.uncertainty is None else kernel_to_map(
+        np.asarray(result.uncertainty), factor, k)
+    problem.info["working_zoom"] = factor
+    return MethodResult(kernel, None, unc, result.latent, result.info)
 
 
 def iter_extract(
     observation,
     *,
-    method: str = "two-stage",
+    method: str = "auto",
     positions=None,
     pixel_size: float | None = None,
     kernel_size: int | None = None,
     device: str | None = None,
     weights: str = "default",
+    sparsity: float | None = None,
+    rng: int = 0,
 ) -> Generator[Progress, None, Extraction]:
-    """Generator form of :func:`extract`: yields :class:`Progress`, returns the result.
-
-    Closing the generator between events cancels the work.
-    """
-    obs_in, stack_pixel = _as_array(observation)
-    pixel_size = pixel_size if pixel_size is not None else stack_pixel
-    explicit = kernel_size is not None
-    if not explicit:
-        shape = np.shape(obs_in)
-        side = min(shape[-2:]) if len(shape) >= 2 else DEFAULT_KERNEL_SIZE
-        # default window: 65 px, or the largest odd window a small map holds
-        kernel_size = min(DEFAULT_KERNEL_SIZE, side - (1 - side % 2))
-    kernel_size = int(kernel_size)
-    obs, pos = validate(obs_in, positions, kernel_size, method)
+    """Generator form of :func:`extract`: yields :class:`~napari_qpi.progress.Progress`,
+    returns the :class:`Extraction`. Closing the generator between events cancels."""
     t0 = time.perf_counter()
-    offsets = obs.mean(axis=(-2, -1))
-    scales = obs.std(axis=(-2, -1))
-    scales = np.where(scales > 0, scales, 1.0)
-    norm = (obs - offsets[:, None, None]) / scales[:, None, None]
-    factor = 1.0
-    work, work_pos, work_k = norm, pos, kernel_size
-    scaled = pixel_size is not None and METHODS[method] in SCALED
-    if scaled:
-        # learned methods see the map at their working scale (see .scale)
-        factor = working_factor(norm)
-        work = resample(norm, factor)
-        work = (work - work.mean((-2, -1), keepdims=True)) / (
-            work.std((-2, -1), keepdims=True) + 1e-12)
-        work_pos = None if pos is None else np.clip(
-            pos * factor, 0, np.array(work.shape[-2:]) - 1)
-        work_k = DEFAULT_KERNEL_SIZE
-    problem = Problem(work, work_pos, work_k, device or "cpu", pixel_size, offsets, scales,
-                      weights)
-    kernel, uncertainty, latent = yield from METHODS[method](problem)
-    if scaled:
-        kernel = kernel_to_map(np.asarray(kernel), factor, kernel_size)
-        if uncertainty is not None:
-            uncertainty = kernel_to_map(np.asarray(uncertainty), factor, kernel_size)
-    t_kernel = time.perf_counter() - t0
+    spec = get_method(method)
+    obs_in, stack_pixel = _as_array(observation)
+    pixel_size = check_pixel_size(stack_pixel if pixel_size is None else pixel_size)
+    obs, pos = validate(obs_in, positions)
+    kernel_size = check_kernel_size(kernel_size, obs.shape[-2:])
+    device = check_device(device)
+    if spec.needs_positions and pos is None:
+        raise ValueError(f"method={spec.name!r} needs positions: the (N, 2) scatterer pixels "
+                         "(row, col); or choose a blind method such as 'auto'")
+    warnings: list[str] = []
+    if pos is not None and not spec.accepts_positions:
+        warnings.append(f"method {spec.name!r} is blind: the given positions were not used")
+        pos = None
+    y, scale, noise, dead = prepare(obs)
+    if dead:
+        warnings.append(f"slice(s) {', '.join(map(str, dead))} are constant and were left "
+                        "out of the fit")
+    auto_k = kernel_size is None
+    if auto_k:
+        from .window import estimate_window
 
-    kernel = np.asarray(kernel, dtype=float)
-    kernel = kernel / (np.linalg.norm(kernel, axis=(-2, -1), keepdims=True) + 1e-30)
-    yield Progress("activation (sparse deconvolution)", 0, 1)
-    # guided: the activation may only sit within a pixel of the given positions
-    support = None if pos is None else support_mask(pos, norm.shape[-2:])
-    kernel, activation, residual = fit_activation(norm, kernel, support=support)
-    yield Progress("activation (sparse deconvolution)", 1, 1)
-    residual = residual * scales[:, None, None]
-    rel = float(np.linalg.norm(residual) / (np.linalg.norm(obs - offsets[:, None, None]) + 1e-30))
+        yield Progress("choosing the kernel window", 0, 1)
+        kernel_size = estimate_window(y, maximum=DEFAULT_KERNEL_SIZE)
+    problem = Problem(y, pos, int(kernel_size), device, pixel_size, noise, weights, int(rng))
+    result = yield from run_method(spec, problem)
+    t_kernel = time.perf_counter() - t0
+    out = yield from finish(y, result, problem, sparsity=sparsity)
+    info = {**problem.info, **result.info, **out.pop("info")}
+    info["warnings"] = warnings + info.get("warnings", [])
+    info.update(seconds=time.perf_counter() - t0, seconds_kernel=t_kernel,
+                pixel_size=pixel_size, kernel_size=int(kernel_size), kernel_size_auto=auto_k,
+                requested_method=spec.name,
+                noise_level=float(np.sqrt(np.mean(noise**2)) * scale))
+    kernel = out["kernel"] * scale
+    residual = out["residual"] * scale
     squeeze = np.ndim(obs_in) == 2  # a 2-D map in, 2-D kernel and residual out
+    unc = result.uncertainty
     if squeeze:
         kernel, residual = kernel[0], residual[0]
-        uncertainty = None if uncertainty is None else uncertainty[0]
-    info = {"seconds": time.perf_counter() - t0, "seconds_kernel": t_kernel,
-            "relative_residual": rel, "pixel_size": pixel_size, "working_zoom": factor,
-            **problem.info}
-    return Extraction(kernel.astype(np.float32), activation.astype(np.float32),
-                      residual.astype(np.float32), uncertainty, latent, method, info)
+        unc = None if unc is None else unc[0]
+    return Extraction(kernel.astype(np.float32), out["activation"].astype(np.float32),
+                      residual.astype(np.float32), unc, result.latent,
+                      info.pop("method", spec.name), info)
 
 
-def fit_activation(norm: np.ndarray, kernel: np.ndarray, *, sparsity: float = 0.15,
-                   num_iter: int = 80, support: np.ndarray | None = None):
-    """Fix the kernel's sign, fit the shared activation, return the residual.
+def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
+           sparsity: float | None = None) -> Generator[Progress, None, dict]:
+    """Data-consistent fit of a method's kernel and its scores (see the module notes)."""
+    from .fista import support_mask
+    from .fit import fit_map
+    from .quality import cv_residual, whiteness
 
-    The sign is the one under which the strongest matched-filter responses are
-    positive; then a non-negative FISTA fits the activation (restricted to
-    ``support`` when scatterer positions are known).
-    """
-    op = ConvOperator(kernel, norm.shape[-2:])
-    corr = op.adjoint(norm)
-    if support is not None:
-        strongest = support
-    else:
-        top = np.sort(np.abs(corr).ravel())[-max(5, corr.size // 200)]
-        strongest = np.abs(corr) >= top
-    if corr[strongest].sum() < 0:
-        kernel = -kernel
-    activation = sparse_activation(norm, kernel, sparsity=sparsity, num_iter=num_iter,
-                                   support=support)
-    # debias: ℓ1 shrinks every amplitude; refit them without it on the found support
-    activation = sparse_activation(norm, kernel, sparsity=0.0, num_iter=num_iter // 2,
-                                   support=activation > 0, x0=activation)
-    residual = norm - ConvOperator(kernel, norm.shape[-2:]).forward(activation)
-    residual = residual - residual.mean(axis=(-2, -1), keepdims=True)
-    return kernel, activation, residual
+    yield Progress("fitting the activation and amplitudes", 0, 2)
+    support = None if problem.positions is None else support_mask(problem.positions,
+                                                                   y.shape[-2:])
+    kernel = np.asarray(result.kernel, dtype=float)
+    fit = fit_map(y, kernel, noise=problem.noise, sparsity=sparsity, support=support,
+                  activation=result.activation)
+    yield Progress("scoring the fit on held-out pixels", 1, 2)
+    cv = cv_residual(y, kernel, noise=problem.noise, sparsity=sparsity, support=support,
+                     rng=problem.rng)
+    yield Progress("scoring the fit on held-out pixels", 2, 2)
+    yc = y - y.mean(axis=(-2, -1), keepdims=True)
+    per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
+        np.linalg.norm(yc, axis=(-2, -1)), 1e-300)
+    warnings = []
+    if cv > CV_WARNING:
+        warnings.append(f"the kernel explains little of the map (cross-validated residual "
+                        f"{cv:.2f}; 1 = no better than nothing): treat it with caution")
+    info = {"relative_residual": fit.relative_residual, "cv_residual": cv,
+            "whiteness": whiteness(fit.residual),
+            "active_fraction": float(np.mean(fit.activation > 0)),
+            "per_energy_residual": [float(v) for v in per], "sparsity": fit.sparsity,
+            "amplitudes": [float(a) for a in fit.amplitudes], "activation_source": fit.source,
+            "warnings": warnings}
+    return {"kernel": fit.kernel, "activation": fit.activation, "residual": fit.residual,
+            "info": info}
 
 
 def extract(
     observation,
     *,
-    method: str = "two-stage",
+    method: str = "auto",
     positions=None,
     pixel_size: float | None = None,
     kernel_size: int | None = None,
     device: str | None = None,
     weights: str = "default",
+    sparsity: float | None = None,
+    rng: int = 0,
 ) -> Extraction:
     """Extract the single-scatterer kernel from an observation.
 
@@ -251,24 +237,29 @@ def extract(
     observation : (Y, X) or (E, Y, X) array_like, or QPIStack
         dI/dV map(s); one scatterer map is shared by every energy.
     method : str
-        ``"two-stage"`` (learned latent prior, blind or guided), ``"one-step"``
-        (direct network baseline), ``"wiener"`` (classical, needs ``positions``).
+        One of :data:`~napari_qpi.extraction.registry.METHODS`: ``"auto"`` (default: the
+        fast candidates, scored by how well each predicts held-out pixels),
+        ``"two-stage"`` (learned latent prior), ``"refine"``, ``"sbd"``, ``"power"``,
+        ``"wiener"`` (needs ``positions``), ``"one-step"``.
     positions : (N, 2) array_like, optional
-        Known scatterer pixels (row, col); switches learned methods to guided mode.
+        Known scatterer pixels (row, col); guided mode where a method uses them.
     pixel_size : float, optional
-        Å per pixel of the observation (taken from a QPIStack when given one). When
-        known, learned methods resample a map whose mean QPI wavelength lies outside
-        4–20 px into that band (their working scale) and map the kernel back: the
-        same surface sampled at two pixel sizes gives the same kernel in Å.
+        Å per pixel (taken from a QPIStack when given one); recorded in ``info``. The
+        result does not depend on it: learned methods choose their working scale from the
+        map's own QPI wavelength in pixels.
     kernel_size : int, optional
-        Odd window of the returned kernel (default 65 px, or the largest odd window
-        that fits a smaller map).
+        Odd window of the returned kernel; default chosen from the map (where its
+        autocorrelation meets its floor), at most 65 px.
     device : str, optional
-        Torch device for learned methods ("cpu", "cuda", "mps"); default CPU.
+        Torch device for learned methods and SBD ("cpu", "cuda"); default CPU.
     weights : str
-        Weight set of learned methods: ``"default"`` (trained on every family),
-        ``"seen"`` (seen split only, for benchmarks) or a folder from
-        ``napari-qpi train``.
+        Weight set of learned methods: ``"default"``, ``"seen"`` (benchmarks) or a folder
+        from ``napari-qpi train``.
+    sparsity : float, optional
+        Multiplier of the noise-scaled ℓ1 weight of the activation fit (default 1; see
+        :func:`~napari_qpi.extraction.fit.noise_scaled_sparsity`).
+    rng : int
+        Seed of every random choice (held-out pixels, SBD restarts).
 
     Returns
     -------
@@ -277,21 +268,21 @@ def extract(
     Raises
     ------
     ValueError
-        For NaN/inf, wrong dimensions, a map smaller than the kernel window, an
-        unknown method, or positions outside the map.
+        For NaN/inf or constant data, wrong dimensions, a map smaller than the kernel
+        window, an unknown method, a method that needs positions without them, or
+        positions outside the map.
 
     Examples
     --------
     >>> from napari_qpi import simulate, extract
     >>> sim = simulate(seed=0)
-    >>> res = extract(sim.observation, method="wiener", positions=sim.positions)
+    >>> res = extract(sim.observation, method="wiener", positions=sim.positions,
+    ...               kernel_size=65)
     >>> res.kernel.shape
     (8, 65, 65)
+    >>> res.info["relative_residual"] <= 1
+    True
     """
     return drain(iter_extract(observation, method=method, positions=positions,
                               pixel_size=pixel_size, kernel_size=kernel_size, device=device,
-                              weights=weights))
-
-
-# method modules register themselves on import
-from . import learned_methods, refine, classical_methods  # noqa: E402,F401,I001
+                              weights=weights, sparsity=sparsity, rng=rng))

@@ -1,57 +1,91 @@
-"""Sparse non-negative activation by FISTA, shared across energies."""
+"""The one sparse non-negative activation solver (FISTA), shared by every method.
+
+The λ convention, once for the whole package::
+
+    min_X  ½ Σ_E ‖M ⊙ (A_E X + b_E − Y_E)‖²  +  λ Σ |X|       (X ≥ 0 unless nonneg=False)
+
+λ is absolute, in the units of Aᵀ Y (observation × kernel). The per-energy offsets b_E
+are minimised in closed form (every residual has its mean over the fitted pixels
+removed), so a map's background level never needs fitting. M is an optional pixel mask
+(cross-validation holds pixels out through it). Callers that think in other units
+convert: SBD passes λ in units of the stack's RMS for its unit-RMS stack,
+:mod:`.fit` passes a multiple of the noise seen through the kernel.
+
+Works on numpy arrays and torch tensors alike (the operator's backend), batched over
+leading dimensions of the kernel (e.g. restarts).
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .operator import ConvOperator
 
+__all__ = ["fista", "centred_residual", "support_mask"]
 
-def sparse_activation(
-    observation: np.ndarray,
-    kernel: np.ndarray,
-    *,
-    sparsity: float = 0.1,
-    num_iter: int = 100,
-    nonnegative: bool = True,
-    support: np.ndarray | None = None,
-    x0: np.ndarray | None = None,
-) -> np.ndarray:
-    """Solve min_X ½ Σ_E ‖K_E ⊛ X − Y_E‖² + λ‖X‖₁ (X ≥ 0) by FISTA.
+
+def centred_residual(op: ConvOperator, x, y, mask=None):
+    """A X + b − Y with the optimal per-energy offsets b (mean over ``mask`` removed)."""
+    r = op.forward(x) - y
+    if mask is None:
+        return r - r.mean(axis=(-2, -1), keepdims=True)
+    r = r * mask
+    return (r - r.sum(axis=(-2, -1), keepdims=True) / mask.sum()) * mask
+
+
+def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int = 100,
+          x0=None, support=None, nonneg: bool = True, mask=None, lipschitz=None):
+    """Sparse activation X for fixed kernels: FISTA on the objective in the module notes.
 
     Parameters
     ----------
-    observation : (E, H, W) ndarray
-        Maps with their mean removed.
-    kernel : (E, k, k) ndarray
+    op : ConvOperator
+        The kernels (…, E, k, k); batch dimensions broadcast.
+    observation : (E, H, W) array
+        Same backend as the operator (numpy or torch).
     sparsity : float
-        λ relative to max |Aᵀ Y| (0 keeps everything, 1 nothing).
+        λ, absolute (see the module notes).
     num_iter : int
-    nonnegative : bool
-    support : (H, W) bool ndarray, optional
-        Pixels where scatterers may sit (e.g. around known positions); zero elsewhere.
-    x0 : (H, W) ndarray, optional
-        Warm start (e.g. the previous activation of an alternating solver).
+    x0 : (…, H, W) array, optional
+        Warm start (momentum restarts from it).
+    support : (H, W) bool array, optional
+        Pixels where scatterers may sit; zero elsewhere.
+    nonneg : bool
+        X ≥ 0 (scatterers of one kind) or a signed ℓ1 penalty.
+    mask : (H, W) array of 0/1, optional
+        Pixels in the data term; others are ignored (held out).
+    lipschitz : array, optional
+        Precomputed :meth:`ConvOperator.lipschitz`.
 
     Returns
     -------
-    (H, W) ndarray
+    (…, H, W) array
     """
-    op = ConvOperator(kernel, observation.shape[-2:])
-    step = 1.0 / op.lipschitz()
-    aty = op.adjoint(observation)
-    lam = sparsity * float(np.abs(aty).max())
-    x = np.zeros(observation.shape[-2:]) if x0 is None else np.array(x0, dtype=float)
-    z, t = x.copy(), 1.0
-    for _ in range(num_iter):
-        grad = op.adjoint(op.forward(z)) - aty
-        v = z - step * grad
-        x_new = np.maximum(v - step * lam, 0) if nonnegative else (
-            np.sign(v) * np.maximum(np.abs(v) - step * lam, 0))
+    y = observation
+    L = op.lipschitz() if lipschitz is None else lipschitz
+    step = 1.0 / (L + 1e-30)
+    if not np.isscalar(step) and getattr(step, "ndim", 0) > 0:
+        step = step[..., None, None]
+    lam = float(sparsity)
+    if x0 is None:
+        x = op.adjoint(y) * 0.0
+        if getattr(op.kernel, "ndim", 3) > 3:  # a batch of kernels: one X per element
+            x = x + op.backend.zeros((*op.kernel.shape[:-3], *op.shape), x)
+    else:
+        x = x0 * 1.0
+    z, t = x, 1.0
+    for _ in range(int(num_iter)):
+        v = z - step * op.adjoint(centred_residual(op, z, y, mask))
+        if nonneg:
+            x_new = (v - step * lam).clip(min=0)
+        else:
+            x_new = (v - step * lam).clip(min=0) - (-v - step * lam).clip(min=0)
         if support is not None:
             x_new = x_new * support
-        t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        z = x_new + (t - 1) / t_new * (x_new - x)
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        z = x_new + ((t - 1) / t_new) * (x_new - x)
         x, t = x_new, t_new
     return x
 

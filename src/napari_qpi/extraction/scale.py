@@ -61,6 +61,22 @@ def resample(maps: np.ndarray, factor: float) -> np.ndarray:
                      for m in maps])
 
 
+def center_window(kernel: np.ndarray, size: int) -> np.ndarray:
+    """Crop or zero-pad odd (..., k, k) windows to (..., size, size) about the centre pixel.
+
+    The one centre-window helper of the package: the centre pixel (the scatterer) stays
+    the centre pixel.
+    """
+    k = kernel.shape[-1]
+    if k == size:
+        return kernel
+    if k > size:
+        o = (k - size) // 2
+        return kernel[..., o:o + size, o:o + size]
+    p = (size - k) // 2
+    return np.pad(kernel, [(0, 0)] * (kernel.ndim - 2) + [(p, p), (p, p)])
+
+
 def kernel_to_map(kernel: np.ndarray, factor: float, size: int) -> np.ndarray:
     """Map (E, k, k) working-scale kernels back to the map's pixels, window ``size``.
 
@@ -75,9 +91,4 @@ def kernel_to_map(kernel: np.ndarray, factor: float, size: int) -> np.ndarray:
     # n' is odd, so pad to odd first
     if k.shape[-1] % 2 == 0:
         k = np.pad(k, ((0, 0), (0, 1), (0, 1)))
-    c = k.shape[-1] // 2
-    h = size // 2
-    out = np.zeros((k.shape[0], size, size))
-    lo, hi = max(0, c - h), min(k.shape[-1], c + h + 1)
-    out[:, h - (c - lo): h + (hi - c), h - (c - lo): h + (hi - c)] = k[:, lo:hi, lo:hi]
-    return out
+    return center_window(k, size)

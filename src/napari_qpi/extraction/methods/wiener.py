@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..physics.kernels import crop_centered
-
 
 def wiener_kernel(
     observation: np.ndarray, positions: np.ndarray, kernel_size: int, *, balance: float = 1e-2
@@ -27,12 +25,16 @@ def wiener_kernel(
     -------
     (E, k, k) ndarray, scatterer at the centre pixel.
     """
-    h, w = observation.shape[-2:]
+    from ..operator import ConvOperator
+
+    e, h, w = observation.shape
     x = np.zeros((h, w))
     pos = np.rint(np.asarray(positions)).astype(int)
     np.add.at(x, (pos[:, 0], pos[:, 1]), 1.0)
-    xf = np.fft.fft2(x)
-    yf = np.fft.fft2(observation)
+    # the one operator's padded grid: a linear, not circular, deconvolution
+    op = ConvOperator(np.zeros((e, kernel_size, kernel_size)), (h, w))
+    xf = op.fft(x)
+    yf = op.fft(observation - observation.mean(axis=(-2, -1), keepdims=True))
     reg = balance * float(np.mean(np.abs(xf) ** 2))
     kf = yf * np.conj(xf) / (np.abs(xf) ** 2 + reg)
-    return crop_centered(np.real(np.fft.ifft2(kf)), kernel_size)
+    return op.window(op.ifft(kf), kernel_size)

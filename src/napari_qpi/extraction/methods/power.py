@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..physics.kernels import crop_centered
+from ...physics.kernels import crop_centered
 
 __all__ = ["power_kernel"]
 

@@ -1,0 +1,1 @@
+"""The extraction methods; each is imported only when it runs (see ``..registry``)."""

@@ -1,0 +1,53 @@
+"""Learned methods: two-stage (latent alignment) and the one-step baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...progress import Progress
+from ..registry import MethodResult, Problem
+from ..scale import center_window
+
+
+def guide_map(positions: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """(H, W) float32 map with 1 at the given scatterer pixels, or None."""
+    if positions is None:
+        return None
+    g = np.zeros(shape, dtype=np.float32)
+    p = np.rint(np.asarray(positions)).astype(int)
+    g[np.clip(p[:, 0], 0, shape[0] - 1), np.clip(p[:, 1], 0, shape[1] - 1)] = 1.0
+    return g
+
+
+def run_network(problem: Problem, network: str, guide: np.ndarray | None = None):
+    """Run a network slice by slice; a MethodResult on the problem's kernel window."""
+    from ...models.inference import predict
+
+    if guide is None:
+        guide = guide_map(problem.positions, problem.observation.shape[-2:])
+    gen = predict(problem.observation, method=network, guide=guide, device=problem.device,
+                  weights=problem.weights)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            kernel, unc, latent = stop.value
+            break
+        if isinstance(event, Progress):
+            yield Progress(f"{network} network", event.step, event.total)
+        else:  # (done, total)
+            yield Progress(f"{network} network", *event)
+    k = problem.kernel_size
+    kernel = center_window(kernel, k)
+    unc = None if unc is None else center_window(unc, k)
+    return MethodResult(kernel, None, unc, latent)
+
+
+def two_stage(problem: Problem):
+    """Stage-2 encoder → latent → frozen stage-1 decoder (posterior mean)."""
+    return (yield from run_network(problem, "two-stage"))
+
+
+def one_step(problem: Problem):
+    """The one-step baseline network."""
+    return (yield from run_network(problem, "one-step"))

@@ -1,0 +1,80 @@
+"""Refine: sparse blind deconvolution started from the best available kernels.
+
+The learned two-stage kernel and the power-spectrum kernel are good starting points of
+different kinds: the network knows what physical kernels look like (phase, sign,
+asymmetry) but may not know this map's physics; the power spectrum knows this map's
+|K(q)| but nothing of its phase. Refine runs the SBD alternation (activation by the
+shared FISTA, kernel by gradient steps on the sphere, :mod:`..sbd`) from both at once,
+with few iterations because it starts near the answer, and keeps whichever of the
+starts and their refinements best predicts held-out pixels of the map
+(:func:`~..quality.cv_residual`): it never ends worse, by that measure, than where it
+started, and on a map the prior does not know the data has the last word.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...progress import Progress
+from ..registry import METHODS, MethodResult, Problem
+
+#: SBD iterations of refine (phase I, phase II): few, since it starts near the answer.
+PHASE_ITERS = (25, 15)
+
+
+def candidates(problem: Problem):
+    """Run two-stage and power; a dict name → MethodResult (the starts of refine)."""
+    from ..extract import run_method
+
+    out = {}
+    for name in ("two-stage", "power"):
+        out[name] = yield from run_method(METHODS[name], problem)
+    return out
+
+
+def score_all(problem: Problem, results: dict) -> dict:
+    """Cross-validated residual of every candidate kernel on the same held-out pixels."""
+    from ..fista import support_mask
+    from ..quality import cv_residual
+
+    support = None if problem.positions is None else support_mask(
+        problem.positions, problem.observation.shape[-2:])
+    return {name: cv_residual(problem.observation, np.asarray(r.kernel, float),
+                              noise=problem.noise, support=support, rng=problem.rng)
+            for name, r in results.items()}
+
+
+def polish(problem: Problem, starts: dict):
+    """SBD from the given kernels (no random restarts); a MethodResult."""
+    from ..sbd import iter_sbd
+
+    k = problem.kernel_size
+    init = np.stack([np.asarray(r.kernel, float) for r in starts.values()])
+    res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
+                              num_iter=PHASE_ITERS[0], refine_iter=PHASE_ITERS[1],
+                              rng=problem.rng, device=problem.device)
+    return MethodResult(res.kernel, res.activation)
+
+
+def compete(problem: Problem):
+    """Starts, their SBD refinement, and the CV score of each: (results, scores)."""
+    results = yield from candidates(problem)
+    results["refine"] = yield from polish(problem, results)
+    yield Progress("scoring candidates on held-out pixels", 0, 1)
+    scores = score_all(problem, results)
+    yield Progress("scoring candidates on held-out pixels", 1, 1)
+    return results, scores
+
+
+def refine(problem: Problem):
+    """The best of the learned and power kernels and their SBD refinement."""
+    results, scores = yield from compete(problem)
+    best = min(scores, key=scores.get)
+    result = results[best]
+    info = {"refine_kept": best, "refine_cv": scores}
+    learned = results["two-stage"]
+    # kernel, latent and uncertainty belong together: only the learned kernel has them
+    if best == "two-stage":
+        return MethodResult(result.kernel, result.activation, learned.uncertainty,
+                            learned.latent, info)
+    return MethodResult(result.kernel, result.activation, info=info)

@@ -1,0 +1,83 @@
+"""The automatic kernel window: as wide as the kernel's signal reaches, no wider.
+
+A window much wider than the kernel gives a blind solver room for noise (a compact 10-px
+kernel came back as noise from a 65-px window); one narrower cuts the tail the map holds.
+The map's autocorrelation C(τ) = Σ_E Y_E ⋆ Y_E is, for sparse scatterers, the kernel's own
+autocorrelation (scaled by the number of scatterers) plus cross terms from pairs of
+scatterers, which form a floor of roughly constant size at every lag. The radial RMS
+profile of C falls from lag 0 until it reaches that floor; where it does is the radius
+the kernel's signal reaches. White noise only touches lag 0, which is skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["estimate_window", "radial_profile", "MIN_WINDOW"]
+
+#: Smallest automatic window (px): the core of any kernel plus its first ring.
+MIN_WINDOW = 9
+#: Calibrated on the project's simulator (32 maps of four families, decay lengths from
+#: compact to long; not on any validation set): the window then matches the diameter
+#: where the true kernel's radial RMS falls below 5 % of its peak, median ratio 1.00,
+#: 27 of 32 within ±30 %.
+FLOOR_RATIO, WIDEN = 1.8, 1.5
+
+
+def radial_profile(image: np.ndarray, rmax: int) -> np.ndarray:
+    """RMS of a centred (fftshifted) image over rings of radius 0..rmax px."""
+    h, w = image.shape
+    yy, xx = np.indices((h, w))
+    r = np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int)
+    keep = r <= rmax
+    sums = np.bincount(r[keep], weights=image[keep] ** 2, minlength=rmax + 1)
+    counts = np.bincount(r[keep], minlength=rmax + 1)
+    return np.sqrt(sums / np.maximum(counts, 1))
+
+
+def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
+                    floor_ratio: float = FLOOR_RATIO, widen: float = WIDEN) -> int:
+    """Odd kernel window (px) from where the map's autocorrelation meets its floor.
+
+    Parameters
+    ----------
+    observation : (E, H, W) or (H, W) ndarray
+        Maps (means are removed here).
+    maximum : int, optional
+        Largest window; default the largest odd window of the map.
+    floor_ratio : float
+        The signal reaches the last radius where the profile exceeds ``floor_ratio`` ×
+        the floor (the median profile over the outer half of the lags); the last, not
+        the first, because a QPI profile has nodes between its rings.
+    widen : float
+        Window = ``widen`` × that radius (odd).
+
+    Returns
+    -------
+    int
+        Odd window, between :data:`MIN_WINDOW` and ``maximum``.
+    """
+    y = np.asarray(observation, dtype=float)
+    y = y.reshape(-1, *y.shape[-2:])
+    y = y - y.mean(axis=(-2, -1), keepdims=True)
+    h, w = y.shape[-2:]
+    side = min(h, w)
+    if maximum is None:
+        maximum = side - (1 - side % 2)
+    maximum = max(3, min(int(maximum), side - (1 - side % 2)))
+    s = (2 * h, 2 * w)  # zero padding: the linear, not circular, autocorrelation
+    power = (np.abs(np.fft.rfft2(y, s=s)) ** 2).sum(0)
+    auto = np.fft.fftshift(np.fft.irfft2(power, s=s))
+    # unbiased: divide by the number of pixel pairs at each lag
+    ones = np.abs(np.fft.rfft2(np.ones((h, w)), s=s)) ** 2
+    pairs = np.fft.fftshift(np.fft.irfft2(ones, s=s))
+    auto = auto / np.maximum(pairs, 1.0)
+    cy, cx = s[0] // 2, s[1] // 2
+    rmax = side // 2
+    crop = auto[cy - rmax: cy + rmax + 1, cx - rmax: cx + rmax + 1]
+    prof = radial_profile(crop, rmax)
+    floor = float(np.median(prof[rmax // 2:])) if rmax >= 4 else 0.0
+    above = np.nonzero(prof[1:] > floor_ratio * floor)[0]
+    reach = int(above[-1]) + 1 if len(above) else 1
+    window = 2 * int(widen * reach / 2) + 1
+    return int(np.clip(window, min(MIN_WINDOW, maximum), maximum))
