@@ -43,8 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``napari-qpi`` command; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
+        try:
+            args = build_parser().parse_args(argv)
+            status = args.func(args)
+        except SystemExit as exc:  # --help and --version exit 0 through argparse
+            status = exc.code if isinstance(exc.code, int) else 0
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return status
     except (UsageError, ValueError) as exc:  # ValueError: bad data, QPIFormatError
         return _fail(str(exc))
     except BrokenPipeError:  # `napari-qpi benchmark | head`: the reader left early
@@ -58,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return _fail("interrupted", status=130)
-    except SystemExit as exc:  # --help and --version exit 0 through argparse
-        return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # a bug: one line, the traceback on request
         if os.environ.get("NAPARI_QPI_DEBUG"):
             raise

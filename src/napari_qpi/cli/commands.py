@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..extraction.registry import METHODS
@@ -57,6 +56,9 @@ def add_simulate(p: argparse.ArgumentParser) -> None:
                    help="linear sum of kernels, or multi-impurity T-matrix scattering")
     p.add_argument("--snr", type=positive_float, default=10.0,
                    help="signal-to-noise power ratio per slice")
+    p.add_argument("--kernel-size", type=odd_window, default=None,
+                   help="odd kernel window in px (default: 65, or the largest odd window "
+                        "the map holds)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
 
 
@@ -65,7 +67,8 @@ def _simulate(args):
     from ..physics.simulation import default_energies, simulate
 
     band = default_band(args.family)
-    return simulate(band=band, shape=(args.size, args.size),
+    k = args.kernel_size or min(65, args.size - 1 + args.size % 2)
+    return simulate(band=band, shape=(args.size, args.size), kernel_size=k,
                     energies=default_energies(band, args.energies),
                     n_scatterers=args.scatterers, model=args.model, snr=args.snr,
                     seed=args.seed)
@@ -263,7 +266,6 @@ def run_benchmark(args) -> int:
     if args.out is not None:
         args.out.write_text(text + "\n")
     print(text)
-    sys.stdout.flush()  # a closed pipe shows here, inside main's handler
     return 0
 
 

@@ -1,0 +1,162 @@
+"""The napari-qpi command: documented options, one-line errors, one output file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_qpi import __version__, simulate
+from napari_qpi.cli import main
+from napari_qpi.extraction.registry import METHODS
+from napari_qpi.io import QPIStack, load_stack
+
+
+@pytest.fixture(scope="module")
+def stack_file(tmp_path_factory):
+    """A small simulated stack written by ``napari-qpi simulate`` (positions inside)."""
+    path = tmp_path_factory.mktemp("cli") / "sim.npz"
+    assert main(["simulate", "--out", str(path), "--size", "64", "--energies", "2",
+                 "--scatterers", "6", "--seed", "3"]) == 0
+    return path
+
+
+def _one_error_line(capsys, status, expected=2) -> str:
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert status == expected, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("napari-qpi: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_help_lists_methods_defaults_and_no_rst(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, method in METHODS.items():
+        assert f"{name}: " in out
+        assert method.description.split()[0] in out
+    assert "``" not in out
+    assert main(["extract", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "(default: auto)" in out and "(default: kernel.npz)" in out
+    assert "uncertainty" in out  # the output file is documented
+    for command in ("simulate", "demo", "benchmark", "train"):
+        assert main([command, "--help"]) == 0
+        assert "(default: " in capsys.readouterr().out
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"napari-qpi {__version__}"
+
+
+@pytest.mark.parametrize("argv, phrase", [
+    (["extract", "{stack}", "--device", "banana"], "banana"),
+    (["extract", "{stack}", "--positions", "{tmp}/missing.txt"], "missing.txt"),
+    (["extract", "{stack}", "--out", "/nonexistent/k.npz"], "does not exist"),
+    (["extract", "{stack}", "--out", "{stack}"], "--force"),
+    (["extract", "{tmp}/nothing.npz"], "nothing.npz"),
+    (["extract", "{stack}", "--kernel-size", "4"], "odd"),
+    (["extract", "{stack}", "--method", "magic"], "magic"),
+    (["extract", "{stack}", "--weights", "bogus"], "bogus"),
+    (["benchmark", "--weights", "bogus"], "bogus"),
+    (["benchmark", "--n", "-1"], "--n"),
+    (["benchmark", "--methods", "power,magic"], "magic"),
+    (["benchmark", "--foreign", "{tmp}/no_such_dir"], "no_such_dir"),
+    (["train", "--out", "{tmp}/tr", "--steps", "0"], "--steps"),
+    (["train", "--out", "{tmp}/tr", "--bank-size", "0"], "--bank-size"),
+    (["train", "--out", "{stack}"], "is a file"),
+    (["train", "--out", "{tmp}/tr", "--device", "banana"], "banana"),
+    (["simulate", "--out", "{tmp}/x.npz", "--size", "4"], "--size"),
+    (["simulate", "--out", "{tmp}/x.npz", "--snr", "nan"], "--snr"),
+    (["demo", "--method", "wiener"], "wiener"),
+    (["extract"], "input"),
+    (["frobnicate"], "frobnicate"),
+])
+def test_every_failure_is_one_line_and_status_2(argv, phrase, stack_file, tmp_path, capsys):
+    argv = [a.format(stack=stack_file, tmp=tmp_path) for a in argv]
+    line = _one_error_line(capsys, main(argv))
+    assert phrase in line
+    assert not (tmp_path / "tr").exists()  # bad training arguments: nothing written
+
+
+def test_cuda_on_a_cpu_build_is_one_line(stack_file, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    line = _one_error_line(capsys, main(["extract", str(stack_file), "--device", "cuda"]))
+    assert "cuda" in line.lower()
+
+
+def test_bad_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    line = _one_error_line(capsys, main(["extract", str(tmp_path / "bad.npz")]))
+    assert "bad.npz" in line
+
+
+def test_extract_writes_one_documented_file(stack_file, tmp_path, capsys):
+    out = tmp_path / "k.npz"
+    assert main(["extract", str(stack_file), "--out", str(out), "--method", "wiener",
+                 "--positions", str(stack_file), "--kernel-size", "31"]) == 0
+    captured = capsys.readouterr()
+    assert str(out) in captured.out
+    assert "relative residual" in captured.out and "cross-validated" in captured.out
+    assert " 0it" not in captured.err  # no empty progress bar
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.npz"]  # no hidden extras
+    with np.load(out, allow_pickle=False) as z:
+        assert z["data"].shape == (2, 31, 31)
+        assert z["activation"].shape == (64, 64)
+        assert z["residual"].shape == (2, 64, 64)
+        meta = json.loads(str(z["metadata"]))
+    assert meta["method"] == "wiener" and meta["version"] == __version__
+    assert meta["info"]["kernel_size"] == 31
+    assert np.isfinite(meta["info"]["relative_residual"])
+    kernel = load_stack(out)  # the kernel stack reads back like any stack
+    np.testing.assert_allclose(kernel.energies, load_stack(stack_file).energies)
+
+
+def test_extract_guided_by_the_simulations_positions_scores_well(tmp_path, capsys):
+    sim = simulate(seed=2, energies=[0.0, 30.0], shape=(96, 96), n_scatterers=12)
+    src = QPIStack(sim.observation, sim.energies, sim.pixel_size,
+                   {"positions": sim.positions.tolist()}).save(tmp_path / "s.npz")
+    assert main(["extract", str(src), "--out", str(tmp_path / "k.npz"), "--quiet",
+                 "--method", "wiener", "--positions", str(src), "--kernel-size", "65"]) == 0
+    from napari_qpi.evaluation import score
+
+    assert score(sim.kernel, load_stack(tmp_path / "k.npz").data)["tail_similarity"] > 0.6
+
+
+def test_extract_refuses_to_overwrite_its_input_unless_forced(stack_file, tmp_path, capsys):
+    src = tmp_path / "in.npz"
+    src.write_bytes(stack_file.read_bytes())
+    _one_error_line(capsys, main(["extract", str(src), "--out", str(src)]))
+    assert src.read_bytes() == stack_file.read_bytes()
+    assert main(["extract", str(src), "--out", str(src), "--force", "--quiet",
+                 "--method", "power"]) == 0
+    assert load_stack(src).metadata["kind"] == "napari-qpi extraction"
+
+
+def test_positions_from_a_text_file(stack_file, tmp_path):
+    pos = np.asarray(load_stack(stack_file).metadata["positions"])
+    np.savetxt(tmp_path / "p.txt", pos)
+    assert main(["extract", str(stack_file), "--out", str(tmp_path / "k.npz"), "--quiet",
+                 "--method", "wiener", "--positions", str(tmp_path / "p.txt")]) == 0
+
+
+def test_closed_pipe_is_one_line_without_traceback(tmp_path):
+    # the reader of stdout is gone before the command writes (`napari-qpi ... | head`)
+    proc = subprocess.Popen([sys.executable, "-m", "napari_qpi.cli", "simulate", "--out",
+                             str(tmp_path / "s.npz"), "--size", "16", "--energies", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    status = proc.wait(timeout=120)
+    assert "Traceback" not in err, err
+    assert status == 2, err
+    assert [ln for ln in err.splitlines() if ln.strip()] == [
+        "napari-qpi: error: output closed before everything was written (broken pipe)"]
