@@ -12,10 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..physics.classes import ClassSpec, sample_classes
 from ..physics.kernels import GreensFunction, crop_centered, kernel_grid
 from ..physics.sampling import SPLITS, sample_spec
 
 BANK_GRID = 256
+#: Kernel samplers: the six legacy families, or the broad physics classes mixed with them.
+SAMPLERS = ("families", "broad")
 
 
 @dataclass
@@ -38,33 +41,72 @@ def canonical_sign(kernel: np.ndarray) -> float:
     return 1.0 if kernel[..., yy**2 + xx**2 <= 9].sum() >= 0 else -1.0
 
 
-def build_bank(split: str, n: int, *, kernel_size: int = 65, seed: int = 0,
-               progress=None) -> KernelBank:
-    """Draw ``n`` kernels from the families of ``split`` (seeded)."""
+def bank_specs(split: str, n: int, *, seed: int = 0, sampler: str = "broad",
+               family_fraction: float = 0.25) -> list:
+    """The seeded kernel specs of a bank.
+
+    ``sampler="families"`` cycles through the six legacy families of ``split``;
+    ``"broad"`` draws ``family_fraction`` of them so and the rest from the physics
+    classes of ``split`` (:mod:`napari_qpi.physics.classes`; ``"seen"`` leaves the
+    held-out classes out), in a seeded shuffled order.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r} is unknown; choose one of {SAMPLERS}")
     rng = np.random.default_rng(seed)
     fams = SPLITS[split]
-    specs = [sample_spec(fams[i % len(fams)], rng) for i in range(n)]
+    n_fam = n if sampler == "families" else int(round(family_fraction * n))
+    specs = [sample_spec(fams[i % len(fams)], rng) for i in range(n_fam)]
+    specs += sample_classes(split, n - n_fam, rng)
+    if sampler == "broad":
+        specs = [specs[i] for i in rng.permutation(len(specs))]
+    return specs
+
+
+def build_bank(split: str, n: int, *, kernel_size: int = 65, seed: int = 0,
+               sampler: str = "families", family_fraction: float = 0.25,
+               progress=None) -> KernelBank:
+    """Draw ``n`` kernels of ``split`` (seeded; see :func:`bank_specs`)."""
+    specs = bank_specs(split, n, seed=seed, sampler=sampler, family_fraction=family_fraction)
     return bank_from_specs(specs, kernel_size=kernel_size, progress=progress)
 
 
 def bank_from_specs(specs, *, kernel_size: int = 65, progress=None) -> KernelBank:
-    """A bank holding the kernels of the given :class:`KernelSpec` list."""
+    """A bank holding the kernels of the given :class:`KernelSpec` / :class:`ClassSpec`
+    list; ``progress(done, total)`` is called every 100 kernels."""
+    gen = iter_bank(specs, kernel_size=kernel_size)
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(ev.step, ev.total)
+
+
+def iter_bank(specs, *, kernel_size: int = 65):
+    """Generator form of :func:`bank_from_specs`: yields a Progress every 100 kernels,
+    returns the bank."""
     from ..physics.bands import SYMMETRY_ORDER
+    from ..progress import Progress
 
     spectra, windows, orders, names = [], [], [], []
     for i, spec in enumerate(specs):
-        gf = GreensFunction(spec.band, np.array([spec.energy]), BANK_GRID,
-                            spec.pixel_size, spec.broadening)
-        grid = kernel_grid(gf, spec.defect, spec.band, blur=spec.blur)[0]
+        if isinstance(spec, ClassSpec):
+            grid, order, name = spec.grid(BANK_GRID), spec.order, spec.name
+        else:
+            gf = GreensFunction(spec.band, np.array([spec.energy]), BANK_GRID,
+                                spec.pixel_size, spec.broadening)
+            grid = kernel_grid(gf, spec.defect, spec.band, blur=spec.blur)[0]
+            order, name = SYMMETRY_ORDER[spec.band.family], spec.band.family
         win = crop_centered(grid, kernel_size)
         # canonical sign (positive core); extract() restores the data's sign later
         norm = (np.linalg.norm(win) + 1e-30) * canonical_sign(win)
         spectra.append(np.fft.rfft2(grid / norm).astype(np.complex64))
         windows.append((win / norm).astype(np.float32))
-        orders.append(SYMMETRY_ORDER[spec.band.family])
-        names.append(spec.band.family)
-        if progress is not None and (i + 1) % 100 == 0:
-            progress(i + 1, len(specs))
+        orders.append(order)
+        names.append(name)
+        if (i + 1) % 100 == 0:
+            yield Progress("bank", i + 1, len(specs))
     return KernelBank(torch.from_numpy(np.stack(spectra)), torch.from_numpy(np.stack(windows)),
                       torch.tensor(orders), names)
 

@@ -3,8 +3,15 @@
 - The Welch power spectrum: |Y(q)|² ≈ |K(q)|² |X(q)|², and |X(q)|² is flat on
   average for scattered defects, so the averaged spectrum of 64-px tiles carries the
   kernel's magnitude for any scatterer layout and any map size.
+- The power kernel: the zero-phase kernel whose spectrum is the smoothed power
+  spectrum (the ``power`` method, in torch), a layout-independent estimate of the kernel
+  that the network refines with what the power spectrum cannot know (phase, sign,
+  asymmetry).
 - The guide: with scatterer positions known, the Wiener estimate of the kernel
   (regularised deconvolution by the scatterer map); zeros when blind.
+
+The shape helpers :func:`pad_to` and :func:`crop_to` live here so that the networks
+import features and never the other way round.
 """
 
 from __future__ import annotations
@@ -14,6 +21,18 @@ import torch.nn.functional as F
 
 IMAGE_SIZE = 72
 TILE = 64
+
+
+def pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero-pad the last two axes of a (B, C, h, h) tensor to ``size``, centred."""
+    d = size - x.shape[-1]
+    return F.pad(x, (d // 2, d - d // 2, d // 2, d - d // 2))
+
+
+def crop_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Centre crop of the last two axes."""
+    o = (x.shape[-1] - size) // 2
+    return x[..., o : o + size, o : o + size]
 
 
 def zscore(y: torch.Tensor) -> torch.Tensor:
@@ -52,8 +71,38 @@ def wiener_guide(y: torch.Tensor, guide: torch.Tensor, kernel_size: int,
     return k / (k.flatten(1).norm(dim=1)[:, None, None] + 1e-12)
 
 
-def observation_features(y: torch.Tensor, guide: torch.Tensor | None, kernel_size: int):
-    """Encoder inputs: image (B, 3, 72, 72) = [spectrum, guide, flag] and z-scored maps."""
+def power_kernel(y: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Zero-phase kernel (B, k, k), unit norm, from each map's power spectrum.
+
+    The torch twin of :func:`napari_qpi.extraction.methods.power.power_kernel`: the
+    linear autocorrelation tapered by a product of triangles of half-width k (whose
+    transform is non-negative), a 10th-percentile noise floor removed, the square root
+    of what is left transformed back and cropped around lag 0.
+    """
+    b, h, w = y.shape
+    y = y - y.mean((-2, -1), keepdim=True)
+    s = (2 * h, 2 * w)
+    auto = torch.fft.irfft2(torch.fft.rfft2(y, s=s).abs() ** 2, s=s)
+    lag0 = torch.fft.fftfreq(s[0], 1 / s[0], dtype=y.dtype, device=y.device).abs()
+    lag1 = torch.fft.fftfreq(s[1], 1 / s[1], dtype=y.dtype, device=y.device).abs()
+    taper = ((1 - lag0 / kernel_size).clamp_min(0)[:, None]
+             * (1 - lag1 / kernel_size).clamp_min(0)[None, :])
+    smooth = torch.fft.fft2(auto * taper).real.flatten(1)
+    floor = smooth.kthvalue(max(1, int(0.1 * smooth.shape[1])), dim=1, keepdim=True).values
+    mag = (smooth - floor).clamp_min(0).sqrt().view(b, *s)
+    k = torch.fft.ifft2(mag).real
+    r = kernel_size // 2
+    k = torch.roll(k, shifts=(r, r), dims=(-2, -1))[..., :kernel_size, :kernel_size]
+    return k / (k.flatten(1).norm(dim=1)[:, None, None] + 1e-12)
+
+
+def observation_features(y: torch.Tensor, guide: torch.Tensor | None, kernel_size: int,
+                         *, power: bool = False):
+    """Encoder inputs and z-scored maps.
+
+    The image is (B, C, 72, 72) = [spectrum, guide, flag] and, with ``power``, the
+    power kernel as a fourth channel.
+    """
     y = zscore(y)
     b = y.shape[0]
     spec = welch_spectrum(y)
@@ -64,11 +113,11 @@ def observation_features(y: torch.Tensor, guide: torch.Tensor | None, kernel_siz
         g = wiener_guide(y, guide, kernel_size) * 10.0
         flag = (guide.flatten(1).abs().sum(1) > 0).to(y.dtype)
         g = g * flag[:, None, None]
-    from .nets import pad_to
-
-    image = torch.stack([
+    chans = [
         pad_to(spec[:, None], IMAGE_SIZE)[:, 0],
         pad_to(g[:, None], IMAGE_SIZE)[:, 0],
         flag[:, None, None].expand(b, IMAGE_SIZE, IMAGE_SIZE),
-    ], dim=1)
-    return image, y
+    ]
+    if power:  # scaled like the guide and the stage-1 input (unit norm × 10)
+        chans.append(pad_to(power_kernel(y, kernel_size)[:, None] * 10.0, IMAGE_SIZE)[:, 0])
+    return torch.stack(chans, dim=1), y

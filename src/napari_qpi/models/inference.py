@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..progress import Progress
 from .weights import cached_set
 
 #: Slices per network call: bounds memory for big stacks (256×256×128 and more).
@@ -43,7 +44,15 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
 
     Yields
     ------
-    (done, total) after each batch; returns (kernel, uncertainty, latent) as ndarrays.
+    Progress
+        ``"<method> network"``, slices done of all, after each batch.
+
+    Returns
+    -------
+    kernel : (E, k, k) ndarray
+    uncertainty : (E, k, k) ndarray or None
+        None for the one-step baseline.
+    latent : (E, d) ndarray or None
     """
     _, nets, _ = cached_set(weights, device)
     e = observation.shape[0]
@@ -71,7 +80,7 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             norm = np.linalg.norm(norm, axis=1)[:, None, None] + 1e-12
             spreads.append(samples.std(0).cpu().numpy() / norm)
             latents.append(mu.cpu().numpy())
-        yield min(start + BATCH, e), e
+        yield Progress(f"{method} network", min(start + BATCH, e), e)
     kernel = np.concatenate(kernels)
     unc = None if spreads[0] is None else np.concatenate(spreads)
     lat = None if latents[0] is None else np.concatenate(latents)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .features import IMAGE_SIZE, observation_features
+from .features import IMAGE_SIZE, crop_to, observation_features, pad_to
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,17 @@ class ModelConfig:
     #: kernel encoder, instead of sharing the spectrum's (q-space) convolutions
     guide_branch: bool = True
     head_width: int = 96
+    #: the power-spectrum kernel estimate as an input, through its own trunk
+    #: initialised from stage 1's kernel encoder (issue 11: never below ``power``)
+    power_branch: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        d = {"guide_branch": False, "head_width": 128, **d}  # sets saved before these
+        # sets saved before these fields existed
+        d = {"guide_branch": False, "head_width": 128, "power_branch": False, **d}
         d["widths"] = tuple(d["widths"])
         d["map_widths"] = tuple(d["map_widths"])
         return cls(**d)
@@ -45,18 +48,6 @@ def _block(cin: int, cout: int, stride: int = 2) -> nn.Sequential:
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
         nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
     )
-
-
-def pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Zero-pad the last two axes of a (B, C, h, h) tensor to ``size``, centred."""
-    d = size - x.shape[-1]
-    return F.pad(x, (d // 2, d - d // 2, d // 2, d - d // 2))
-
-
-def crop_to(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Centre crop of the last two axes."""
-    o = (x.shape[-1] - size) // 2
-    return x[..., o : o + size, o : o + size]
 
 
 class ImageEncoder(nn.Module):
@@ -137,6 +128,9 @@ class ObservationEncoder(nn.Module):
         if cfg.guide_branch:
             self.guide = ImageEncoder(1, cfg.widths)
             extra = self.guide.out_features + 1  # guide features and the guided flag
+        if cfg.power_branch:
+            self.power = ImageEncoder(1, cfg.widths)
+            extra += self.power.out_features
         # 4×4 patches first: the spectrum branch carries the fine detail, this branch
         # the sign and real-space texture, cheaply for maps up to 256 px
         layers, c = [nn.Conv2d(1, cfg.map_widths[0], 4, stride=4), nn.SiLU()], cfg.map_widths[0]
@@ -155,13 +149,16 @@ class ObservationEncoder(nn.Module):
         if self.cfg.guide_branch:
             feats = [self.image(image[:, :1]), self.guide(image[:, 1:2]), image[:, 2, 0, :1]]
         else:
-            feats = [self.image(image)]
+            feats = [self.image(image[:, :3])]
+        if self.cfg.power_branch:
+            feats.append(self.power(image[:, 3:4]))
         mu, logvar = self.head(torch.cat([*feats, pooled], 1)).chunk(2, dim=1)
         return mu, logvar.clamp(-12, 6)
 
     def encode_observations(self, y: torch.Tensor, guide: torch.Tensor | None):
         """(B, H, W) maps and optional (B, H, W) scatterer maps → (mu, logvar)."""
-        image, maps = observation_features(y, guide, self.cfg.kernel_size)
+        image, maps = observation_features(y, guide, self.cfg.kernel_size,
+                                           power=self.cfg.power_branch)
         return self(image, maps)
 
 

@@ -1,12 +1,15 @@
 """Training: stage 1 (kernel VAE), stage 2 (aligned encoder), one-step baseline.
 
-``train`` is a generator of :class:`TrainEvent` so that the CLI can show a progress bar
-and a widget a napari progress; the seed is set here, once, and recorded.
+``train`` is a generator of :class:`~napari_qpi.progress.Progress` events (``message``
+is the stage, ``info`` the named losses) so that the CLI can show a progress bar and a
+widget a napari progress; the seed is set here, once, and recorded. Checkpoints carry
+the training config and a run refuses to resume from another config's files.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
@@ -14,8 +17,10 @@ from pathlib import Path
 
 import torch
 
+from .._validation import check_choice, check_int
+from ..progress import Progress
 from . import losses
-from .data import KernelBank, build_bank, make_observations
+from .data import BANK_GRID, SAMPLERS, KernelBank, bank_specs, iter_bank, make_observations
 from .nets import KernelVAE, ModelConfig, ObservationEncoder, OneStep
 from .weights import save_set
 
@@ -25,6 +30,8 @@ class TrainConfig:
     """Everything that fixes a training run (with the seed, it re-creates the weights)."""
 
     split: str = "all"
+    sampler: str = "broad"
+    family_fraction: float = 0.25
     bank_size: int = 3000
     seed: int = 0
     batch_size: int = 32
@@ -39,19 +46,67 @@ class TrainConfig:
     guide_drop: float = 0.5
     scatterers: tuple[int, int] = (5, 100)
     model: ModelConfig = field(default_factory=ModelConfig)
+    #: warm start: a weight set (shipped name or folder) whose tensors of matching
+    #: name and shape initialise the networks; None trains from scratch
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.split, "split", ("all", "seen"))
+        check_choice(self.sampler, "sampler", SAMPLERS)
+        for name in ("bank_size", "batch_size", "stage1_steps", "stage2_steps",
+                     "onestep_steps"):
+            check_int(getattr(self, name), name, low=1)
+        check_int(self.seed, "seed", low=0)
+        _check_real(self.lr, "lr", 0.0, 1.0, open_low=True)
+        for name in ("beta", "symmetry_weight", "decoded_weight"):
+            _check_real(getattr(self, name), name, 0.0, math.inf)
+        for name in ("guide_drop", "family_fraction"):
+            _check_real(getattr(self, name), name, 0.0, 1.0)
+        k = self.model.kernel_size
+        if not isinstance(self.model, ModelConfig):
+            raise ValueError(f"model must be a ModelConfig, got {type(self.model).__name__}")
+        check_int(k, "model.kernel_size", low=3, high=71)
+        if k % 2 == 0:
+            raise ValueError(f"model.kernel_size must be odd, got {k}")
+        if not isinstance(self.map_sizes, tuple) or not self.map_sizes:
+            raise ValueError(f"map_sizes must be a non-empty tuple of ints, got {self.map_sizes!r}")
+        for size in self.map_sizes:
+            check_int(size, "map_sizes", low=max(32, k), high=BANK_GRID // 2)
+        if not isinstance(self.scatterers, tuple) or len(self.scatterers) != 2:
+            raise ValueError(f"scatterers must be a (low, high) tuple, got {self.scatterers!r}")
+        lo = check_int(self.scatterers[0], "scatterers[0]", low=1)
+        check_int(self.scatterers[1], "scatterers[1]", low=lo)
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            raise ValueError(f"init_from must be a weight-set name or folder, got "
+                             f"{self.init_from!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class TrainEvent:
-    """Progress of one stage: ``step`` of ``total`` with the latest named losses."""
+def _check_real(value, name: str, low: float, high: float, *, open_low: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or value > high or (open_low and value == low):
+        side = "(" if open_low else "["
+        raise ValueError(f"{name} must be a number in {side}{low}, {high}], got {value!r}")
 
-    stage: str
-    step: int
-    total: int
-    losses: dict
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
+
+
+def _check_resume(path: Path, stored: dict | None, cfg: TrainConfig) -> None:
+    """Refuse a checkpoint written by another training config, naming the fields."""
+    now = _jsonable(cfg.to_dict())
+    if stored is None:
+        raise ValueError(f"{path} holds no training config (written by an older version); "
+                         "start afresh with resume=False (CLI: --restart) or use another --out")
+    if stored != now:
+        diff = [f"{k}: {stored.get(k)!r} → {now.get(k)!r}" for k in sorted(set(stored) | set(now))
+                if stored.get(k) != now.get(k)]
+        raise ValueError(f"{path} was written by a different training config ("
+                         + "; ".join(diff) + "); resume with the same settings, start afresh "
+                         "with resume=False (CLI: --restart), or use another output folder")
 
 
 def _floats(loss: torch.Tensor, terms: dict) -> dict:
@@ -97,7 +152,7 @@ def _fit(stage: str, module: torch.nn.Module, steps: int, cfg: TrainConfig, batc
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        yield TrainEvent(stage, step + 1, steps, _floats(loss, terms))
+        yield Progress(stage, step + 1, steps, _floats(loss, terms))
     module.eval()
 
 
@@ -121,13 +176,18 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
 
 
 def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
-                 cfg: TrainConfig, gen, device):
-    """Stage 2: the observation encoder aligned to the frozen stage-1 posterior."""
+                 cfg: TrainConfig, gen, device, *, warm: frozenset = frozenset()):
+    """Stage 2: the observation encoder aligned to the frozen stage-1 posterior.
+
+    ``warm`` names the encoder trunks already initialised by a warm start.
+    """
     for p in vae.parameters():
         p.requires_grad_(False)
-    if enc.cfg.guide_branch:
-        # the guide is a noisy kernel: start from stage 1's kernel encoder
-        enc.guide.load_state_dict(vae.encoder.state_dict())
+    # the guide and the power kernel are noisy kernels: start their trunks from
+    # stage 1's kernel encoder (unless a warm start already trained them)
+    for trunk in ("guide", "power"):
+        if hasattr(enc, trunk) and trunk not in warm:
+            getattr(enc, trunk).load_state_dict(vae.encoder.state_dict())
 
     def batch_loss():
         y, guide, k, _ = _batch(bank, cfg, gen, device)
@@ -154,52 +214,115 @@ def train_onestep(net: OneStep, bank: KernelBank, cfg: TrainConfig, gen, device)
     yield from _fit("onestep", net, cfg.onestep_steps, cfg, batch_loss)
 
 
-def _save_state(path: Path, modules: dict, done: list[str], gen: torch.Generator) -> None:
+def _save_state(path: Path, modules: dict, done: list[str], gen: torch.Generator,
+                cfg: TrainConfig) -> None:
     torch.save({"modules": {n: m.state_dict() for n, m in modules.items()}, "done": done,
-                "rng": gen.get_state()}, path)
+                "rng": gen.get_state(), "config": _jsonable(cfg.to_dict())}, path)
+
+
+def _warm_start(modules: dict, source: str) -> frozenset:
+    """Copy tensors of matching name and shape from a weight set; return the encoder
+    trunks (``guide``, ``power``) that got weights."""
+    from .weights import SHIPPED, load_set, shipped_path
+
+    path = shipped_path(source) if source in SHIPPED else Path(source)
+    _, nets, _ = load_set(path, parts=tuple(n for n in modules if (path / f"{n}.safetensors")
+                                            .is_file()))
+    warm = set()
+    for name, net in nets.items():
+        own = modules[name].state_dict()
+        for key, value in net.state_dict().items():
+            if key in own and own[key].shape == value.shape:
+                own[key].copy_(value)
+                if name == "encoder":
+                    warm.add(key.split(".")[0])
+    return frozenset(warm)
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
           resume: bool = True, bank: KernelBank | None = None,
-          ) -> Generator[TrainEvent, None, Path]:
+          ) -> Generator[Progress, None, Path]:
     """Train all three networks; write a weight set to ``out_dir``.
 
-    Resumable at stage boundaries: a finished stage is kept in ``out_dir/state.pt``
-    (a private checkpoint of this run, only ever read by this function).
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Validated when built; every field is recorded in the checkpoints and weights.
+    out_dir : str or Path
+        Folder of the run (created); must not be a file.
+    device : str
+        A torch device string.
+    resume : bool
+        Continue from ``out_dir/bank.pt`` and ``out_dir/state.pt`` (finished stages) if
+        they exist; they must have been written with the same ``cfg``.
+    bank : KernelBank, optional
+        The caller's kernels (e.g. the paper protocol's fixed 80) instead of a drawn bank.
+
+    Yields
+    ------
+    Progress
+        ``message`` is ``"bank"`` or the stage, ``info`` the named losses.
+
+    Returns
+    -------
+    Path
+        ``out_dir``, holding the weight set.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or a checkpoint of another config (before any file is written).
     """
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir={str(out)!r} is a file; pass a folder for the weight set")
+    try:
+        device = str(torch.device(device))
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda')") from err
+    bank_file, state_file = out / "bank.pt", out / "state.pt"
+    state = None
+    if resume and bank is None and bank_file.is_file():
+        stored = torch.load(bank_file, weights_only=True)
+        _check_resume(bank_file, stored.pop("config", None), cfg)
+    if resume and state_file.is_file():
+        state = torch.load(state_file, weights_only=True)
+        _check_resume(state_file, state.get("config"), cfg)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.perf_counter()
-    bank_file = out / "bank.pt"
     if bank is not None:
-        pass  # the caller's kernels (e.g. the paper protocol's fixed 80)
+        pass  # the caller's kernels
     elif resume and bank_file.is_file():
-        bank = KernelBank(**torch.load(bank_file, weights_only=True))
+        bank = KernelBank(**stored)
     else:
-        bank = build_bank(cfg.split, cfg.bank_size, kernel_size=cfg.model.kernel_size,
-                          seed=cfg.seed)
+        specs = bank_specs(cfg.split, cfg.bank_size, seed=cfg.seed, sampler=cfg.sampler,
+                           family_fraction=cfg.family_fraction)
+        bank = yield from iter_bank(specs, kernel_size=cfg.model.kernel_size)
         torch.save({"spectra": bank.spectra, "windows": bank.windows, "orders": bank.orders,
-                    "families": bank.families}, bank_file)
-    yield TrainEvent("bank", len(bank), len(bank), {"seconds": time.perf_counter() - t0})
+                    "families": bank.families, "config": _jsonable(cfg.to_dict())}, bank_file)
+    yield Progress("bank", len(bank), len(bank), {"seconds": time.perf_counter() - t0})
 
     mcfg = cfg.model
     modules = {"vae": KernelVAE(mcfg).to(device), "encoder": ObservationEncoder(mcfg).to(device),
                "onestep": OneStep(mcfg).to(device)}
-    state_file = out / "state.pt"
+    warm = frozenset()
+    if cfg.init_from is not None:
+        warm = _warm_start(modules, cfg.init_from)
     done: list[str] = []
-    if resume and state_file.is_file():
-        st = torch.load(state_file, weights_only=True)
-        for n, sd in st["modules"].items():
+    if state is not None:
+        for n, sd in state["modules"].items():
             modules[n].load_state_dict(sd)
-        done = list(st["done"])
-        gen.set_state(st["rng"])
+        done = list(state["done"])
+        gen.set_state(state["rng"])
     timings = {}
     stages = [
         ("stage1", lambda: train_stage1(modules["vae"], bank, cfg, gen, device)),
         ("stage2", lambda: train_stage2(modules["encoder"], modules["vae"], bank, cfg, gen,
-                                        device)),
+                                        device, warm=warm)),
         ("onestep", lambda: train_onestep(modules["onestep"], bank, cfg, gen, device)),
     ]
     for name, run in stages:
@@ -209,7 +332,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
         yield from run()
         timings[name] = time.perf_counter() - ts
         done.append(name)
-        _save_state(state_file, modules, done, gen)
+        _save_state(state_file, modules, done, gen, cfg)
     meta = {"train": cfg.to_dict(), "seconds": timings, "total_seconds":
             time.perf_counter() - t0, "torch": torch.__version__}
     save_set(out, mcfg, {n: m.cpu() for n, m in modules.items()}, meta)
