@@ -1,0 +1,74 @@
+"""The foreign-set runner on a tiny foreign-like file, and on the real set if present."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_qpi import simulate
+from napari_qpi.evaluation.foreign import (
+    default_directory,
+    foreign_table,
+    load_foreign,
+    run_foreign,
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """maps.npz (3 cases) and stacks.npz (1 case) in the foreign set's layout."""
+    d = tmp_path_factory.mktemp("foreign")
+    maps, meta = {}, []
+    for i, (defect, snr) in enumerate([("point", 20.0), ("dimer", 5.0), ("point", 5.0)]):
+        sim = simulate(seed=i, energies=[10.0], shape=(96, 96), n_scatterers=10,
+                       kernel_size=65, snr=snr)
+        maps[f"{i:02d}_observation"] = sim.observation[0]
+        maps[f"{i:02d}_kernel"] = sim.kernel[0]
+        maps[f"{i:02d}_positions"] = sim.positions
+        meta.append({"index": i, "snr": snr, "family": "free", "defect": defect})
+    np.savez(d / "maps.npz", meta_json=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+             **maps)
+    sim = simulate(seed=9, energies=[0.0, 20.0], shape=(96, 96), n_scatterers=10,
+                   kernel_size=65, snr=5.0)
+    np.savez(d / "stacks.npz",
+             meta_json=np.frombuffer(json.dumps([{"index": 0, "snr": 5.0, "family": "free",
+                                                  "defect": "compact"}]).encode(), np.uint8),
+             **{"00_observation": sim.observation, "00_kernel": sim.kernel,
+                "00_positions": sim.positions, "00_energies": sim.energies})
+    return d
+
+
+def test_load_and_limit(folder):
+    cases = load_foreign(folder)
+    assert [(c.set, c.index) for c in cases] == [("maps", 0), ("maps", 1), ("maps", 2),
+                                                 ("stacks", 0)]
+    assert cases[3].kernel.shape == (2, 65, 65)
+    assert len(load_foreign(folder, limit=1)) == 2
+    with pytest.raises(ValueError, match="maps.npz"):
+        load_foreign(folder / "nothing")
+
+
+def test_run_scores_blind_and_tables_per_defect_and_snr(folder):
+    records = run_foreign(["power", "wiener"], folder)  # wiener needs positions: skipped
+    assert {r["method"] for r in records} == {"power"}
+    assert len(records) == 4
+    for r in records:
+        assert 0 <= r["tail_similarity"] <= 1
+        assert np.isfinite(r["cv_residual"]) and np.isfinite(r["whiteness"])
+        assert r["seconds"] > 0
+    # the power kernel of an isotropic free-electron map is a fair estimate
+    assert np.median([r["tail_similarity"] for r in records]) > 0.5
+    text = foreign_table(records)
+    assert "### Foreign maps (3 cases, blind)" in text
+    assert "### Foreign stacks (1 cases, blind)" in text
+    assert "| power | dimer | 1 |" in text and "| power | 20 | 1 |" in text
+
+
+def test_real_foreign_set_two_cases():
+    folder = default_directory()
+    if folder is None:
+        pytest.skip("../shared/data/foreign is not here")
+    records = run_foreign(["power"], folder, limit=2)
+    assert len(records) == 4  # two maps and two stacks
+    assert all(np.isfinite(r["tail_similarity"]) for r in records)
+    assert {r["defect"] for r in records} <= {"point", "dimer", "compact"}
