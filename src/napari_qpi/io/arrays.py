@@ -25,6 +25,8 @@ __all__ = ["load_npy", "load_npz", "load_tif"]
 #: Most energies an ``.npz`` may list; metadata JSON at most this many bytes.
 MAX_ENERGIES = 2**16
 MAX_METADATA_BYTES = 2**26
+#: Deflate expands at most ~1032:1; a member claiming more is damaged.
+MAX_DEFLATE_RATIO = 1040
 #: Exceptions numpy, zipfile and zlib raise for damaged files.
 _DAMAGED = (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError, KeyError,
             RuntimeError, NotImplementedError, SyntaxError, zlib.error, OverflowError)
@@ -69,6 +71,17 @@ def load_npz(path: Path) -> QPIStack:
 
 
 def _member_header(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo):
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise QPIFormatError(path, f"member {info.filename} uses zip compression method "
+                                   f"{info.compress_type}; .npz files hold stored or deflated "
+                                   "members (numpy.savez, numpy.savez_compressed)")
+    # a size the compressed bytes cannot hold is a lie: refuse it before trusting it
+    packed = info.compress_size
+    if (info.compress_type == zipfile.ZIP_STORED and info.file_size != packed) or (
+            info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size > MAX_DEFLATE_RATIO * packed + 1024):
+        raise QPIFormatError(path, f"member {info.filename} declares {info.file_size} bytes "
+                                   f"from {packed} compressed bytes; the zip is damaged")
     with z.open(info) as fh:
         return read_npy_header(path, fh, info.file_size, info.filename)
 
