@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pint
 import pytest
@@ -97,3 +99,32 @@ def test_several_sxm_images_open_as_one_energy_stack(make_napari_viewer, tmp_pat
     assert layer.data.shape == (2, 6, 8)
     assert layer.metadata["energies"] == pytest.approx([-10.0, 30.0])
     assert layer.scale[0] == pytest.approx(40.0)
+
+
+GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "nanonis" / (
+    "NanonisReader_STS_grid_lockin.3ds")
+
+
+@pytest.mark.skipif(not GRID.exists(), reason="the shared Nanonis grid is not here")
+def test_nanonis_grid_opens_with_per_slice_contrast_and_a_channel_picker(
+        make_napari_viewer, qtbot):
+    # issue 12 defect 7: global min/max over all biases (and 49 overloaded pixels at
+    # 10 V) left the grid nearly black; the channel was always the first lock-in
+    viewer = make_napari_viewer()
+    widget = viewer.window.add_plugin_dock_widget("napari-qpi", "Kernel extraction")[1]
+    (layer,) = viewer.open(GRID, plugin="napari-qpi")
+    assert layer.data.max() >= 9.9  # the overloaded pixels are there
+    for index in (0, 100, 150):
+        viewer.dims.set_current_step(0, index)
+        lo, hi = np.percentile(layer.data[index], (0.5, 99.5))
+        np.testing.assert_allclose(layer.contrast_limits, (lo, hi), rtol=1e-5)
+        assert hi < 9.0
+    assert viewer.text_overlay.text.startswith("E = ")
+    assert widget.image.value is layer
+    assert not widget.channel.native.isHidden()  # shown (the window itself is not)
+    assert "Current (A)" in widget.channel.choices
+    assert widget.channel.value == layer.metadata["channel"] == "LockinX (V)"
+    widget.channel.value = "Current (A)"
+    assert layer.metadata["channel"] == "Current (A)"
+    assert np.abs(layer.data).max() < 1e-6  # amperes now, not lock-in volts
+    assert layer.contrast_limits[1] < 1e-6

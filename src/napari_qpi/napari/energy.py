@@ -1,7 +1,10 @@
-"""The energy of the shown slice, in meV, on the canvas next to the dims slider.
+"""Per-energy display: the energy of the shown slice in meV, and per-slice contrast.
 
-napari's slider shows a slice index; a physicist reads the bias. The readout takes the
-exact (possibly non-uniform) energies from the layer's metadata.
+napari's slider shows a slice index; a physicist reads the bias. The readout, drawn on
+the canvas, takes the exact (possibly non-uniform) energies from the layer's metadata.
+Layers with ``metadata["slice_limits"]`` (observations napari-qpi opened or simulated)
+get the contrast limits of the shown slice, since dI/dV changes by orders of magnitude
+across a bias sweep.
 """
 
 from __future__ import annotations
@@ -53,14 +56,29 @@ def update_energy_overlay(viewer: napari.Viewer, *_args) -> str:
     return text
 
 
+def update_slice_contrast(viewer: napari.Viewer, *_args) -> None:
+    """Give each layer with ``metadata["slice_limits"]`` the limits of its shown slice."""
+    for layer in viewer.layers:
+        limits = layer.metadata.get("slice_limits")
+        i = energy_index(viewer, layer) if limits else None
+        if i is None or len(limits) != layer.data.shape[0]:
+            continue
+        lo, hi = limits[i]
+        lo_range, hi_range = layer.contrast_limits_range
+        if lo < lo_range or hi > hi_range:
+            layer.contrast_limits_range = (min(lo, lo_range), max(hi, hi_range))
+        layer.contrast_limits = (lo, hi)
+
+
 def install_energy_overlay(viewer: napari.Viewer) -> None:
-    """Keep the energy readout up to date (slider moves, layers added); idempotent."""
+    """Keep the energy readout and per-slice contrast up to date; idempotent."""
     if getattr(viewer, "_qpi_energy_overlay", False):
         return
     viewer._qpi_energy_overlay = True
 
     def update(*_args):
         update_energy_overlay(viewer)
+        update_slice_contrast(viewer)
 
     viewer.dims.events.current_step.connect(update)
     viewer.layers.events.inserted.connect(update)

@@ -66,7 +66,8 @@ class ExtractionWidget(Container):
         self.image = ComboBox(label="observation", choices=lambda _w: _choices(layers),
                               tooltip="(Y, X) map or (E, Y, X) stack of dI/dV; outputs and "
                                       "ground truths are never offered")
-        self.channel = ComboBox(label="channel", choices=[], visible=False,
+        self.channel = ComboBox(label="channel", choices=lambda _w: self._channel_names(),
+                                visible=False,
                                 tooltip="channel of the Nanonis file to read as dI/dV")
         self.method = ComboBox(label="method", choices=lambda _w: compute.methods())
         self.points = create_widget(
@@ -142,16 +143,23 @@ class ExtractionWidget(Container):
     def _auto_changed(self, auto: bool) -> None:
         self.kernel_size.enabled = not auto
 
+    def _channel_names(self) -> list[str]:
+        """Channels of the observation's file, when it has several and a path."""
+        image = self.__dict__.get("image")  # None while the form is being built
+        layer = image.value if image is not None else None
+        if layer is None or "source" not in layer.metadata:
+            return []
+        names = [str(n) for n in layer.metadata.get("channels", [])]
+        return names if len(names) > 1 else []
+
     def _channels(self, *_args) -> None:
         """Offer the channels of a multi-channel file (Nanonis .3ds/.sxm)."""
         layer = self.image.value
-        names = list(layer.metadata.get("channels", [])) if layer is not None else []
-        self.channel.visible = len(names) > 1 and "source" in layer.metadata
-        if not self.channel.visible:
-            return
+        self.channel.visible = bool(self._channel_names())
         with self.channel.changed.blocked():
-            self.channel.choices = names
-            if layer.metadata.get("channel") in names:
+            self.channel.reset_choices()
+            names = self.channel.choices
+            if names and layer.metadata.get("channel") in names:
                 self.channel.value = layer.metadata["channel"]
 
     def _reload_channel(self, name: str) -> None:

@@ -119,6 +119,19 @@ def robust_limits(data, low: float = 0.5, high: float = 99.5) -> tuple[float, fl
     return (lo, hi) if hi > lo else (lo, lo + (abs(lo) or 1.0))
 
 
+def slice_limits(data) -> list[tuple[float, float]] | None:
+    """:func:`robust_limits` of each slice of an (E, Y, X) stack (None for a 2-D map).
+
+    Stored as ``metadata["slice_limits"]``: the viewer then shows every energy with its
+    own contrast (see :func:`.energy.install_energy_overlay`); dI/dV changes by orders
+    of magnitude across a bias sweep, so one colour scale leaves most slices black.
+    """
+    data = np.asarray(data)
+    if data.ndim != 3:
+        return None
+    return [robust_limits(s) for s in data]
+
+
 def role_of(layer: Layer) -> str | None:
     """What a layer holds (one of :data:`ROLES`), or None for a layer of the user's.
 
@@ -160,6 +173,7 @@ def synthetic_layers(sim: Simulation) -> list[LayerDataTuple]:
     truth = {"kernel": sim.kernel, "positions": sim.positions, "energies": sim.energies,
              "pixel_size": sim.pixel_size, "kernels": sim.kernels, "types": sim.types}
     obs_meta = {ROLE: "observation", "ground_truth": truth,
+                "slice_limits": slice_limits(sim.observation),
                 "energies": sim.energies.tolist(), "pixel_size": sim.pixel_size,
                 "simulation": sim.metadata}
     obs = (sim.observation, {**kw, "name": OBSERVATION_NAME, "colormap": "gray",

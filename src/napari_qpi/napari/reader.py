@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .layers import ROLE, LayerDataTuple, robust_limits, stack_kwargs
+from .layers import ROLE, LayerDataTuple, robust_limits, slice_limits, stack_kwargs
 
 PathLike = str | Path
 
@@ -62,7 +62,8 @@ def read_stack(path: PathLike | list[PathLike], channel: str | None = None
     list of (data, kwargs, "image")
         scale = (energy step, Å/px, Å/px), units ("meV", "angstrom", "angstrom"),
         axis_labels ("E", "y", "x"), contrast limits between the 0.5 and 99.5
-        percentiles (a few overloaded pixels do not blacken the map); metadata holds
+        percentiles (a few overloaded pixels do not blacken the map) and, in the viewer,
+        per energy (``metadata["slice_limits"]``); metadata holds
         ``qpi_role = "observation"``, the exact ``energies`` (meV), ``pixel_size`` (Å),
         ``source`` and the file's own header fields. ``[(None,)]``
         (napari's "nothing to add") for a broken file.
@@ -88,4 +89,17 @@ def read_stack(path: PathLike | list[PathLike], channel: str | None = None
                           else str(path)}
     kwargs["colormap"] = "gray"
     kwargs["contrast_limits"] = robust_limits(stack.data)
+    kwargs["metadata"]["slice_limits"] = slice_limits(stack.data)
+    _follow_slices()
     return [(stack.data, kwargs, "image")]
+
+
+def _follow_slices() -> None:
+    """Per-slice contrast and the energy readout in the viewer that opens the file."""
+    import napari
+
+    from .energy import install_energy_overlay
+
+    viewer = napari.current_viewer()
+    if viewer is not None:
+        install_energy_overlay(viewer)
