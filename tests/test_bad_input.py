@@ -18,6 +18,7 @@ from test_nanonis import GRID, needs_grid, write_sxm
 
 from napari_qpi import QPIFormatError, QPIStack, extract, load_stack, simulate
 from napari_qpi.extraction.validate import check_device, validate
+from napari_qpi.io import load_3ds, load_sxm, load_sxm_series
 from napari_qpi.physics.simulation import MAX_GRID, _grid_for
 
 RNG = np.random.default_rng(0)
@@ -280,3 +281,41 @@ def test_greyscale_tif_stack_still_loads(tmp_path) -> None:
     data = RNG.standard_normal((3, 16, 16)).astype(np.float32)
     tifffile.imwrite(tmp_path / "g.tif", data, photometric="minisblack")
     np.testing.assert_array_equal(load_stack(tmp_path / "g.tif").data, data)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: load_3ds(None), lambda: load_sxm(3.0), lambda: load_sxm_series([None, "a.sxm"]),
+    lambda: load_sxm_series(None), lambda: load_stack([None, "a.sxm"]),
+])
+def test_instrument_readers_refuse_non_paths(call) -> None:
+    with pytest.raises(QPIFormatError, match="file name|list of .sxm"):
+        call()
+
+
+PREPROCESS = [
+    ("suppress_streaks", {"threshold": "a"}, "threshold"),
+    ("suppress_streaks", {"min_length": 2.5}, "min_length"),
+    ("remove_bragg_peaks", {"n_peaks": -1}, "n_peaks"),
+    ("remove_bragg_peaks", {"radius": np.nan}, "radius"),
+    ("crop", {"y": 5}, r"\(start, stop\)"),
+    ("crop", {"x": (0, "a")}, "x must be an integer"),
+    ("crop", {"x": (10, 5)}, "start < stop"),
+    ("normalize_slices", {"method": None}, "method"),
+    ("flatten_lines", {"method": 3}, "method"),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "phrase"), PREPROCESS)
+def test_preprocess_refuses(name: str, kwargs: dict, phrase: str) -> None:
+    from napari_qpi.io import preprocess
+
+    with pytest.raises(ValueError, match=phrase):
+        getattr(preprocess, name)(MAP, **kwargs)
+
+
+@pytest.mark.parametrize("data", [[[1, 2], [3]], np.zeros((0, 4)), None])
+def test_preprocess_refuses_non_maps(data) -> None:
+    from napari_qpi.io.preprocess import subtract_plane
+
+    with pytest.raises(ValueError, match="data"):
+        subtract_plane(data)

@@ -22,6 +22,14 @@ PIXEL_SIZE_RANGE = (1e-4, 1e5)
 _LOCKIN_WORDS = ("li demod", "lock-in", "lockin", "lock in")
 
 
+def as_path(path) -> Path:
+    """``path`` as a Path, or QPIFormatError when it is not a file name at all."""
+    if not isinstance(path, (str, Path)) or not str(path).strip():
+        raise QPIFormatError(repr(path)[:80], "path must be a file name (str or "
+                                              f"pathlib.Path), got {type(path).__name__}")
+    return Path(path)
+
+
 def read_capped(path: Path) -> bytes:
     """Read a whole file, refusing empty files and files too large to be a stack."""
     try:

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._common import as_path
 from .arrays import load_npy, load_npz, load_tif
 from .errors import QPIFormatError
 from .nanonis import load_3ds
@@ -52,15 +53,13 @@ def load_stack(path: str | Path | Sequence[str | Path],
     if isinstance(path, (list, tuple)):
         if len(path) == 1:
             return load_stack(path[0], channel)
-        bad = [p for p in path if not _is_path(p) or Path(p).suffix.lower() != ".sxm"]
-        if bad or not path:
-            raise QPIFormatError(str(bad[0]) if bad else "<no files>",
+        paths = [as_path(p) for p in path]
+        bad = [p for p in paths if p.suffix.lower() != ".sxm"]
+        if bad or not paths:
+            raise QPIFormatError(bad[0] if bad else "<no files>",
                                  "only .sxm images combine into one stack from a list")
-        return load_sxm_series(path, channel)
-    if not _is_path(path):
-        raise QPIFormatError(repr(path)[:80], "path must be a file name (str or "
-                                              f"pathlib.Path), got {type(path).__name__}")
-    path = Path(path)
+        return load_sxm_series(paths, channel)
+    path = as_path(path)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise QPIFormatError(path, f"unknown file type {path.suffix!r}; "
@@ -71,6 +70,3 @@ def load_stack(path: str | Path | Sequence[str | Path],
         raise QPIFormatError(path, f"channel={channel!r} given, but this format has one channel")
     return reader(path) if channel is None else reader(path, channel=channel)
 
-
-def _is_path(path) -> bool:
-    return isinstance(path, (str, Path)) and str(path).strip() != ""

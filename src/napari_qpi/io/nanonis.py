@@ -15,6 +15,7 @@ import numpy as np
 
 from ._common import (
     MAX_HEADER_BYTES,
+    as_path,
     check_count,
     check_energies,
     check_pixel_size,
@@ -61,7 +62,7 @@ def load_3ds(path: str | Path, channel: str | None = None) -> QPIStack:
         The file is empty, damaged, truncated, disagrees with its header, holds NaN,
         or the channel is unknown.
     """
-    path = Path(path)
+    path = as_path(path)
     return parse_3ds(read_capped(path), path, channel)
 
 

@@ -10,17 +10,24 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from .._validation import check_choice, check_int, check_nonnegative, check_positive
+
 __all__ = ["crop", "flatten_lines", "normalize_slices", "remove_bragg_peaks",
            "subtract_plane", "suppress_streaks"]
 
 
 def _stack(data, name: str = "data") -> tuple[np.ndarray, bool]:
     """Copy ``data`` to a float (E, Y, X) array; say whether it was 2-D."""
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be an (E, Y, X) or (Y, X) array ({exc})") from None
     if arr.ndim not in (2, 3):
         raise ValueError(f"{name} must be (E, Y, X) or (Y, X), got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ValueError(f"{name} must hold real numbers, got {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
     dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
     out = np.array(arr, dtype=dtype, copy=True)
     return (out[None] if arr.ndim == 2 else out), arr.ndim == 2
@@ -51,6 +58,7 @@ def normalize_slices(data, *, method: str = "mean") -> np.ndarray:
     >>> normalize_slices(np.full((2, 3, 3), 4.0))[0, 0, 0]
     1.0
     """
+    check_choice(method, "method", ("mean", "zscore"))
     out, was_2d = _stack(data)
     mean = out.mean(axis=(1, 2), keepdims=True)
     if method == "mean":
@@ -103,6 +111,7 @@ def flatten_lines(data, *, method: str = "median") -> np.ndarray:
     ndarray
         Same shape.
     """
+    check_choice(method, "method", ("median", "linear"))
     out, was_2d = _stack(data)
     if method == "median":
         out -= np.median(out, axis=2, keepdims=True)
@@ -137,8 +146,8 @@ def suppress_streaks(data, *, threshold: float = 5.0, min_length: int = 3) -> np
     ndarray
         Same shape.
     """
-    if threshold <= 0 or min_length < 1:
-        raise ValueError("threshold must be > 0 and min_length >= 1")
+    threshold = check_positive(threshold, "threshold")
+    min_length = check_int(min_length, "min_length", low=1)
     out, was_2d = _stack(data)
     for s in out:
         padded = np.pad(s, ((1, 1), (0, 0)), mode="reflect")
@@ -179,6 +188,10 @@ def remove_bragg_peaks(data, *, n_peaks: int = 8, q_min: float = 0.3,
     ndarray
         Same shape.
     """
+    n_peaks = check_int(n_peaks, "n_peaks", low=0)
+    q_min = check_nonnegative(q_min, "q_min")
+    prominence = check_positive(prominence, "prominence")
+    radius = check_positive(radius, "radius")
     out, was_2d = _stack(data)
     _, ny, nx = out.shape
     spec = np.fft.fft2(out.astype(np.float64))
@@ -222,7 +235,12 @@ def crop(data, *, y: tuple[int, int] | None = None,
     out, was_2d = _stack(data)
     bounds = []
     for name, rng_, size in (("y", y, out.shape[1]), ("x", x, out.shape[2])):
-        start, stop = (0, size) if rng_ is None else (int(rng_[0]), int(rng_[1]))
+        if rng_ is None:
+            start, stop = 0, size
+        elif isinstance(rng_, (str, bytes)) or np.ndim(rng_) != 1 or len(rng_) != 2:
+            raise ValueError(f"{name} must be a (start, stop) pair of pixels, got {rng_!r}")
+        else:
+            start, stop = (check_int(v, name) for v in rng_)
         if not 0 <= start < stop <= size:
             raise ValueError(f"{name}={rng_} must satisfy 0 <= start < stop <= {size}")
         bounds.append(slice(start, stop))

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._common import (
     MAX_HEADER_BYTES,
+    as_path,
     check_count,
     check_energies,
     check_pixel_size,
@@ -63,7 +64,7 @@ def load_sxm(path: str | Path, channel: str | None = None) -> QPIStack:
         The file is empty, damaged, truncated, disagrees with its header, holds NaN,
         or the channel is unknown.
     """
-    path = Path(path)
+    path = as_path(path)
     return parse_sxm(read_capped(path), path, channel)
 
 
@@ -88,7 +89,9 @@ def load_sxm_series(paths: Sequence[str | Path], channel: str | None = None) -> 
         A file cannot be read, the frames differ (pixels, range, offset, angle), or two
         files share a bias.
     """
-    paths = [Path(p) for p in paths]
+    if isinstance(paths, (str, Path)) or not hasattr(paths, "__iter__"):
+        raise QPIFormatError(repr(paths)[:80], "load_sxm_series needs a list of .sxm files")
+    paths = [as_path(p) for p in paths]
     if not paths:
         raise QPIFormatError("<no files>", "load_sxm_series needs at least one .sxm file")
     stacks = [load_sxm(p, channel) for p in paths]
