@@ -1,0 +1,111 @@
+"""Held-out numbers of a weight set: the stage-1 ceiling and blind extraction per
+physics class, on draws from the evaluation seed stream (never a training draw).
+
+``python -m napari_qpi.models.evaluate WEIGHTS [--n N] [--snr S]`` prints both tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from ..physics.classes import CLASS_EVAL_STREAM, CLASS_SPLITS, sample_classes
+from ..progress import drain
+from .data import KernelBank, canonical_sign, iter_bank, make_observations
+from .features import power_kernel
+from .weights import cached_set
+
+__all__ = ["class_bank", "extraction_table", "stage1_ceiling"]
+
+
+def _tail_similarity():
+    try:
+        from ..evaluation.metrics import tail_similarity
+    except ImportError:  # before the evaluation room existed
+        from ..extraction.metrics import tail_similarity
+    return tail_similarity
+
+
+def class_bank(split: str = "held_out", n: int = 128, *, seed: int = 0) -> KernelBank:
+    """Kernels of the classes of ``split`` from the evaluation stream (no legacy families)."""
+    specs = sample_classes(split, n, CLASS_EVAL_STREAM + seed)
+    return drain(iter_bank(specs))
+
+
+@torch.no_grad()
+def stage1_ceiling(kernels: np.ndarray, weights: str = "default") -> np.ndarray:
+    """Tail similarity of encode → decode (posterior mean) for (N, k, k) kernels, each
+    given unit norm and the canonical sign (positive core) first, as in training."""
+    _, nets, _ = cached_set(weights)
+    kernels = np.asarray(kernels, np.float64)
+    kernels = np.stack([c * canonical_sign(c) / np.linalg.norm(c) for c in kernels])
+    k = torch.as_tensor(kernels, dtype=torch.float32)
+    rec = torch.cat([nets["vae"].decode(nets["vae"].encode(b)[0]) for b in k.split(64)])
+    ts = _tail_similarity()
+    return np.array([ts(a, b) for a, b in zip(k.numpy(), rec.numpy())])
+
+
+@torch.no_grad()
+def extraction_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.0,
+                     size: int = 128, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+    """Blind tail similarity of two-stage, one-step and the power kernel per class.
+
+    One map per bank kernel, ``size``² px, 5–100 scatterers, white/1-f noise at ``snr``.
+    """
+    _, nets, _ = cached_set(weights)
+    gen = torch.Generator().manual_seed(CLASS_EVAL_STREAM + seed)
+    idx = torch.arange(len(bank))
+    y, _ = make_observations(bank, idx, size, gen, snr_range=(snr, snr))
+    ts = _tail_similarity()
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for part in idx.split(32):
+        yb = y[part]
+        mu, _ = nets["encoder"].encode_observations(yb, None)
+        preds = {"two-stage": nets["vae"].decode(mu), "one-step": nets["onestep"](yb, None),
+                 "power": power_kernel(yb, bank.windows.shape[-1])}
+        for name, pred in preds.items():
+            for i, p in zip(part.tolist(), pred.numpy()):
+                out[bank.families[i]][name].append(ts(bank.windows[i].numpy(), p))
+    return out
+
+
+def _summary(table: dict, group) -> str:
+    rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for cls, scores in table.items():
+        for m, v in scores.items():
+            rows[group(cls)][m] += v
+            rows["all"][m] += v
+    methods = ("two-stage", "one-step", "power")
+    lines = ["| group | n | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for g in sorted(rows, key=lambda g: (g == "all", g)):
+        r = rows[g]
+        lines.append(f"| {g} | {len(r['power'])} | "
+                     + " | ".join(f"{np.median(r[m]):.3f}" for m in methods) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("weights")
+    p.add_argument("--split", default="held_out", choices=tuple(CLASS_SPLITS))
+    p.add_argument("--n", type=int, default=116)
+    p.add_argument("--snr", type=float, default=5.0)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    bank = class_bank(a.split, a.n, seed=a.seed)
+    ceil = stage1_ceiling(bank.windows.numpy(), a.weights)
+    print(f"stage-1 ceiling on {a.split} ({a.n} kernels): median {np.median(ceil):.3f}, "
+          f"10th pct {np.percentile(ceil, 10):.3f}")
+    tab = extraction_table(bank, a.weights, snr=a.snr, seed=a.seed)
+    print(f"blind tail similarity, {a.split}, SNR {a.snr:g}, by lattice/electrons:")
+    print(_summary(tab, lambda c: "/".join(c.split("/")[:2])))
+    print("by defect:")
+    print(_summary(tab, lambda c: c.split("/")[2]))
+
+
+if __name__ == "__main__":
+    main()
