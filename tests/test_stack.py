@@ -119,3 +119,33 @@ def test_bad_files_raise_qpi_format_error(tmp_path) -> None:
 
 def test_qpi_format_error_is_a_value_error() -> None:
     assert issubclass(QPIFormatError, ValueError)
+
+
+def test_io_modules_import_without_a_loop() -> None:
+    """Module-level imports inside napari_qpi.io form no cycle (readers import the data
+    model, load.py imports the readers, never the other way round)."""
+    import ast
+    from pathlib import Path
+
+    import napari_qpi.io as io_pkg
+
+    folder = Path(io_pkg.__file__).parent
+    graph = {}
+    for f in folder.glob("*.py"):
+        tree = ast.parse(f.read_text())
+        deps = set()
+        for node in tree.body:  # module level only: lazy imports inside functions are fine
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+        graph[f.stem] = deps & {p.stem for p in folder.glob("*.py")}
+
+    def visit(node, path):
+        assert node not in path, f"import loop: {' → '.join([*path, node])}"
+        for dep in graph.get(node, ()):
+            visit(dep, [*path, node])
+
+    for module in graph:
+        if module != "__init__":
+            visit(module, [])
+    assert "stack" in graph["sxm"] and "load" in graph["__init__"]  # the graph was read
+    assert set(io_pkg.READERS) == {".npz", ".npy", ".tif", ".tiff", ".3ds", ".sxm"}
