@@ -43,7 +43,7 @@ def test_help_lists_methods_defaults_and_no_rst(capsys):
     assert "``" not in out
     assert main(["extract", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "(default: auto)" in out and "(default: kernel.npz)" in out
+    assert "(default: auto)" in out and "kernel.npz" in out
     assert "uncertainty" in out  # the output file is documented
     for command in ("simulate", "demo", "benchmark", "train"):
         assert main([command, "--help"]) == 0
@@ -75,7 +75,9 @@ def test_version(capsys):
     (["simulate", "--out", "{tmp}/x.npz", "--size", "4"], "--size"),
     (["simulate", "--out", "{tmp}/x.npz", "--snr", "nan"], "--snr"),
     (["demo", "--method", "wiener"], "wiener"),
-    (["extract"], "input"),
+    (["extract"], "INPUT"),
+    (["extract", "{tmp}/*.nothing"], "no file matches"),
+    (["extract", "{stack}", "{stack}", "--positions", "{stack}"], "one input"),
     (["frobnicate"], "frobnicate"),
 ])
 def test_every_failure_is_one_line_and_status_2(argv, phrase, stack_file, tmp_path, capsys):
@@ -160,3 +162,18 @@ def test_closed_pipe_is_one_line_without_traceback(tmp_path):
     assert status == 2, err
     assert [ln for ln in err.splitlines() if ln.strip()] == [
         "napari-qpi: error: output closed before everything was written (broken pipe)"]
+
+
+def test_batch_over_a_glob_reports_a_bad_file_and_runs_the_rest(stack_file, tmp_path,
+                                                                capsys):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.npz").write_bytes(stack_file.read_bytes())
+    (tmp_path / "c.npz").write_bytes(b"broken")
+    status = main(["extract", str(tmp_path / "*.npz"), "--out", str(tmp_path / "out"),
+                   "--method", "power", "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_kernel.npz",
+                                                                    "b_kernel.npz"]
+    assert "[3/3]" in captured.out and "c.npz" in captured.err
+    assert "Traceback" not in captured.err

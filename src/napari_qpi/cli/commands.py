@@ -6,7 +6,6 @@ Every check of the arguments runs before the first long step; see :mod:`.checks`
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..extraction.registry import METHODS
@@ -24,22 +23,8 @@ from .checks import (
     positive_float,
     print_warnings,
     quality_line,
-    read_positions,
 )
-
-#: What ``extract`` writes (also in docs/scripting.md).
-OUTPUT_DOC = """\
-output: one .npz, also readable by napari-qpi (load_stack gives the kernel stack):
-  data         (E, k, k) kernel, scatterer on the centre pixel, unit norm per energy
-  energies     (E,) meV;  pixel_size: Å per pixel (when known)
-  activation   (H, W) scatterer map shared by every energy
-  residual     (E, H, W) observation minus the fit
-  uncertainty  (E, k, k) posterior spread (methods that give one)
-  metadata     JSON: kind, source, method (the one that ran), requested_method,
-               version, info (relative_residual, cv_residual, kernel_size, warnings...)
-"""
-
-DEFAULT_METHOD = next(iter(METHODS))  # the registry's first entry: "auto"
+from .extract import DEFAULT_METHOD, OUTPUT_DOC, add_extract, run_extract
 
 
 # ---------------------------------------------------------------- simulate / demo
@@ -131,81 +116,6 @@ def run_demo(args) -> int:
           f"similarity {s['kernel_similarity']:.3f}; {quality_line(res.info)}")
     print(f"wrote {out}")
     return 0
-
-
-# ---------------------------------------------------------------- extract
-def add_extract(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", type=Path, help=".npz/.npy/.tif/.3ds/.sxm stack")
-    p.add_argument("--out", type=Path, default=Path("kernel.npz"), metavar="FILE",
-                   help="output .npz (layout below)")
-    p.add_argument("--force", action="store_true", help="allow --out to overwrite the input")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
-                   help="extraction method (see below)")
-    p.add_argument("--positions", type=Path, default=None, metavar="FILE",
-                   help="scatterer pixels for guided mode: a text file of 'row col' lines, "
-                        "or an .npz from napari-qpi simulate")
-    p.add_argument("--channel", default=None,
-                   help="channel of a .3ds/.sxm file (default: the first lock-in channel)")
-    p.add_argument("--kernel-size", type=odd_window, default=None,
-                   help="odd kernel window in px (default: chosen from the data)")
-    p.add_argument("--pixel-size", type=positive_float, default=None,
-                   help="Å per pixel (default: from the file, else unknown)")
-    p.add_argument("--weights", default="default",
-                   help="weight set of learned methods: default, seen, or a folder from "
-                        "napari-qpi train")
-    p.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N, mps "
-                                                   "(default: cpu)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run_extract(args) -> int:
-    import numpy as np
-
-    from .. import __version__
-    from ..extraction.extract import iter_extract
-    from ..io import load_stack
-
-    out = check_output(args.out.with_suffix(".npz"), inputs=[args.input], force=args.force)
-    if not args.input.is_file():
-        raise UsageError(f"{args.input}: no such file")
-    check_device(args.device)
-    if args.weights != "default":
-        check_weights(args.weights)
-    positions = None if args.positions is None else read_positions(args.positions)
-    stack = load_stack(args.input, channel=args.channel)
-    res = drain_with_bar(iter_extract(
-        stack, method=args.method, positions=positions, pixel_size=args.pixel_size,
-        kernel_size=args.kernel_size, device=args.device, weights=args.weights),
-        quiet=args.quiet)
-    print_warnings(res.info)
-    kernel = res.kernel if res.kernel.ndim == 3 else res.kernel[None]
-    members = {"data": kernel.astype(np.float32), "energies": stack.energies,
-               "activation": res.activation, "residual": res.residual}
-    pixel = res.info.get("pixel_size", stack.pixel_size)
-    if pixel is not None:
-        members["pixel_size"] = np.float64(pixel)
-    if res.uncertainty is not None:
-        members["uncertainty"] = res.uncertainty
-    meta = {"kind": "napari-qpi extraction", "source": str(args.input),
-            "method": res.method, "requested_method": args.method,
-            "version": __version__, "info": res.info}
-    members["metadata"] = np.array(json.dumps(meta, default=_jsonable))
-    np.savez_compressed(out, **members)
-    ran = res.method if res.method == args.method else f"{args.method} → {res.method}"
-    print(f"{ran}: kernel {kernel.shape} in {res.info.get('seconds', float('nan')):.2f} s; "
-          f"{quality_line(res.info)}")
-    print(f"wrote {out}")
-    return 0
-
-
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return str(obj)
 
 
 # ---------------------------------------------------------------- benchmark

@@ -1,0 +1,160 @@
+"""``napari-qpi extract``: one file or a batch, one documented output file each."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+from pathlib import Path
+
+from ..extraction.registry import METHODS
+from .checks import (
+    UsageError,
+    check_device,
+    check_folder,
+    check_output,
+    check_weights,
+    drain_with_bar,
+    odd_window,
+    positive_float,
+    print_warnings,
+    quality_line,
+    read_positions,
+)
+
+DEFAULT_METHOD = next(iter(METHODS))  # the registry's first entry: "auto"
+
+#: What ``extract`` writes, shown in ``extract --help`` (also in docs/scripting.md).
+OUTPUT_DOC = """\
+output: one .npz per input, also readable by napari-qpi (load_stack gives the kernel):
+  data         (E, k, k) kernel, scatterer on the centre pixel, unit norm per energy
+  energies     (E,) meV;  pixel_size: Å per pixel (when known)
+  activation   (H, W) scatterer map shared by every energy
+  residual     (E, H, W) observation minus the fit
+  uncertainty  (E, k, k) posterior spread (methods that give one)
+  metadata     JSON: kind, source, method (the one that ran), requested_method,
+               version, info (relative_residual, cv_residual, kernel_size, warnings...)
+several inputs (or a quoted glob such as "maps/*.3ds"): --out names a folder and each
+result is <folder>/<input name>_kernel.npz; a file that fails is reported, the rest run.
+"""
+
+
+def add_extract(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help=".npz/.npy/.tif/.3ds/.sxm stack(s), or a quoted glob")
+    p.add_argument("--out", type=Path, default=None, metavar="PATH",
+                   help="output .npz for one input, a folder for several (default: "
+                        "kernel.npz; the current folder)")
+    p.add_argument("--force", action="store_true", help="allow --out to overwrite an input")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
+                   help="extraction method (see below)")
+    p.add_argument("--positions", type=Path, default=None, metavar="FILE",
+                   help="scatterer pixels for guided mode (one input): a text file of "
+                        "'row col' lines, or an .npz from napari-qpi simulate")
+    p.add_argument("--channel", default=None,
+                   help="channel of a .3ds/.sxm file (default: the first lock-in channel)")
+    p.add_argument("--kernel-size", type=odd_window, default=None,
+                   help="odd kernel window in px (default: chosen from the data)")
+    p.add_argument("--pixel-size", type=positive_float, default=None,
+                   help="Å per pixel (default: from the file, else unknown)")
+    p.add_argument("--weights", default="default",
+                   help="weight set of learned methods: default, seen, or a folder from "
+                        "napari-qpi train")
+    p.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N, mps "
+                                                   "(default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _inputs(names: list[str]) -> list[Path]:
+    """The input files, globs expanded (for shells that do not), all checked to exist."""
+    paths: list[Path] = []
+    for name in names:
+        if not Path(name).exists() and any(c in name for c in "*?["):
+            matches = sorted(glob.glob(name))
+            if not matches:
+                raise UsageError(f"{name}: no file matches")
+            paths += [Path(m) for m in matches]
+        elif not Path(name).is_file():
+            raise UsageError(f"{name}: no such file")
+        else:
+            paths.append(Path(name))
+    return paths
+
+
+def _outputs(inputs: list[Path], out: Path | None, force: bool) -> list[Path]:
+    if len(inputs) == 1:
+        target = (out or Path("kernel.npz")).with_suffix(".npz")
+        return [check_output(target, inputs=inputs, force=force)]
+    folder = check_folder(out or Path("."))
+    folder.mkdir(exist_ok=True)
+    targets = [folder / f"{p.stem}_kernel.npz" for p in inputs]
+    if len(set(targets)) < len(targets):
+        raise UsageError("two inputs share a file name; run them into separate folders")
+    return [check_output(t, inputs=inputs, force=force) for t in targets]
+
+
+def run_extract(args) -> int:
+    inputs = _inputs(args.inputs)
+    if args.positions is not None and len(inputs) > 1:
+        raise UsageError("--positions belongs to one map; give one input with it")
+    outputs = _outputs(inputs, args.out, args.force)
+    check_device(args.device)
+    if args.weights != "default":
+        check_weights(args.weights)
+    positions = None if args.positions is None else read_positions(args.positions)
+    failed = 0
+    for i, (src, out) in enumerate(zip(inputs, outputs), 1):
+        if len(inputs) > 1:
+            print(f"[{i}/{len(inputs)}] {src}", flush=True)
+        try:
+            _extract_one(src, out, positions, args)
+        except ValueError as exc:  # one bad file of a batch: report it, run the rest
+            if len(inputs) == 1:
+                raise
+            failed += 1
+            print(f"napari-qpi: error: {exc}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(inputs)} files failed", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _extract_one(src: Path, out: Path, positions, args) -> None:
+    import numpy as np
+
+    from .. import __version__
+    from ..extraction.extract import iter_extract
+    from ..io import load_stack
+
+    stack = load_stack(src, channel=args.channel)
+    res = drain_with_bar(iter_extract(
+        stack, method=args.method, positions=positions, pixel_size=args.pixel_size,
+        kernel_size=args.kernel_size, device=args.device, weights=args.weights),
+        quiet=args.quiet)
+    print_warnings(res.info)
+    kernel = res.kernel if res.kernel.ndim == 3 else res.kernel[None]
+    members = {"data": kernel.astype(np.float32), "energies": stack.energies,
+               "activation": res.activation, "residual": res.residual}
+    pixel = res.info.get("pixel_size", stack.pixel_size)
+    if pixel is not None:
+        members["pixel_size"] = np.float64(pixel)
+    if res.uncertainty is not None:
+        members["uncertainty"] = res.uncertainty
+    meta = {"kind": "napari-qpi extraction", "source": str(src), "method": res.method,
+            "requested_method": args.method, "version": __version__, "info": res.info}
+    members["metadata"] = np.array(json.dumps(meta, default=_jsonable))
+    np.savez_compressed(out, **members)
+    ran = res.method if res.method == args.method else f"{args.method} → {res.method}"
+    print(f"{ran}: kernel {kernel.shape} in {res.info.get('seconds', float('nan')):.2f} s; "
+          f"{quality_line(res.info)}")
+    print(f"wrote {out}")
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
