@@ -88,10 +88,11 @@ class PlotsWidget(Container):
     def reset_choices(self, *_args) -> None:
         """Refresh the layer lists (napari calls this when layers change)."""
         super().reset_choices()
-        if self.kernel.value is None and self.kernel.choices:
-            self.kernel.value = self.kernel.choices[0]
-        if self.observation.value is None and self.observation.choices:
-            self.observation.value = self.observation.choices[0]
+        for box in (self.kernel, self.observation):
+            layers = [c for c in box.choices if c is not None]
+            if box.value is None and layers:
+                with box.changed.blocked():
+                    box.value = layers[0]
         self.refresh()
 
     def _disconnect(self, *_args) -> None:

@@ -1,0 +1,84 @@
+"""The read-out dock: E(q) follows the band, profiles in Å, panels follow the slider."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_qpi.napari import readouts
+from napari_qpi.physics.bands import HBAR2_2ME, default_band
+
+
+@pytest.fixture
+def free_electron():
+    from napari_qpi import simulate
+
+    return simulate(family="free_electron", seed=0, shape=(128, 128), n_scatterers=20)
+
+
+def _two_kf(sim) -> np.ndarray:
+    """The backscattering wavevector 2k_F(E) of the simulated band, Å⁻¹."""
+    band = default_band("free_electron")
+    p = band.params
+    return 2 * np.sqrt((sim.energies + p["band_bottom"]) * p["m_eff"] / HBAR2_2ME)
+
+
+def test_radial_profile_and_linecut_of_a_known_ring():
+    y, x = np.indices((41, 41)) - 20
+    image = np.cos(0.3 * np.hypot(y, x))
+    r, prof = readouts.radial_profile(image, pixel_size=2.0)
+    assert r[1] == 2.0 and prof[0] == 1.0
+    np.testing.assert_allclose(prof[:15], np.cos(0.3 * np.arange(15)), atol=0.05)
+    t, cut = readouts.linecut(image, 90.0, pixel_size=2.0)
+    np.testing.assert_allclose(cut, np.cos(0.3 * np.abs(t / 2.0)), atol=1e-9)
+
+
+def test_dispersion_plot_follows_the_free_electron_band(make_napari_viewer, free_electron):
+    from napari_qpi.napari.layers import apply_layers, synthetic_layers
+
+    sim = free_electron
+    viewer = make_napari_viewer()
+    apply_layers(viewer, synthetic_layers(sim))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI read-outs")
+    assert widget.kernel.value is viewer.layers["true kernel"]
+    assert widget.observation.value is viewer.layers["QPI observation"]
+    data = widget.refresh()
+    expected = _two_kf(sim)
+    # the kernel's E(q): the ring sits at 2k_F(E) within one q-pixel of the kernel
+    q, energies, cut = data["kernel_eq"]
+    np.testing.assert_allclose(energies, sim.energies)
+    dq = 2 * np.pi / (sim.kernel.shape[-1] * sim.pixel_size)
+    assert q[1] - q[0] == pytest.approx(dq)
+    radius = readouts.ring_radius(q, cut, q_min=2 * dq)
+    assert np.all(np.abs(radius - expected) < dq), (radius, expected, dq)
+    assert np.all(np.diff(radius) >= 0) and radius[-1] > radius[0]  # disperses outwards
+    # the observation's own E(q), finer in q, shows the same band
+    q, _, cut = data["observation_eq"]
+    dq_map = q[1] - q[0]
+    radius = readouts.ring_radius(q, cut, q_min=2 * dq_map)
+    assert np.all(np.abs(radius - expected) < 1.5 * dq_map), (radius, expected)
+    # a cut along one direction of an isotropic kernel finds the same ring
+    widget.average.value = False
+    widget.angle.value = 30.0
+    q, _, cut = widget.data["kernel_eq"]
+    assert q.min() < 0 < q.max()  # signed q along the direction
+    radius = readouts.ring_radius(q, cut, q_min=2 * dq)
+    assert np.all(np.abs(radius - expected) < dq)
+
+
+def test_panels_follow_the_energy_slider(make_napari_viewer, free_electron):
+    from napari_qpi.napari.layers import apply_layers, synthetic_layers
+
+    sim = free_electron
+    viewer = make_napari_viewer()
+    apply_layers(viewer, synthetic_layers(sim))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI read-outs")
+    for index in (1, 5):
+        viewer.dims.set_current_step(0, index)
+        assert widget.data["energy"] == pytest.approx(sim.energies[index])
+        r, prof = readouts.radial_profile(sim.kernel[index], sim.pixel_size)
+        np.testing.assert_allclose(widget.data["profile"], prof)
+        assert widget.axes[1].lines[0].get_ydata()[0] == pytest.approx(sim.energies[index])
+    assert widget.axes[0].get_xlabel() == "r (Å)"
+    assert widget.axes[1].get_xlabel() == "q (Å⁻¹)"
+    assert widget.axes[1].get_ylabel() == "E (meV)"
