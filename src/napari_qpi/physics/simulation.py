@@ -34,6 +34,8 @@ MODELS = ("linear", "tmatrix")
 MAX_DEFAULT_DECAY = 80.0
 #: Largest Green's-function grid ``simulate`` builds (memory and time grow as M²).
 MAX_GRID = 1024
+#: Default ground-truth kernel window (px); it must fit the map.
+DEFAULT_KERNEL_SIZE = 65
 #: Map sides ``simulate`` accepts (px).
 MIN_SIDE, MAX_SIDE = 16, 512
 
@@ -147,8 +149,10 @@ def _checked_arguments(**kw) -> dict:
         raise ValueError(f"kernel_size={k} must be odd and ≥ 3")
     if k > min(h, w):
         side = min(h, w) - (1 - min(h, w) % 2)
-        raise ValueError(f"kernel_size={k} is larger than the {h}×{w} map; pass an odd "
-                         f"kernel_size ≤ {side} or a larger shape")
+        default = " (the default)" if k == DEFAULT_KERNEL_SIZE else ""
+        raise ValueError(f"kernel_size={k}{default} is larger than the {h}×{w} map; pass "
+                         f"kernel_size={side} or another odd window ≤ {side}, or a larger "
+                         "shape")
     kw["pixel_size"] = default_pixel_size(band) if kw["pixel_size"] is None else \
         check_positive(kw["pixel_size"], "pixel_size")
     kw["energies"] = _energies(kw["energies"], band)
@@ -215,7 +219,7 @@ def simulate(
     energies: Sequence[float] | None = None,
     n_scatterers: int = 20,
     defects: Sequence[Defect] | None = None,
-    kernel_size: int = 65,
+    kernel_size: int = DEFAULT_KERNEL_SIZE,
     pixel_size: float | None = None,
     broadening: float | None = None,
     model: str = "linear",
@@ -246,7 +250,8 @@ def simulate(
         Defect types; scatterers pick a type at random. Default: the family's
         default defect with V = 3× the band's energy scale.
     kernel_size : int
-        Odd window of the returned ground-truth kernel.
+        Odd window of the returned ground-truth kernel, at most the map's shorter side
+        (pass a smaller one for maps under 65 px).
     pixel_size : float, optional
         Å per pixel; default 2 Å for the surface state, a/4 for lattices.
     broadening : float, optional
