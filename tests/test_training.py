@@ -1,0 +1,114 @@
+"""Training as a user runs it: arguments checked before any work, a tiny model overfits
+one batch, resume is bit-for-bit, and a checkpoint of another config is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from napari_qpi.models import losses
+from napari_qpi.models.data import build_bank
+from napari_qpi.models.nets import KernelVAE, ModelConfig
+from napari_qpi.models.train import TrainConfig, train
+from napari_qpi.progress import Progress, drain
+
+TINY = TrainConfig(sampler="families", bank_size=6, stage1_steps=3, stage2_steps=2,
+                   onestep_steps=2, batch_size=4, map_sizes=(80,))
+
+
+@pytest.mark.parametrize(("change", "phrase"), [
+    ({"stage1_steps": 0}, "stage1_steps"),
+    ({"onestep_steps": 2.5}, "onestep_steps"),
+    ({"bank_size": -3}, "bank_size"),
+    ({"batch_size": True}, "batch_size"),
+    ({"lr": 0.0}, "lr"),
+    ({"lr": float("nan")}, "lr"),
+    ({"split": "unseen"}, "split"),
+    ({"sampler": "magic"}, "sampler"),
+    ({"seed": -1}, "seed"),
+    ({"guide_drop": 1.5}, "guide_drop"),
+    ({"map_sizes": ()}, "map_sizes"),
+    ({"map_sizes": (16,)}, "map_sizes"),
+    ({"scatterers": (9, 3)}, "scatterers"),
+    ({"model": ModelConfig(kernel_size=64)}, "kernel_size"),
+])
+def test_bad_train_arguments_raise_before_any_file(tmp_path, change, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        cfg = dataclasses.replace(TINY, **change)
+        drain(train(cfg, tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_output_folder_and_device_raise_before_any_file(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="out_dir"):
+        drain(train(TINY, afile))
+    with pytest.raises(ValueError, match="device"):
+        drain(train(TINY, tmp_path / "run", device="banana"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_tiny_vae_overfits_one_batch():
+    torch.manual_seed(0)
+    bank = build_bank("all", 4, sampler="broad", seed=1)
+    k = bank.windows
+    vae = KernelVAE(ModelConfig(widths=(8, 16, 16, 16), latent_dim=16))
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        terms = losses.reconstruction(vae.decode(vae.encode(k)[0]), k)
+        loss = sum(terms.values())
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.2 * first
+    assert float(terms["tail_cos"]) < 0.3
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return {p: load_file(str(folder / f"{p}.safetensors")) for p in ("vae", "encoder", "onestep")}
+
+
+def test_training_yields_progress_and_resumes_bit_for_bit(tmp_path):
+    events = []
+    drain(train(TINY, tmp_path / "a", resume=False), events.append)
+    assert all(isinstance(e, Progress) for e in events)
+    assert {e.message for e in events} == {"bank", "stage1", "stage2", "onestep"}
+    assert "loss" in events[-1].info
+    # interrupt in the middle of stage 2, then resume
+    gen = train(TINY, tmp_path / "b", resume=False)
+    for ev in gen:
+        if ev.message == "stage2":
+            break
+    gen.close()
+    assert not (tmp_path / "b" / "vae.safetensors").exists()
+    resumed = []
+    drain(train(TINY, tmp_path / "b"), resumed.append)
+    assert "stage1" not in {e.message for e in resumed}  # the finished stage is kept
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for part in a:
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), (part, key)
+
+
+def test_resume_refused_on_config_mismatch(tmp_path):
+    drain(train(TINY, tmp_path, resume=False))
+    before = {f.name: f.stat().st_mtime_ns for f in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match="split: 'all' → 'seen'"):
+        drain(train(dataclasses.replace(TINY, split="seen"), tmp_path))
+    with pytest.raises(ValueError, match="stage2_steps"):
+        drain(train(dataclasses.replace(TINY, stage2_steps=3), tmp_path))
+    assert {f.name: f.stat().st_mtime_ns for f in tmp_path.iterdir()} == before
+    # a checkpoint without its config (older versions) is refused too
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    del state["config"]
+    torch.save(state, tmp_path / "state.pt")
+    with pytest.raises(ValueError, match="no training config"):
+        drain(train(TINY, tmp_path))
+    drain(train(TINY, tmp_path, resume=False))  # starting afresh is allowed
