@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from napari_qpi._generators import drain
 from napari_qpi.models import losses
 from napari_qpi.models.nets import KernelVAE, ModelConfig, count_parameters
 from napari_qpi.models.train import TrainConfig, train
 from napari_qpi.models.weights import SHIPPED, load_set, save_set, shipped_path
+from napari_qpi.progress import drain
 
 
 def test_tiny_training_lowers_every_stage_loss(tmp_path):
-    cfg = TrainConfig(bank_size=24, stage1_steps=30, stage2_steps=30, onestep_steps=30,
-                      batch_size=8, map_sizes=(80,), lr=3e-3)
+    cfg = TrainConfig(sampler="families", bank_size=24, stage1_steps=30, stage2_steps=30,
+                      onestep_steps=30, batch_size=8, map_sizes=(80,), lr=3e-3)
     events = []
     drain(train(cfg, tmp_path, resume=False), events.append)
     for stage in ("stage1", "stage2", "onestep"):
-        loss = [e.losses["loss"] for e in events if e.stage == stage]
+        loss = [e.info["loss"] for e in events if e.message == stage]
         assert len(loss) == 30
         assert np.mean(loss[-5:]) < 0.8 * np.mean(loss[:5]), stage
     cfg_loaded, nets, meta = load_set(tmp_path)
@@ -28,8 +28,8 @@ def test_tiny_training_lowers_every_stage_loss(tmp_path):
 
 
 def test_training_is_seeded(tmp_path):
-    cfg = TrainConfig(bank_size=8, stage1_steps=3, stage2_steps=2, onestep_steps=2,
-                      batch_size=4, map_sizes=(80,))
+    cfg = TrainConfig(sampler="families", bank_size=8, stage1_steps=3, stage2_steps=2,
+                      onestep_steps=2, batch_size=4, map_sizes=(80,))
     for name in ("a", "b"):
         drain(train(cfg, tmp_path / name, resume=False))
     _, a, _ = load_set(tmp_path / "a")
@@ -78,12 +78,12 @@ def test_shipped_weights_are_small_and_load_offline():
         cfg, nets, meta = load_set(path)
         assert count_parameters(nets["vae"]) < 2_000_000
         assert meta["train"]["split"] == ("all" if name == "default" else "seen")
-    assert total < 10 * 2**20
+    assert total < 20 * 2**20  # the budget of issue 11 for both sets
 
 
 @pytest.mark.parametrize("weights", ["default"])
 def test_shipped_two_stage_beats_one_step_on_seeded_mini_benchmark(weights):
-    from napari_qpi.benchmark import make_cases, run
+    from napari_qpi.evaluation.benchmark import make_cases, run
 
     cases = make_cases(4, seed=123, splits=("seen",), snrs=(5.0,))
     recs = list(run(["two-stage", "one-step"], cases, modes=("blind", "guided"),
