@@ -38,16 +38,28 @@ def test_random_kernel_scores_low(kernel):
     assert s["kernel_similarity"] < 0.3
 
 
-def test_larger_window_is_cropped_around_its_centre(kernel):
-    # the truth padded into a wider window: cropping must take the centred part back
+def test_windows_are_matched_around_their_centres(kernel):
+    # the same kernel in a wider window, as truth or as estimate: nothing lost
     wide = np.pad(kernel, ((0, 0), (10, 10), (10, 10)))
     s = score(wide, kernel)
+    assert s["window"] == 85  # the truth's window; the estimate zero-padded
+    assert s["tail_similarity"] == pytest.approx(1, abs=1e-9)
+    s = score(kernel, wide)
     assert s["window"] == 65
     assert s["tail_similarity"] == pytest.approx(1, abs=1e-9)
-    # and the other way round, with an even-sided estimate made odd
-    s = score(kernel[:, 1:-1, 1:-1], wide[:, :-1, :-1])  # centre at 84 // 2
+    # an even-sided estimate (centre at 84 // 2) against a smaller truth
+    s = score(kernel[:, 1:-1, 1:-1], wide[:, :-1, :-1])
     assert s["window"] == 63
     assert s["tail_similarity"] == pytest.approx(1, abs=1e-9)
+
+
+def test_a_window_that_misses_the_tail_pays_for_it(kernel):
+    small = kernel[:, 24:-24, 24:-24]  # 17 px of a 65-px kernel
+    truth_window = score(kernel, small)["tail_similarity"]
+    common = score(kernel, small, window="common")
+    assert common["window"] == 17
+    assert common["tail_similarity"] == pytest.approx(1, abs=1e-9)
+    assert truth_window < 0.9
 
 
 def test_centred_peak_stays_centred():
@@ -57,8 +69,11 @@ def test_centred_peak_stays_centred():
     small = np.zeros((21, 21))
     small[10, 10] = 1.0
     small[10, 20] = 0.5
-    s = score(k, small)
+    s = score(small, k)
     assert s["window"] == 21
+    assert s["kernel_similarity"] == pytest.approx(1, abs=1e-12)
+    s = score(k, small)
+    assert s["window"] == 41
     assert s["kernel_similarity"] == pytest.approx(1, abs=1e-12)
     # an fft-ordered crop of a centred kernel (the old benchmark bug) loses the peak
     from napari_qpi.physics.kernels import crop_centered

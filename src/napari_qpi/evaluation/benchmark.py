@@ -31,7 +31,8 @@ BLIND_METRICS = ("relative_residual", "cv_residual", "whiteness", "active_fracti
 METRICS = TRUTH_METRICS + BLIND_METRICS
 SHORT = {"tail_similarity": "tail", "kernel_similarity": "kernel", "paper_rmse": "RMSE",
          "qspace_correlation": "q-corr", "relative_residual": "resid",
-         "cv_residual": "cv-resid", "whiteness": "white", "active_fraction": "active"}
+         "cv_residual": "cv-resid", "whiteness": "white", "active_fraction": "active",
+         "kernel_size": "window px"}
 #: Metrics where lower is better: their "worst decile" is the 90th percentile.
 LOWER_IS_BETTER = ("paper_rmse", "relative_residual", "cv_residual")
 MODES = ("blind", "guided")
@@ -97,7 +98,7 @@ def record(res, truth: np.ndarray, seconds: float) -> dict:
     rec = {"seconds": seconds, "seconds_kernel": info.get("seconds_kernel", np.nan),
            "chosen": res.method, "candidates": tuple(info.get("candidates") or ()),
            **score(truth, res.kernel)}
-    for m in BLIND_METRICS:
+    for m in (*BLIND_METRICS, "kernel_size"):
         v = info.get(m)
         rec[m] = float(v) if v is not None else np.nan
     return rec
@@ -148,6 +149,8 @@ def _cell(values, metric: str) -> list[str]:
     if not len(v):
         return ["–", "–"]
     p = 90 if metric in LOWER_IS_BETTER else 10
+    if metric == "kernel_size":  # the window a method chose: median and range
+        return [f"{np.median(v):.0f}", f"{v.min():.0f}–{v.max():.0f}"]
     return [f"{np.median(v):.3f}", f"{np.percentile(v, p):.3f}"]
 
 
@@ -160,7 +163,8 @@ def table(records: list[dict], *, group=("method", "split", "mode", "snr"),
     rate when it ran (``pick_rate``)."""
     head = [*group, "n"]
     for m in metrics:
-        head += [f"{SHORT[m]} med", f"{SHORT[m]} w10"]
+        head += [f"{SHORT[m]} med", f"{SHORT[m]} " + ("range" if m == "kernel_size"
+                                                        else "w10")]
     head += [f"s/{per} kernel", f"s/{per} total"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keys: list[tuple] = []

@@ -7,7 +7,8 @@ case has the true 65×65 kernel. It is for measuring only — never train or tun
 
 Each method runs as a user would run it on a new map: blind, default settings, the
 kernel window chosen from the data; :func:`~.score.score` compares the kernel with the
-truth on their common centred window. Beside those scores stand the ones a user sees
+truth on the truth's 65-px window (a smaller kernel zero-padded: a window that misses
+the tail pays for it). Beside those scores stand the ones a user sees
 without a truth (``Extraction.info``), so one can judge whether they would have warned.
 """
 
@@ -30,7 +31,7 @@ __all__ = ["ForeignCase", "default_directory", "foreign_table", "iter_foreign",
 FILES = ("maps", "stacks")
 #: Columns of the foreign tables: the headline score against the truth, then the
 #: no-ground-truth scores.
-COLUMNS = ("tail_similarity", "kernel_similarity", *BLIND_METRICS)
+COLUMNS = ("tail_similarity", "kernel_similarity", *BLIND_METRICS, "kernel_size")
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,9 @@ def run_foreign(methods, directory=None, *, limit: int | None = None,
         One record per (case, method): ``set``, ``index``, ``family``, ``defect``,
         ``snr``, ``method``, the scores of :func:`~.score.score` (medians over
         energies), ``relative_residual``, ``cv_residual``, ``whiteness``,
-        ``active_fraction`` (NaN when the method did not report them), ``seconds``,
-        ``chosen`` (what ``auto`` picked) and ``window``.
+        ``active_fraction``, ``kernel_size`` (the window the method returned; NaN when
+        not reported), ``seconds``, ``chosen`` (what ``auto`` picked) and ``window``
+        (the truth's window, on which the scores are taken).
     """
     return drain(iter_foreign(methods, directory, limit=limit, weights=weights), on_event)
 

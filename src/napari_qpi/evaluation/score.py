@@ -43,18 +43,32 @@ def _as_stack(x, name: str) -> np.ndarray:
     return a
 
 
-def score(truth, estimate, *, reduce: str = "median") -> dict:
+def _fit(kernel: np.ndarray, size: int) -> np.ndarray:
+    """``kernel`` on a centred ``size`` window: cropped when larger, zero-padded when
+    smaller (a method that returns a small window claims zero outside it)."""
+    k = kernel.shape[-1]
+    if k >= size:
+        return _crop(kernel, size)
+    lo = size // 2 - k // 2
+    out = np.zeros(kernel.shape[:-2] + (size, size))
+    out[..., lo:lo + k, lo:lo + k] = kernel
+    return out
+
+
+def score(truth, estimate, *, reduce: str = "median", window: str = "truth") -> dict:
     """Every metric of the QPI primer §5 for one estimated kernel (stack).
 
     Parameters
     ----------
     truth, estimate : (k, k) or (E, k, k) array_like
-        True and estimated kernels, scatterer on the centre pixel; windows may differ
-        (the larger is cropped around its centre pixel ``k // 2`` to the smaller,
-        made odd). A
-        one-energy stack and a single map compare.
+        True and estimated kernels, scatterer on the centre pixel ``k // 2``; windows
+        may differ. A one-energy stack and a single map compare.
     reduce : {"median", "mean", "none"}
         How to combine energies: one float per metric, or ``"none"`` for an (E,) array.
+    window : {"truth", "common"}
+        ``"truth"``: compare on the true kernel's window (made odd) — a larger estimate
+        is cropped around its centre, a smaller one zero-padded, so a window that misses
+        the tail costs what it misses. ``"common"``: crop both to the smaller window.
 
     Returns
     -------
@@ -71,16 +85,20 @@ def score(truth, estimate, *, reduce: str = "median") -> dict:
     >>> s = score(k, -2 * big)
     >>> round(s["tail_similarity"], 6), s["window"]
     (1.0, 33)
+    >>> round(score(big, k)["tail_similarity"], 6)  # zero-padded to the truth's 49 px
+    1.0
     """
     if reduce not in (*_REDUCE, "none"):
         raise ValueError(f"reduce={reduce!r} is unknown; choose median, mean or none")
+    if window not in ("truth", "common"):
+        raise ValueError(f"window={window!r} is unknown; choose truth or common")
     a, b = _as_stack(truth, "truth"), _as_stack(estimate, "estimate")
     if len(a) != len(b) and 1 not in (len(a), len(b)):
         raise ValueError(f"truth has {len(a)} energies, the estimate {len(b)}; score the "
                          "same energies")
-    k = min(a.shape[-1], b.shape[-1])
+    k = a.shape[-1] if window == "truth" else min(a.shape[-1], b.shape[-1])
     k -= 1 - k % 2  # an odd window keeps the scatterer on its centre pixel
-    a, b = _crop(a, k), _crop(b, k)
+    a, b = _crop(a, k), _fit(b, k)
     out: dict = {name: getattr(metrics, name)(a, b) for name in SCORES}
     if reduce != "none":
         out = {name: float(_REDUCE[reduce](v)) for name, v in out.items()}
