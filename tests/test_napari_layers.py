@@ -120,10 +120,10 @@ def test_result_layers_of_a_map_without_pixel_size_are_in_pixels(viewer, sim):
 
 
 def test_energy_readout_follows_the_slider(viewer, sim):
-    from napari_qpi.napari.energy import install_energy_overlay
+    from napari_qpi.napari.energy import install_energy_overlay, text_overlay
 
     _add_sim(viewer, sim)
     install_energy_overlay(viewer)
     viewer.dims.set_current_step(0, 2)
-    assert viewer.text_overlay.text == f"E = {sim.energies[2]:.4g} meV"
-    assert viewer.text_overlay.visible
+    assert text_overlay(viewer).text == f"E = {sim.energies[2]:.4g} meV"
+    assert text_overlay(viewer).visible

@@ -119,7 +119,9 @@ def test_nanonis_grid_opens_with_per_slice_contrast_and_a_channel_picker(
         lo, hi = np.percentile(layer.data[index], (0.5, 99.5))
         np.testing.assert_allclose(layer.contrast_limits, (lo, hi), rtol=1e-5)
         assert hi < 9.0
-    assert viewer.text_overlay.text.startswith("E = ")
+    from napari_qpi.napari.energy import text_overlay
+
+    assert text_overlay(viewer).text.startswith("E = ")
     assert widget.image.value is layer
     assert not widget.channel.native.isHidden()  # shown (the window itself is not)
     assert "Current (A)" in widget.channel.choices

@@ -9,6 +9,7 @@ across a bias sweep.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +17,18 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
+
+
+#: Viewers whose readout is installed (weak: a closed viewer is forgotten).
+_INSTALLED: weakref.WeakSet = weakref.WeakSet()
+
+
+def text_overlay(viewer: napari.Viewer):
+    """The canvas text overlay (``viewer.canvas.overlays.text`` since napari 0.9)."""
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    return overlays.text if overlays is not None and hasattr(overlays, "text") else (
+        viewer.text_overlay)
 
 
 def energy_index(viewer: napari.Viewer, layer: Layer) -> int | None:
@@ -51,8 +64,9 @@ def update_energy_overlay(viewer: napari.Viewer, *_args) -> str:
     layer = _reference(viewer)
     energy = current_energy(viewer, layer) if layer is not None else None
     text = "" if energy is None else f"E = {energy:.4g} meV"
-    viewer.text_overlay.text = text
-    viewer.text_overlay.visible = bool(text)
+    overlay = text_overlay(viewer)
+    overlay.text = text
+    overlay.visible = bool(text)
     return text
 
 
@@ -72,9 +86,9 @@ def update_slice_contrast(viewer: napari.Viewer, *_args) -> None:
 
 def install_energy_overlay(viewer: napari.Viewer) -> None:
     """Keep the energy readout and per-slice contrast up to date; idempotent."""
-    if getattr(viewer, "_qpi_energy_overlay", False):
+    if viewer in _INSTALLED:
         return
-    viewer._qpi_energy_overlay = True
+    _INSTALLED.add(viewer)
 
     def update(*_args):
         update_energy_overlay(viewer)
