@@ -211,6 +211,14 @@ def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):
         kernel.metadata["info"]["relative_residual"])
     np.testing.assert_allclose(run["energies"], src.metadata["energies"])
     assert run["pixel_size"] == pytest.approx(px) and run["version"]
+    # the file opens in napari as the run's layers, in the same geometry
+    opened = viewer.open(path, plugin="napari-qpi")
+    assert {layer.name for layer in opened} == {
+        f"run {s}" for s in ("kernel", "residual", "activation", "kernel |FFT|")}
+    np.testing.assert_array_equal(viewer.layers["run kernel"].data, kernel.data)
+    np.testing.assert_allclose(viewer.layers["run kernel"].scale, kernel.scale)
+    np.testing.assert_allclose(viewer.layers["run kernel"].translate, kernel.translate)
+    assert viewer.layers["run kernel"].metadata["method"] == "wiener"
 
     # control: positions that are not the scatterers give a much worse kernel
     rng = np.random.default_rng(5)

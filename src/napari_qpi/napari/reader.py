@@ -1,7 +1,8 @@
 """npe2 reader: QPI stacks as Image layers with physical axes.
 
 Any suffix in :data:`napari_qpi.io.READERS` at call time is accepted, so formats the
-library learns (Nanonis ``.3ds``/``.sxm``…) open without touching this module.
+library learns (Nanonis ``.3ds``/``.sxm``…) open without touching this module. A
+``.npz`` saved by the extraction widget (:mod:`.saving`) opens as its result layers.
 """
 
 from __future__ import annotations
@@ -40,7 +41,50 @@ def get_reader(path: PathLike | list[PathLike]) -> Callable | None:
         path = path[0]
     if Path(path).suffix.lower() not in _suffixes():
         return None
-    return read_stack
+    from .saving import is_run_file
+
+    return read_run if is_run_file(path) else read_stack
+
+
+def read_run(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
+    """The kernel, activation, residual and uncertainty of a saved extraction.
+
+    Layers are named ``"<file> kernel"`` etc., in meV and Å as when they were made; the
+    file's info, parameters and scores are in each layer's metadata.
+    """
+    from .layers import ROLE, centred, symmetric_limits
+    from .results import kernel_fft, q_geometry, residual_limits
+    from .saving import load_run
+
+    path = Path(path[0] if isinstance(path, list | tuple) else path)
+    run = load_run(path)
+    kernel = run["kernel"]
+    energies = run["energies"] if run["energies"] is not None else [0.0]
+    geom = stack_kwargs(energies, run["pixel_size"])
+    kgeom = centred({k: v[-kernel.ndim:] for k, v in geom.items()}, kernel.shape[-1])
+    meta = {ROLE: "result", "method": run["method"], "source": path.stem,
+            "info": run["info"], "parameters": run["parameters"], "scores": run["scores"],
+            "energies": list(map(float, energies))}
+    name = path.stem
+    out = []
+    for key, data, kw in (
+            ("residual", run["residual"], {**{k: v[-run["residual"].ndim:]
+                                              for k, v in geom.items()},
+                                           "colormap": "gray",
+                                           "contrast_limits": residual_limits(
+                                               run["residual"])}),
+            ("activation", run["activation"], {**{k: v[-2:] for k, v in geom.items()},
+                                               "colormap": "inferno"}),
+            ("uncertainty", run["uncertainty"], {**kgeom, "colormap": "viridis"}),
+            ("kernel |FFT|", kernel_fft(kernel), {
+                **q_geometry(kgeom, kernel.shape[-1], run["pixel_size"]),
+                "colormap": "magma"}),
+            ("kernel", kernel, {**kgeom, "colormap": "RdBu_r",
+                                "contrast_limits": symmetric_limits(kernel)})):
+        if data is not None:
+            out.append((data, {**kw, "name": f"{name} {key}", "metadata": meta,
+                               "visible": key == "kernel"}, "image"))
+    return out
 
 
 def read_stack(path: PathLike | list[PathLike], channel: str | None = None
