@@ -59,8 +59,12 @@ def default_directory() -> Path | None:
 
 
 def load_foreign(directory, *, limit: int | None = None) -> list[ForeignCase]:
-    """The cases of ``maps.npz`` then ``stacks.npz`` in ``directory`` (at most ``limit``
-    of each); a missing file is skipped, a folder with neither is a ValueError."""
+    """The cases of ``maps.npz`` then ``stacks.npz`` in ``directory``; a missing file is
+    skipped, a folder with neither is a ValueError.
+
+    ``limit``: at most this many cases of each file, evenly spread over the file (which
+    is ordered by defect kind and SNR), so a small run still sees every kind.
+    """
     directory = Path(directory)
     found = [directory / f"{name}.npz" for name in FILES
              if (directory / f"{name}.npz").is_file()]
@@ -73,7 +77,10 @@ def load_foreign(directory, *, limit: int | None = None) -> list[ForeignCase]:
                 meta = json.loads(bytes(z["meta_json"]).decode())
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"{path}: no readable meta_json member ({exc})") from None
-            for m in meta[:limit]:
+            if limit is not None and limit < len(meta):
+                keep = np.unique(np.linspace(0, len(meta) - 1, limit).round().astype(int))
+                meta = [meta[i] for i in keep]
+            for m in meta:
                 key = f"{int(m['index']):02d}_"
                 cases.append(ForeignCase(
                     path.stem, int(m["index"]), str(m["family"]), str(m["defect"]),
