@@ -54,7 +54,7 @@ EXTRACT = [
     ({"pixel_size": "abc"}, "pixel_size"),
     ({"kernel_size": 4}, "odd"),
     ({"kernel_size": 31.7}, "whole number"),
-    ({"kernel_size": 65}, "larger than the 32×32"),
+    ({"kernel_size": 65}, "32×32 px, smaller than the kernel window"),
     ({"kernel_size": "big"}, "kernel_size"),
     ({"positions": (3, 3)}, r"\[\[row, col\]\]"),
     ({"positions": np.zeros((0, 2))}, "N ≥ 1"),

@@ -118,9 +118,9 @@ def check_kernel_size(kernel_size, shape: tuple[int, int]) -> int | None:
                          "sits on the centre pixel)")
     side = min(shape)
     if kernel_size > side:
-        raise ValueError(f"kernel_size={kernel_size} is larger than the {shape[0]}×{shape[1]} "
-                         f"px map; pass an odd kernel_size ≤ {side - (1 - side % 2)} or a "
-                         "larger map")
+        raise ValueError(f"observation is {shape[0]}×{shape[1]} px, smaller than the kernel "
+                         f"window (kernel_size={kernel_size}); pass an odd kernel_size ≤ "
+                         f"{side - (1 - side % 2)} or a larger map")
     return kernel_size
 
 
