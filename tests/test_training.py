@@ -104,6 +104,7 @@ def test_resume_refused_on_config_mismatch(tmp_path):
         drain(train(dataclasses.replace(TINY, split="seen"), tmp_path))
     with pytest.raises(ValueError, match="stage2_steps"):
         drain(train(dataclasses.replace(TINY, stage2_steps=3), tmp_path))
+    assert (tmp_path / "state.pt").is_file()
     assert {f.name: f.stat().st_mtime_ns for f in tmp_path.iterdir()} == before
     # a checkpoint without its config (older versions) is refused too
     state = torch.load(tmp_path / "state.pt", weights_only=True)
@@ -112,3 +113,16 @@ def test_resume_refused_on_config_mismatch(tmp_path):
     with pytest.raises(ValueError, match="no training config"):
         drain(train(TINY, tmp_path))
     drain(train(TINY, tmp_path, resume=False))  # starting afresh is allowed
+
+
+def test_bank_is_reused_when_only_the_schedule_changes(tmp_path):
+    gen = train(TINY, tmp_path, resume=False)
+    for ev in gen:
+        if ev.message == "stage1":
+            break
+    gen.close()  # the bank is written, no stage finished
+    written = (tmp_path / "bank.pt").stat().st_mtime_ns
+    drain(train(dataclasses.replace(TINY, stage1_steps=4), tmp_path))
+    assert (tmp_path / "bank.pt").stat().st_mtime_ns == written  # loaded, not rebuilt
+    with pytest.raises(ValueError, match="bank_size"):
+        drain(train(dataclasses.replace(TINY, bank_size=7, stage1_steps=4), tmp_path))

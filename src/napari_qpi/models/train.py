@@ -95,9 +95,22 @@ def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
 
 
-def _check_resume(path: Path, stored: dict | None, cfg: TrainConfig) -> None:
-    """Refuse a checkpoint written by another training config, naming the fields."""
+#: The fields that fix the kernel bank: ``bank.pt`` is reused when only these agree.
+BANK_FIELDS = ("split", "sampler", "family_fraction", "bank_size", "seed")
+
+
+def _bank_fields(d: dict) -> dict:
+    return {**{k: d.get(k) for k in BANK_FIELDS},
+            "kernel_size": (d.get("model") or {}).get("kernel_size")}
+
+
+def _check_resume(path: Path, stored: dict | None, cfg: TrainConfig, *,
+                  bank: bool = False) -> None:
+    """Refuse a checkpoint written by another training config, naming the fields (for
+    the bank only the fields that fix it, :data:`BANK_FIELDS` and the kernel size)."""
     now = _jsonable(cfg.to_dict())
+    if bank and stored is not None:
+        stored, now = _bank_fields(stored), _bank_fields(now)
     if stored is None:
         raise ValueError(f"{path} holds no training config (written by an older version); "
                          "start afresh with resume=False (CLI: --restart) or use another --out")
@@ -286,7 +299,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
     state = None
     if resume and bank is None and bank_file.is_file():
         stored = torch.load(bank_file, weights_only=True)
-        _check_resume(bank_file, stored.pop("config", None), cfg)
+        _check_resume(bank_file, stored.pop("config", None), cfg, bank=True)
     if resume and state_file.is_file():
         state = torch.load(state_file, weights_only=True)
         _check_resume(state_file, state.get("config"), cfg)
