@@ -133,7 +133,11 @@ def add_benchmark(p: argparse.ArgumentParser) -> None:
                    metavar="DIR", help="run blind on the foreign validation set in DIR "
                                        "(default ../shared/data/foreign) instead")
     p.add_argument("--limit", type=int_at_least(1), default=None,
-                   help="with --foreign: at most this many cases of maps and of stacks")
+                   help="with --foreign: at most this many cases of maps and of stacks, "
+                        "spread over defect kinds and SNRs")
+    p.add_argument("--kernel-size", type=odd_window, default=None,
+                   help="with --foreign: the window every method returns (default: "
+                        "chosen from the data)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the cases")
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="also write the table here")
@@ -160,7 +164,8 @@ def run_benchmark(args) -> int:
         if folder is None or not Path(folder).is_dir():
             raise UsageError(f"--foreign: no folder {folder or '../shared/data/foreign'}")
         records = drain_with_bar(iter_foreign(args.methods, folder, limit=args.limit,
-                                              weights=weights),
+                                              weights=weights,
+                                              kernel_size=args.kernel_size),
                                  quiet=args.quiet, desc="foreign set")
         text = foreign_table(records)
     else:

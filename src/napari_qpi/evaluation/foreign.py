@@ -90,7 +90,8 @@ def load_foreign(directory, *, limit: int | None = None) -> list[ForeignCase]:
 
 
 def iter_foreign(methods, directory=None, *, limit: int | None = None,
-                 weights: str = "default") -> Generator[Progress, None, list[dict]]:
+                 weights: str = "default", kernel_size: int | None = None,
+                 ) -> Generator[Progress, None, list[dict]]:
     """Generator form of :func:`run_foreign`: one :class:`Progress` per case and method
     (the record in ``info["record"]``); returns the records."""
     from ..extraction.extract import extract
@@ -105,7 +106,8 @@ def iter_foreign(methods, directory=None, *, limit: int | None = None,
     for case in cases:
         for method in methods:
             t0 = time.perf_counter()
-            res = extract(case.observation, method=method, weights=weights)
+            res = extract(case.observation, method=method, weights=weights,
+                          kernel_size=kernel_size)
             rec = {"set": case.set, "index": case.index, "family": case.family,
                    "defect": case.defect, "snr": case.snr, "method": method,
                    "energies": int(np.shape(case.observation)[0]) if case.set == "stacks"
@@ -117,7 +119,7 @@ def iter_foreign(methods, directory=None, *, limit: int | None = None,
 
 
 def run_foreign(methods, directory=None, *, limit: int | None = None,
-                weights: str = "default",
+                weights: str = "default", kernel_size: int | None = None,
                 on_event: Callable[[Progress], None] | None = None) -> list[dict]:
     """Run each method blind on every foreign case and score it against the truth.
 
@@ -132,6 +134,9 @@ def run_foreign(methods, directory=None, *, limit: int | None = None,
         At most this many cases of each file (in file order).
     weights : str
         Weight set of the learned methods.
+    kernel_size : int, optional
+        Kernel window every method returns; default: chosen from the data, as a user
+        would run it.
     on_event : callable, optional
         Called with each :class:`~napari_qpi.progress.Progress`.
 
@@ -145,7 +150,8 @@ def run_foreign(methods, directory=None, *, limit: int | None = None,
         not reported), ``seconds``, ``chosen`` (what ``auto`` picked) and ``window``
         (the truth's window, on which the scores are taken).
     """
-    return drain(iter_foreign(methods, directory, limit=limit, weights=weights), on_event)
+    return drain(iter_foreign(methods, directory, limit=limit, weights=weights,
+                              kernel_size=kernel_size), on_event)
 
 
 def foreign_table(records: list[dict]) -> str:
