@@ -177,3 +177,15 @@ def test_batch_over_a_glob_reports_a_bad_file_and_runs_the_rest(stack_file, tmp_
                                                                     "b_kernel.npz"]
     assert "[3/3]" in captured.out and "c.npz" in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_warnings_and_quality_scores_are_printed(capsys):
+    from napari_qpi.cli.checks import print_warnings, quality_line
+
+    print_warnings({"warnings": ["slice 3 is constant: left out", "fit explains little"]})
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: slice 3 is constant: left out", "warning: fit explains little"]
+    line = quality_line({"relative_residual": 0.41, "cv_residual": 0.43,
+                         "kernel_size": 31, "kernel_size_auto": True})
+    assert line == ("relative residual 0.410, cross-validated residual 0.430, "
+                    "kernel window 31 px (chosen from the data)")
