@@ -213,14 +213,15 @@ def checked(path: Path, data, energies, pixel_size, meta) -> QPIStack:
         raise QPIFormatError(path, f"holds shape {data.shape}, which looks like an RGB(A) "
                                    "image; a QPI stack is (E, Y, X) with one value per pixel: "
                                    "pass one channel, e.g. data[..., 0]")
+    integral = not np.issubdtype(data.dtype, np.floating)  # always finite as float32
     data, overflow = as_float32(data)
     if overflow:
         raise QPIFormatError(path, f"holds {overflow} values beyond float32's range "
                                    "(±3.4e38); rescale the data before saving")
-    n_finite = int(np.count_nonzero(np.isfinite(data)))
+    n_finite = data.size if integral else int(np.count_nonzero(np.isfinite(data)))
     if n_finite == 0:
         raise QPIFormatError(path, "holds no finite values")
-    n_inf = data.size - n_finite - int(np.count_nonzero(np.isnan(data)))
+    n_inf = 0 if integral else data.size - n_finite - int(np.count_nonzero(np.isnan(data)))
     if n_inf:
         raise QPIFormatError(path, f"holds {n_inf} infinite values; only NaN may mark "
                                    "missing pixels")
