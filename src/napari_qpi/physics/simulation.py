@@ -245,7 +245,8 @@ def simulate(
     energies : sequence of float, optional
         Energies in meV; default 8 energies with clear QPI for the band.
     n_scatterers : int
-        Number of scatterers placed at random pixels (ignored if ``positions``).
+        Number of scatterers placed at distinct random pixels, 1 to H × W (ignored if
+        ``positions``).
     defects : sequence of Defect, optional
         Defect types; scatterers pick a type at random. Default: the family's
         default defect with V = 3× the band's energy scale.
@@ -268,9 +269,15 @@ def simulate(
     tip_blur : float
         Gaussian tip blur std in pixels.
     positions : (N, 2) int array_like, optional
-        Scatterer pixels (row, col); default random.
+        Scatterer pixels (row, col), whole numbers inside the map; default random.
     seed : int, optional
-        Same seed, same arrays.
+        Non-negative; same seed, same arrays.
+
+    Raises
+    ------
+    ValueError
+        Any argument out of range, of the wrong type, or not a whole number where one is
+        needed; the message names the argument and what to pass.
 
     Returns
     -------
