@@ -82,3 +82,24 @@ def test_panels_follow_the_energy_slider(make_napari_viewer, free_electron):
     assert widget.axes[0].get_xlabel() == "r (Å)"
     assert widget.axes[1].get_xlabel() == "q (Å⁻¹)"
     assert widget.axes[1].get_ylabel() == "E (meV)"
+
+
+def test_symmetrised_q_space_of_the_observation(make_napari_viewer):
+    from napari_qpi.napari.layers import apply_layers, synthetic_layers
+    from napari_qpi.physics import simulate
+
+    sim = simulate(family="square", seed=1, shape=(64, 64), kernel_size=33,
+                   n_scatterers=10, energies=[-150.0, -120.0])
+    viewer = make_napari_viewer()
+    apply_layers(viewer, synthetic_layers(sim))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI read-outs")
+    raw = widget.data["observation_q"]
+    widget.symmetry.value = "C4"
+    sym = widget.data["observation_q"]
+    c = 32  # q = 0
+    assert not np.allclose(raw[c, c + 5], raw[c - 5, c])
+    # a C4-symmetrised image is unchanged by a quarter turn about q = 0
+    np.testing.assert_allclose(sym[c - 10:c + 11, c - 10:c + 11],
+                               np.rot90(sym[c - 10:c + 11, c - 10:c + 11]), rtol=0.05,
+                               atol=0.05 * sym.max())
+    assert widget.axes[3].get_xlabel() == "q_x (Å⁻¹)"

@@ -1,9 +1,10 @@
 """The read-out dock: radial profile, linecut and E(q) of the kernel and the map.
 
-Three matplotlib panels in meV, Å and Å⁻¹, redrawn when the energy slider moves or
-another layer or direction is chosen: the kernel slice at the shown energy (radial
-profile and a linecut along the chosen direction), the E(q) dispersion of the kernel
-stack, and the E(q) of the observation beside it, with the shown energy marked. The
+Four matplotlib panels in meV, Å and Å⁻¹, redrawn when the energy slider moves or
+another layer, direction or symmetry is chosen: the kernel slice at the shown energy
+(radial profile and a linecut along the chosen direction), the E(q) dispersion of the
+kernel stack and of the observation, with the shown energy marked, and the
+observation's q-space image at that energy, symmetrised (C_n, mirror) on request. The
 numbers drawn are kept in :attr:`PlotsWidget.data`.
 """
 
@@ -71,14 +72,20 @@ class PlotsWidget(Container):
         self.average = CheckBox(label="average over directions", value=True,
                                 tooltip="E(q) averaged over all q-directions (rings); "
                                         "off: the cut along the direction above")
-        self.extend([self.kernel, self.observation, self.angle, self.average])
-        self.figure = Figure(figsize=(4, 8), constrained_layout=True)
-        self.axes = self.figure.subplots(3, 1)
+        self.symmetry = ComboBox(label="symmetrise q-space",
+                                 choices=list(readouts.SYMMETRIES), value="none",
+                                 tooltip="average the observation's q-space image over "
+                                         "the crystal's rotations (and a mirror)")
+        self.extend([self.kernel, self.observation, self.angle, self.average,
+                     self.symmetry])
+        self.figure = Figure(figsize=(4, 10), constrained_layout=True)
+        self.axes = self.figure.subplots(4, 1)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(520)
+        self.canvas.setMinimumHeight(700)
         self.native.layout().addWidget(self.canvas)
         self.data: dict = {}
-        for widget in (self.kernel, self.observation, self.angle, self.average):
+        for widget in (self.kernel, self.observation, self.angle, self.average,
+                       self.symmetry):
             widget.changed.connect(self.refresh)
         napari_viewer.dims.events.current_step.connect(self._on_step)
         self.native.destroyed.connect(self._disconnect)
@@ -138,6 +145,11 @@ class PlotsWidget(Container):
             i = energy_index(self._viewer, obs) or 0
             self.data["observation_eq"] = (q, energies, eq)
             self._eq(self.axes[2], q, energies, eq, px, f"E(q) of {obs.name}", energies[i])
+            data = np.asarray(obs.data, dtype=float)
+            image = readouts.qspace(data[i] if data.ndim == 3 else data)
+            image = readouts.symmetrise(image, *readouts.SYMMETRIES[self.symmetry.value])
+            self.data["observation_q"] = image
+            self._qimage(image, px, f"{obs.name} at {energies[i]:.4g} meV")
         for ax in self.axes:
             if not ax.has_data():
                 ax.set_axis_off()
@@ -155,6 +167,20 @@ class PlotsWidget(Container):
         ax.set_ylabel("kernel")
         ax.set_title(f"kernel at {energy:.4g} meV", fontsize=9)
         ax.legend(fontsize=7)
+
+    def _qimage(self, image, px, title) -> None:
+        ax = self.axes[3]
+        h, w = image.shape
+        dq_y, dq_x = readouts.q_axis(h, px), readouts.q_axis(w, px)
+        extent = (-(w // 2 + 0.5) * dq_x, (w - w // 2 - 0.5) * dq_x,
+                  (h - h // 2 - 0.5) * dq_y, -(h // 2 + 0.5) * dq_y)
+        ax.imshow(np.log1p(image / (np.median(image) + 1e-30)), cmap="magma",
+                  extent=extent)
+        unit = "Å⁻¹" if px else "rad/px"
+        ax.set_xlabel(f"q_x ({unit})")
+        ax.set_ylabel(f"q_y ({unit})")
+        symmetry = self.symmetry.value
+        ax.set_title(title + ("" if symmetry == "none" else f", {symmetry}"), fontsize=9)
 
     def _eq(self, ax, q, energies, eq, px, title, energy) -> None:
         unit = "Å⁻¹" if px else "rad/px"

@@ -79,6 +79,33 @@ def qspace(stack: np.ndarray, window: bool = True) -> np.ndarray:
     return np.fft.fftshift(np.abs(np.fft.fft2(stack * window)), axes=(-2, -1))
 
 
+#: Symmetrisations offered for a q-space image: name → (rotation order, mirror).
+SYMMETRIES = {"none": (1, False), "mirror": (1, True), "C2": (2, False),
+              "C3": (3, False), "C4": (4, False), "C6": (6, False),
+              "C4 + mirror": (4, True), "C6 + mirror": (6, True)}
+
+
+def symmetrise(image: np.ndarray, order: int = 1, mirror: bool = False) -> np.ndarray:
+    """Average a centred (q-space) image over C_order rotations (and a mirror).
+
+    Rotations are about the centre pixel (q = 0), bilinear; the mirror is x → −x. A
+    QPI pattern carries the crystal's symmetry, so averaging raises the signal of weak
+    scattering vectors above the speckle of a finite map.
+    """
+    from scipy.ndimage import rotate
+
+    image = np.asarray(image, dtype=float)
+    h, w = image.shape
+    # odd sides put q = 0 (pixel n // 2) on the array centre that rotate() turns about
+    padded = np.pad(image, ((0, 1 - h % 2), (0, 1 - w % 2)))
+    views = [padded] + [rotate(padded, 360.0 * i / order, reshape=False, order=1)
+                        for i in range(1, order)]
+    out = np.mean(views, axis=0)
+    if mirror:
+        out = 0.5 * (out + out[:, ::-1])
+    return out[:h, :w]
+
+
 def q_axis(n: int, pixel_size: float | None = None) -> float:
     """The q step (Å⁻¹ per pixel, rad/px without ``pixel_size``) of an n-point FFT."""
     return 2 * np.pi / (n * _step(pixel_size))
