@@ -273,15 +273,15 @@ def simulate(
     seed : int, optional
         Non-negative; same seed, same arrays.
 
+    Returns
+    -------
+    Simulation
+
     Raises
     ------
     ValueError
         Any argument out of range, of the wrong type, or not a whole number where one is
         needed; the message names the argument and what to pass.
-
-    Returns
-    -------
-    Simulation
 
     Examples
     --------
