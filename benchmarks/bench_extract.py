@@ -31,8 +31,8 @@ def main() -> None:
     import torch
 
     from napari_qpi import extract, simulate
-    from napari_qpi.progress import drain
     from napari_qpi.models.inference import predict
+    from napari_qpi.progress import drain
 
     sim = simulate(seed=0, energies=np.linspace(-20, 60, 16))
     obs = sim.observation
