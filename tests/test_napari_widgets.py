@@ -228,6 +228,19 @@ def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):
     assert float(np.mean(tail_similarity(truth, res.kernel))) < score - 0.3
 
 
+def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
+    _small_synthetic(viewer, qtbot)
+    widget = _dock(viewer, EXTRACT)
+    assert widget.method.value == "auto" and widget.points.value is None
+    widget.run()
+    _wait(qtbot, widget)
+    kernel = viewer.layers[f"{SOURCE} kernel"]
+    chosen = kernel.metadata["method"]
+    assert chosen in METHODS and chosen != "auto"
+    assert widget.result.value.startswith(f"auto → {chosen}")
+    assert "candidates" in widget.result.value
+
+
 def test_batch_runs_every_chosen_layer_with_per_layer_progress(viewer, qtbot):
     _small_synthetic(viewer, qtbot)
     src = viewer.layers[SOURCE]

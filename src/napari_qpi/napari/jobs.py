@@ -91,6 +91,13 @@ def summary(result: Extraction, found: dict) -> str:
         ("whiteness", "whiteness")) if isinstance(info.get(key), int | float)]
     if quality:
         lines.append(", ".join(quality))
+    candidates = info.get("candidates") or {}
+    scored = {name: c["cv_residual"] for name, c in candidates.items()
+              if isinstance(c, dict) and isinstance(c.get("cv_residual"), int | float)}
+    if scored:
+        lines.append("candidates (cross-validated residual): " + ", ".join(
+            f"{name} {value:.2f}" for name, value in sorted(scored.items(),
+                                                           key=lambda kv: kv[1])))
     if found:
         lines.append(f"vs ground truth: tail {found['tail_similarity']:.2f}, "
                      f"kernel {found['kernel_similarity']:.2f}")
