@@ -5,8 +5,8 @@ Run under a virtual display::
     xvfb-run -a python scripts/screenshots.py
 
 Writes ``docs/images/screenshot-*.png``: the synthetic-data widget with a generated
-stack, the extraction widget with its result layers, and the result layers side by
-side in napari's grid mode.
+stack, the extraction widget with its result layers, the read-out dock (profiles and
+E(q)), and the result layers side by side in napari's grid mode.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ def _settle(seconds: float = 0.5) -> None:
         time.sleep(0.02)
 
 
+def _wait(widget) -> None:
+    while widget.worker is not None:
+        _settle(0.1)
+
+
 def _shoot(viewer: napari.Viewer, name: str) -> None:
     _settle()
     path = OUT / f"screenshot-{name}.png"
@@ -45,7 +50,8 @@ def main() -> None:
     synth.family.value = "square"
     synth.n_scatterers.value = 25
     synth.seed.value = 3
-    synth.generate()
+    synth.generate()  # in a worker thread
+    _wait(synth)
     viewer.dims.set_current_step(0, 5)
     viewer.reset_view()
     _shoot(viewer, "synthetic")
@@ -54,8 +60,7 @@ def main() -> None:
     widget.image.value = viewer.layers["QPI observation"]
     widget.method.value = "two-stage"  # blind: no positions given
     widget.run()
-    while widget.worker is not None:
-        _settle(0.1)
+    _wait(widget)
     for layer in viewer.layers:
         layer.visible = layer.name in ("QPI observation kernel", "scatterers",
                                        "QPI observation")
@@ -64,8 +69,13 @@ def main() -> None:
     _shoot(viewer, "extraction")
 
     viewer.window.remove_dock_widget("all")
+    _, plots = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI read-outs")
+    plots.symmetry.value = "C4"
+    _shoot(viewer, "readouts")
+
+    viewer.window.remove_dock_widget("all")
     keep = ("QPI observation", "true kernel", "QPI observation kernel",
-            "QPI observation kernel |FFT|", "QPI observation residual",
+            "QPI observation uncertainty", "QPI observation residual",
             "QPI observation activation")
     for layer in viewer.layers:
         layer.visible = layer.name in keep
