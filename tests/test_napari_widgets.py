@@ -155,9 +155,16 @@ def test_method_tooltips_come_from_the_registry(viewer):
     assert [box.itemText(i) for i in range(box.count())] == list(METHODS)
     for i in range(box.count()):
         assert box.itemData(i, Qt.ToolTipRole) == METHODS[box.itemText(i)].help()
-    widget.method.value = "wiener"
-    assert widget.method.tooltip == METHODS["wiener"].help()
-    assert widget.method.value != "auto" or "auto" in METHODS
+    # the positions box says what the chosen method does with them, from its fields
+    for name, method in METHODS.items():
+        widget.method.value = name
+        assert widget.method.tooltip == method.help()
+        tip = widget.points.tooltip
+        assert ("required" in tip) == method.needs_positions
+        assert ("not used" in tip) == (not method.accepts_positions)
+    for dock in (widget, _dock(viewer, SYNTH)):  # help in place for every field
+        untipped = [w.label or w.text for w in dock if not w.tooltip]
+        assert not untipped
 
 
 def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):

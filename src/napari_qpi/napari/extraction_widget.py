@@ -85,17 +85,23 @@ class ExtractionWidget(Container):
         self.preprocess = Select(
             label="preprocess", choices=list(compute.preprocessing_steps()), value=[],
             tooltip="applied in order to a copy of the data; the layer is not changed")
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.run_button = PushButton(text="Run", tooltip="extract the kernel of the "
+                                                         "observation in the background")
+        self.cancel_button = PushButton(text="Cancel", enabled=False,
+                                        tooltip="stop the run at its next progress step")
         self.save_button = PushButton(text="Save outputs…", enabled=False,
                                       tooltip="kernel, activation, residual, uncertainty, "
                                               "scores and parameters in one .npz")
         self.batch = Select(label="batch", choices=lambda _w: _choices(layers), value=[],
                             tooltip="observations to extract one after another with "
                                     "the options above")
-        self.batch_button = PushButton(text="Run batch")
-        self.status = Label(label="progress", value="")
-        self.result = Label(label="result", value="")
+        self.batch_button = PushButton(text="Run batch",
+                                       tooltip="extract every layer chosen under batch")
+        self.status = Label(label="progress", value="",
+                            tooltip="the running method and its step")
+        self.result = Label(label="result", value="",
+                            tooltip="quality of the last fit (residuals, whiteness), "
+                                    "scores against a ground truth, warnings")
         self.extend([self.image, self.channel, self.method, self.points, self.auto_size,
                      self.kernel_size, self.device, self.preprocess, self.run_button,
                      self.cancel_button, self.save_button, self.batch, self.batch_button,
@@ -138,7 +144,18 @@ class ExtractionWidget(Container):
         box = self.method.native
         for i in range(box.count()):
             box.setItemData(i, compute.method_help(box.itemText(i)), Qt.ToolTipRole)
-        self.method.tooltip = compute.method_help(self.method.value or "")
+        name = self.method.value or ""
+        self.method.tooltip = compute.method_help(name)
+        method = compute.registry().get(name)
+        if method is None:
+            return
+        if method.needs_positions:
+            tip = f"scatterers marked as Points: required by {name}"
+        elif method.accepts_positions:
+            tip = f"optional scatterers (Points) for guided mode; {name} runs blind without"
+        else:
+            tip = f"not used: {name} is blind only"
+        self.points.tooltip = tip
 
     def _auto_changed(self, auto: bool) -> None:
         self.kernel_size.enabled = not auto

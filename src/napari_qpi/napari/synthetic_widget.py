@@ -65,36 +65,53 @@ class SyntheticWidget(Container):
         d = {k: p.default for k, p in inspect.signature(simulate).parameters.items()}
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        self.family = ComboBox(label="band family", choices=FAMILIES, value=d["family"])
+        self.family = ComboBox(label="band family", choices=FAMILIES, value=d["family"],
+                               tooltip="band structure: free electron (isotropic), "
+                                       "square (C4), rectangular (C2), triangular (C6), "
+                                       "triangular_c3 (C3), tilted (C1)")
         self.band_params = LineEdit(label="band parameters",
                                     tooltip="meV (m_eff in electron masses)")
         self.lattice_constant = FloatSpinBox(label="lattice constant (Å)", value=3.6,
-                                             min=0.5, max=50, step=0.1)
-        self.rotation = FloatSpinBox(label="rotation (°)", value=0.0, min=-180, max=180)
-        self.size = SpinBox(label="map size (px)", value=d["shape"][0], min=16, max=512, step=16)
+                                             min=0.5, max=50, step=0.1,
+                                             tooltip="a, Å (unused by the free electron)")
+        self.rotation = FloatSpinBox(label="rotation (°)", value=0.0, min=-180, max=180,
+                                     tooltip="in-plane rotation of the lattice")
+        self.size = SpinBox(label="map size (px)", value=d["shape"][0], min=16, max=512, step=16,
+                            tooltip="side of the square map")
         self.pixel_size = FloatSpinBox(label="pixel size (Å)", value=2.0, min=0.05,
-                                       max=20.0, step=0.05)
+                                       max=20.0, step=0.05,
+                                       tooltip="Å per pixel (the family's default filled in)")
         self.kernel_size = SpinBox(label="kernel size (px)", value=d["kernel_size"], min=3, max=257,
-                                   step=2)
-        self.n_energies = SpinBox(label="energies", value=8, min=1, max=200)
-        self.e_min = FloatSpinBox(label="from (meV)", min=-5000, max=5000, step=1.0)
-        self.e_max = FloatSpinBox(label="to (meV)", min=-5000, max=5000, step=1.0)
-        self.n_scatterers = SpinBox(label="scatterers", value=d["n_scatterers"], min=1, max=2000)
+                                   step=2, tooltip="odd window of the ground-truth kernel")
+        self.n_energies = SpinBox(label="energies", value=8, min=1, max=200,
+                                  tooltip="number of energies, evenly spaced")
+        self.e_min = FloatSpinBox(label="from (meV)", min=-5000, max=5000, step=1.0,
+                                  tooltip="first energy (the family's default range)")
+        self.e_max = FloatSpinBox(label="to (meV)", min=-5000, max=5000, step=1.0,
+                                  tooltip="last energy")
+        self.n_scatterers = SpinBox(label="scatterers", value=d["n_scatterers"], min=1, max=2000,
+                                    tooltip="point defects at random pixels")
         self.n_types = SpinBox(label="defect types", value=1, min=1, max=len(TYPE_FACTORS),
                                tooltip="types 2–4 scale the potential by "
                                        + ", ".join(f"{f:g}" for f in TYPE_FACTORS[1:]))
         self.model = ComboBox(label="scattering", choices=MODELS, value=d["model"],
                               tooltip="linear: sum of single-defect kernels; tmatrix: "
                                       "multiple scattering between defects")
-        self.noise = ComboBox(label="noise", choices=NOISE_KINDS, value=d["noise"])
+        self.noise = ComboBox(label="noise", choices=NOISE_KINDS, value=d["noise"],
+                              tooltip="white or 1/f (pink) noise")
         self.snr = FloatSpinBox(label="SNR (0 = none)", value=d["snr"], min=0.0, max=1e6,
                                 tooltip="var(signal) / var(noise) per energy")
         self.streaks = FloatSpinBox(label="scan streaks", value=d["streaks"], min=0, max=10,
-                                    step=0.1)
+                                    step=0.1, tooltip="scan-line offsets, relative to "
+                                                      "the signal")
         self.background = FloatSpinBox(label="background", value=d["background"], min=0, max=10,
-                                       step=0.1)
-        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
-        self.generate_button = PushButton(text="Generate")
+                                       step=0.1, tooltip="smooth background, relative to "
+                                                         "the signal")
+        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1,
+                            tooltip="same seed, same map")
+        self.generate_button = PushButton(text="Generate",
+                                          tooltip="simulate in the background and add "
+                                                  "observation, true kernel, scatterers")
         self.extend([self.family, self.band_params, self.lattice_constant, self.rotation,
                      self.size, self.pixel_size, self.kernel_size, self.n_energies,
                      self.e_min, self.e_max, self.n_scatterers, self.n_types, self.model,
