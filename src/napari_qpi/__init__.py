@@ -16,7 +16,7 @@ _LAZY = {
     "simulate": "napari_qpi.physics.simulation",
     "Simulation": "napari_qpi.physics.simulation",
     "QPIStack": "napari_qpi.io.stack",
-    "load_stack": "napari_qpi.io.stack",
+    "load_stack": "napari_qpi.io.load",
     "QPIFormatError": "napari_qpi.io.errors",
     "extract": "napari_qpi.extraction.extract",
     "Extraction": "napari_qpi.extraction.extract",
@@ -27,7 +27,8 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from .extraction.extract import Extraction, extract
     from .io.errors import QPIFormatError
-    from .io.stack import QPIStack, load_stack
+    from .io.load import load_stack
+    from .io.stack import QPIStack
     from .physics.simulation import Simulation, simulate
 
 

@@ -107,6 +107,8 @@ def run_method(method: Method, problem: Problem, *,
     fn = method.load()
     factor = working_factor(problem.observation) if (
         working_scale and method.working_scale) else 1.0
+    if method.working_scale:
+        problem.info["working_zoom"] = factor
     if abs(factor - 1) < 1e-3:
         return (yield from fn(problem))
     work = resample(problem.observation, factor)
@@ -120,7 +122,6 @@ def run_method(method: Method, problem: Problem, *,
     kernel = kernel_to_map(np.asarray(result.kernel), factor, k)
     unc = None if result.uncertainty is None else kernel_to_map(
         np.asarray(result.uncertainty), factor, k)
-    problem.info["working_zoom"] = factor
     return MethodResult(kernel, None, unc, result.latent, result.info)
 
 
@@ -157,19 +158,26 @@ def iter_extract(
         warnings.append(f"slice(s) {', '.join(map(str, dead))} are constant and were left "
                         "out of the fit")
     auto_k = kernel_size is None
+    side = min(y.shape[-2:])
+    largest = min(DEFAULT_KERNEL_SIZE, side - (1 - side % 2))
     if auto_k:
         from .window import estimate_window
 
         yield Progress("choosing the kernel window", 0, 1)
-        kernel_size = estimate_window(y, maximum=DEFAULT_KERNEL_SIZE)
-    problem = Problem(y, pos, int(kernel_size), device, pixel_size, noise, weights, int(rng))
+        kernel_size = estimate_window(y, maximum=largest)
+    run_k = kernel_size if (spec.windowed or not auto_k) else largest
+    problem = Problem(y, pos, int(run_k), device, pixel_size, noise, weights, int(rng),
+                      max_window=largest if auto_k else None)
     result = yield from run_method(spec, problem)
     t_kernel = time.perf_counter() - t0
+    if auto_k:
+        result = yield from choose_window(y, result, problem, int(kernel_size), sparsity)
     out = yield from finish(y, result, problem, sparsity=sparsity)
     info = {**problem.info, **result.info, **out.pop("info")}
     info["warnings"] = warnings + info.get("warnings", [])
     info.update(seconds=time.perf_counter() - t0, seconds_kernel=t_kernel,
-                pixel_size=pixel_size, kernel_size=int(kernel_size), kernel_size_auto=auto_k,
+                pixel_size=pixel_size, kernel_size=int(result.kernel.shape[-1]),
+                kernel_size_auto=auto_k,
                 requested_method=spec.name,
                 noise_level=float(np.sqrt(np.mean(noise**2)) * scale))
     kernel = out["kernel"] * scale
@@ -182,6 +190,39 @@ def iter_extract(
     return Extraction(kernel.astype(np.float32), out["activation"].astype(np.float32),
                       residual.astype(np.float32), unc, result.latent,
                       info.pop("method", spec.name), info)
+
+
+def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimate: int,
+                  sparsity: float | None) -> Generator[Progress, None, MethodResult]:
+    """Keep a kernel wider than the estimated window, or its crop, by cross-validation.
+
+    The estimate says where the map's own signal ends; a kernel from a method that
+    estimated a wider window (for free) keeps its tail only if the tail predicts held-out
+    pixels better than the crop does.
+    """
+    from .fista import support_mask
+    from .quality import cv_residual
+    from .scale import center_window
+
+    kernel = np.asarray(result.kernel, dtype=float)
+    if kernel.shape[-1] <= estimate:
+        return result
+    yield Progress("choosing the kernel window on held-out pixels", 0, 1)
+    support = None if problem.positions is None else support_mask(problem.positions,
+                                                                   y.shape[-2:])
+    crop = center_window(kernel, estimate)
+    scores = {int(kernel.shape[-1]): cv_residual(y, kernel, noise=problem.noise,
+                                                 sparsity=sparsity, support=support,
+                                                 rng=problem.rng),
+              int(estimate): cv_residual(y, crop, noise=problem.noise, sparsity=sparsity,
+                                         support=support, rng=problem.rng)}
+    yield Progress("choosing the kernel window on held-out pixels", 1, 1)
+    info = {**result.info, "window_cv": scores, "window_estimate": int(estimate)}
+    if scores[estimate] >= scores[kernel.shape[-1]]:
+        return MethodResult(kernel, result.activation, result.uncertainty, result.latent,
+                            info)
+    unc = None if result.uncertainty is None else center_window(result.uncertainty, estimate)
+    return MethodResult(crop, result.activation, unc, result.latent, info)
 
 
 def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,

@@ -46,6 +46,10 @@ class Problem:
         Seed of any randomness a method uses.
     info : dict
         Diagnostics a method reports; merged into ``Extraction.info``.
+    max_window : int or None
+        Set when ``kernel_size`` was chosen from the data: the largest window (the
+        learned decoders' 65 px, or the map), which methods that can afford it use for
+        candidates whose tails reach further.
     """
 
     observation: np.ndarray
@@ -57,6 +61,7 @@ class Problem:
     weights: str = "default"
     rng: int = 0
     info: dict = field(default_factory=dict)
+    max_window: int | None = None  # with an automatic window: the largest window allowed
 
 
 @dataclass
@@ -108,6 +113,11 @@ class Method:
     max_kernel_size : int or None
         Largest window the method can return by itself (None: any); larger requests are
         rejected with a clear message.
+    windowed : bool
+        Its estimate depends on the window (a blind solver has more room to fit noise in
+        a larger one): with ``kernel_size=None`` it runs at the window estimated from the
+        data. Other methods estimate the largest window and ``extract`` keeps it or its
+        crop to the estimated window, whichever predicts held-out pixels better.
     cost : str
         Rough cost on a 128² slice on two CPU cores, for tooltips.
     description : str
@@ -121,6 +131,7 @@ class Method:
     learned: bool = False
     working_scale: bool = False
     max_kernel_size: int | None = None
+    windowed: bool = False
     cost: str = ""
     description: str = ""
 
@@ -140,7 +151,7 @@ _M = "napari_qpi.extraction.methods."
 
 #: Every method :func:`~napari_qpi.extract` knows, by name, in the order shown to users.
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("auto", _M + "auto:auto", learned=True,
+    Method("auto", _M + "auto:auto", learned=True, windowed=True,
            cost="≈ 1–5 s",
            description="runs the fast candidates (two-stage, power, refine) and keeps the "
                        "one whose kernel best predicts held-out pixels of your map"),
@@ -148,11 +159,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            max_kernel_size=65, cost="≈ 20 ms per slice",
            description="learned latent prior of Ji et al. 2025: an encoder maps the map "
                        "into the latent space of a kernel VAE"),
-    Method("refine", _M + "refine:refine", learned=True, working_scale=True,
+    Method("refine", _M + "refine:refine", learned=True, windowed=True,
            cost="≈ 1–3 s",
            description="sparse blind deconvolution started from the learned and power "
                        "kernels, with the learned decoder as a soft prior"),
-    Method("sbd", _M + "classical:sbd", accepts_positions=False, cost="≈ 5–20 s",
+    Method("sbd", _M + "classical:sbd", accepts_positions=False, windowed=True,
+           cost="≈ 5–20 s",
            description="multi-slice sparse blind deconvolution (Cheung et al. 2020), "
                        "classical, blind"),
     Method("power", _M + "classical:power", accepts_positions=False, cost="≈ 10 ms",

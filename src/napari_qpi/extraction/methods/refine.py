@@ -23,12 +23,20 @@ PHASE_ITERS = (25, 15)
 
 
 def candidates(problem: Problem):
-    """Run two-stage and power; a dict name → MethodResult (the starts of refine)."""
+    """Run two-stage and power; a dict name → MethodResult (the starts of refine).
+
+    With an automatic window they estimate the largest window (it costs them nothing,
+    and their tails may reach further than the estimate).
+    """
+    from dataclasses import replace
+
     from ..extract import run_method
 
+    big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
     out = {}
     for name in ("two-stage", "power"):
-        out[name] = yield from run_method(METHODS[name], problem)
+        out[name] = yield from run_method(METHODS[name], big)
+    problem.info.update(big.info)
     return out
 
 
@@ -47,9 +55,10 @@ def score_all(problem: Problem, results: dict) -> dict:
 def polish(problem: Problem, starts: dict):
     """SBD from the given kernels (no random restarts); a MethodResult."""
     from ..sbd import iter_sbd
+    from ..scale import center_window
 
     k = problem.kernel_size
-    init = np.stack([np.asarray(r.kernel, float) for r in starts.values()])
+    init = np.stack([center_window(np.asarray(r.kernel, float), k) for r in starts.values()])
     res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
                               num_iter=PHASE_ITERS[0], refine_iter=PHASE_ITERS[1],
                               rng=problem.rng, device=problem.device)
