@@ -23,6 +23,7 @@ from magicgui.widgets import (
 
 from . import compute, jobs
 from .layers import observation_candidates
+from .reader import channel_names, reload_channel
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -161,43 +162,21 @@ class ExtractionWidget(Container):
         self.kernel_size.enabled = not auto
 
     def _channel_names(self) -> list[str]:
-        """Channels of the observation's file, when it has several and a path."""
         image = self.__dict__.get("image")  # None while the form is being built
-        layer = image.value if image is not None else None
-        if layer is None or "source" not in layer.metadata:
-            return []
-        names = [str(n) for n in layer.metadata.get("channels", [])]
-        return names if len(names) > 1 else []
+        return channel_names(image.value if image is not None else None)
 
     def _channels(self, *_args) -> None:
         """Offer the channels of a multi-channel file (Nanonis .3ds/.sxm)."""
-        layer = self.image.value
         self.channel.visible = bool(self._channel_names())
         with self.channel.changed.blocked():
             self.channel.reset_choices()
-            names = self.channel.choices
-            if names and layer.metadata.get("channel") in names:
-                self.channel.value = layer.metadata["channel"]
+            current = self.image.value.metadata.get("channel") if self.image.value else None
+            if current in self.channel.choices:
+                self.channel.value = current
 
     def _reload_channel(self, name: str) -> None:
-        """Read the chosen channel from the layer's file into the layer."""
-        from napari.utils.notifications import show_error
-
-        from .reader import read_stack
-
-        layer = self.image.value
-        if layer is None or not name or layer.metadata.get("channel") == name:
-            return
-        tuples = read_stack(layer.metadata["source"], channel=name)
-        if tuples[0][0] is None:  # the reader already told the user why
-            return
-        data, kwargs, _ = tuples[0]
-        layer.data = data
-        layer.metadata = kwargs["metadata"]
-        layer.contrast_limits_range = (float(data.min()), float(data.max()))
-        layer.contrast_limits = kwargs["contrast_limits"]
-        if layer.metadata.get("channel") != name:  # pragma: no cover - reader fallback
-            show_error(f"Channel {name!r} could not be read from {layer.name}")
+        if self.image.value is not None and name:
+            reload_channel(self.image.value, name)
 
     # -- running ------------------------------------------------------------------
     def _request(self, layer):

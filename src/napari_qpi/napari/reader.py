@@ -147,3 +147,29 @@ def _follow_slices() -> None:
     viewer = napari.current_viewer()
     if viewer is not None:
         install_energy_overlay(viewer)
+
+
+def channel_names(layer) -> list[str]:
+    """Channels of the file behind ``layer``, when it has several (Nanonis .3ds/.sxm)."""
+    if layer is None or "source" not in layer.metadata:
+        return []
+    names = [str(n) for n in layer.metadata.get("channels", [])]
+    return names if len(names) > 1 else []
+
+
+def reload_channel(layer, name: str) -> bool:
+    """Read channel ``name`` of the layer's file into ``layer`` (data, metadata, contrast).
+
+    Returns False (the reader has notified the user) when the file cannot give it.
+    """
+    if layer.metadata.get("channel") == name:
+        return True
+    read = read_stack(layer.metadata["source"], channel=name)[0]
+    if read[0] is None:
+        return False
+    data, kwargs, _ = read
+    layer.data = data
+    layer.metadata = kwargs["metadata"]
+    layer.contrast_limits_range = (float(data.min()), float(data.max()))
+    layer.contrast_limits = kwargs["contrast_limits"]
+    return True
