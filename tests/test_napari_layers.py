@@ -127,3 +127,15 @@ def test_energy_readout_follows_the_slider(viewer, sim):
     viewer.dims.set_current_step(0, 2)
     assert text_overlay(viewer).text == f"E = {sim.energies[2]:.4g} meV"
     assert text_overlay(viewer).visible
+
+
+def test_a_layer_in_pixels_has_no_pixel_size(viewer, sim):
+    from napari_qpi.napari.compute import pixel_size_of, prepare
+
+    plain = viewer.add_image(sim.observation, name="plain")  # scale 1, no metadata
+    assert pixel_size_of(plain) is None
+    assert prepare(plain, method="power").pixel_size is None
+    obs = _add_sim(viewer, sim)
+    assert pixel_size_of(obs) == pytest.approx(sim.pixel_size)
+    scaled = viewer.add_image(sim.observation[0], scale=(0.2, 0.2), units="nm")
+    assert pixel_size_of(scaled) == pytest.approx(2.0)

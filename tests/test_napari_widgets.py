@@ -248,6 +248,27 @@ def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
     assert "candidates" in widget.result.value
 
 
+def test_refine_on_a_map_smaller_than_its_working_window(viewer, qtbot):
+    # issue 12 defect 4: a 40-px map gave a mostly-zero, off-centre refine kernel
+    from napari_qpi import simulate
+    from napari_qpi.evaluation import score
+    from napari_qpi.napari.layers import apply_layers, synthetic_layers
+
+    sim = simulate(seed=0, shape=(40, 40), n_scatterers=4, kernel_size=39)
+    apply_layers(viewer, synthetic_layers(sim))
+    widget = _dock(viewer, EXTRACT)
+    widget.method.value = "refine"
+    assert widget.auto_size.value  # the widget leaves the window to extract()
+    widget.run()
+    _wait(qtbot, widget)
+    kernel = viewer.layers[f"{SOURCE} kernel"].data
+    power = (kernel ** 2).sum(axis=0)
+    rows, cols = np.indices(power.shape)
+    centroid = np.array([(power * rows).sum(), (power * cols).sum()]) / power.sum()
+    np.testing.assert_allclose(centroid, np.array(power.shape) // 2, atol=1.0)
+    assert score(sim.kernel, kernel)["kernel_similarity"] > 0.85
+
+
 def test_batch_runs_every_chosen_layer_with_per_layer_progress(viewer, qtbot):
     _small_synthetic(viewer, qtbot)
     src = viewer.layers[SOURCE]
