@@ -226,6 +226,22 @@ def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):
     np.testing.assert_allclose(viewer.layers["run kernel"].scale, kernel.scale)
     np.testing.assert_allclose(viewer.layers["run kernel"].translate, kernel.translate)
     assert viewer.layers["run kernel"].metadata["method"] == "wiener"
+    # or as TIFF stacks with their axes, for Fiji or Gwyddion
+    import tifffile
+
+    written = widget.save(path=tmp_path / "run.tif")
+    assert sorted(p.name for p in written) == sorted(
+        f"run {s}.tif" for s in ("kernel", "residual", "activation"))
+    with tifffile.TiffFile(tmp_path / "run kernel.tif") as tif:
+        np.testing.assert_array_equal(tif.asarray(), kernel.data.astype(np.float32))
+        meta = tif.imagej_metadata
+        xres = tif.pages[0].tags["XResolution"].value
+    assert meta["unit"] == "angstrom" and xres[1] / xres[0] == pytest.approx(px, rel=1e-4)
+    assert meta["spacing"] == pytest.approx(src.scale[0])
+    assert meta["Labels"][0] == f"E = {src.metadata['energies'][0]:.4g} meV"
+    assert '"method": "wiener"' in meta["Info"]
+    # a folder that does not exist: a notification, not a traceback
+    assert widget.save(path=tmp_path / "missing" / "run.npz") is None
 
     # control: positions that are not the scatterers give a much worse kernel
     rng = np.random.default_rng(5)

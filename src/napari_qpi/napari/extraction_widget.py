@@ -309,10 +309,13 @@ class ExtractionWidget(Container):
 
     # -- saving -------------------------------------------------------------------
     def save(self, *_args, path=None):
-        """Write the last run's outputs to one ``.npz`` (asks for a file without ``path``)."""
+        """Write the last run's outputs: one ``.npz``, or TIFF stacks for a ``.tif`` path.
+
+        Without ``path`` a file dialog asks; returns what was written (or None).
+        """
         from napari.utils.notifications import show_error, show_info
 
-        from .saving import save_run
+        from .saving import save_run, save_tiffs
 
         if self.last is None:
             show_error("Save: run an extraction first")
@@ -323,16 +326,20 @@ class ExtractionWidget(Container):
 
             path, _ = QFileDialog.getSaveFileName(
                 self.native, "Save extraction", f"{request.source.name} kernel.npz",
-                "NumPy archive (*.npz)")
+                "NumPy archive, all outputs (*.npz);;TIFF stacks, one per output (*.tif)")
             if not path:
                 return None
+        energies = compute.energies_of(request.source)
         try:
-            out = save_run(path, extraction, parameters=request.parameters(),
-                           scores=compute.scores(request.source, extraction),
-                           energies=compute.energies_of(request.source))
+            if str(path).lower().endswith((".tif", ".tiff")):
+                out = save_tiffs(path, extraction, energies=energies,
+                                 parameters=request.parameters())
+            else:
+                out = save_run(path, extraction, parameters=request.parameters(),
+                               scores=compute.scores(request.source, extraction),
+                               energies=energies)
         except OSError as exc:
             show_error(f"Save: cannot write {path}: {exc.strerror or exc}")
             return None
         show_info(f"Saved the extraction to {out}")
         return out
-

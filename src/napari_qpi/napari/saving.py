@@ -1,10 +1,12 @@
-"""All outputs of one extraction in one ``.npz``, loadable without napari.
+"""All outputs of one extraction in one ``.npz`` (or TIFF stacks), loadable without napari.
 
-The file holds the arrays (``kernel``, ``activation``, ``residual`` and, when the method
+The ``.npz`` holds the arrays (``kernel``, ``activation``, ``residual`` and, when the method
 gave them, ``uncertainty`` and ``latent``), the ``energies`` (meV) and ``pixel_size``
 (Å), and three JSON strings: ``info`` (the library's diagnostics and quality scores),
 ``parameters`` (method, kernel size, preprocessing, source layer) and ``scores`` (against
 a ground truth, when there was one), with the ``method`` and the package ``version``.
+:func:`save_tiffs` writes the same arrays as ImageJ hyperstacks with their axes (energy
+step, Å per pixel) for Fiji, Gwyddion or Python.
 """
 
 from __future__ import annotations
@@ -117,3 +119,47 @@ def is_run_file(path: str | Path) -> bool:
             return {"kernel", "info", "method"} <= set(f.files)
     except Exception:  # not an npz, unreadable: not ours
         return False
+
+
+def save_tiffs(path: str | Path, extraction: Extraction, *, energies=None,
+               pixel_size: float | None = None, parameters: dict | None = None
+               ) -> list[Path]:
+    """Write each output of ``extraction`` as an ImageJ TIFF stack with axis metadata.
+
+    ``<stem> kernel.tif``, ``<stem> residual.tif``, ``<stem> activation.tif`` and
+    ``<stem> uncertainty.tif`` (when present) next to ``path``: float32, axes ``ZYX``
+    (``YX`` for a map) with the energy step as the Z spacing, Å per pixel as the
+    resolution (unit ``angstrom``), one ``E = … meV`` label per slice, and the method,
+    parameters and quality info as JSON in the ``Info`` field.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    import tifffile
+
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".tif", ".tiff") else path
+    if pixel_size is None:
+        pixel_size = extraction.info.get("pixel_size")
+    info = json.dumps(_jsonable({"method": extraction.method, "info": extraction.info,
+                                 "parameters": parameters or {}}))
+    written = []
+    for name in ("kernel", "residual", "activation", "uncertainty"):
+        data = getattr(extraction, name)
+        if data is None:
+            continue
+        data = np.asarray(data, dtype=np.float32)
+        meta = {"axes": "ZYX" if data.ndim == 3 else "YX", "Info": info}
+        if pixel_size:
+            meta["unit"] = "angstrom"
+        if data.ndim == 3 and energies is not None and len(energies) == len(data):
+            e = np.asarray(energies, dtype=float)
+            meta["spacing"] = float(np.mean(np.diff(e))) if len(e) > 1 else 1.0
+            meta["Labels"] = [f"E = {v:.4g} meV" for v in e]
+        out = stem.with_name(f"{stem.name} {name}.tif")
+        res = (1 / pixel_size, 1 / pixel_size) if pixel_size else None
+        tifffile.imwrite(out, data, imagej=True, resolution=res, metadata=meta)
+        written.append(out)
+    return written
