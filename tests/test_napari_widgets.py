@@ -370,6 +370,32 @@ def test_a_fit_that_explains_little_is_flagged(viewer, qtbot, notes, fake_method
     assert warnings, [str(n.message) for n in notes]
 
 
+def test_preprocessing_runs_on_a_copy_and_changes_the_input_of_extraction(viewer, qtbot):
+    from napari_qpi.napari.results import residual_limits
+
+    _small_synthetic(viewer, qtbot)
+    src = viewer.layers[SOURCE]
+    # scan-line offsets on a copy of the data: flattening must remove them
+    src.data = src.data + np.linspace(-3, 3, 96)[None, :, None] * src.data.std()
+    streaked = src.data.copy()
+    truth = src.metadata["ground_truth"]["kernel"]
+    plain = extract_layer(viewer, src, method="two-stage", kernel_size=33)
+    flat = extract_layer(viewer, src, method="two-stage", kernel_size=33,
+                         preprocess=("flatten lines",))
+    np.testing.assert_array_equal(src.data, streaked)  # the user's layer is untouched
+    assert np.mean(tail_similarity(truth, flat.kernel)) > np.mean(
+        tail_similarity(truth, plain.kernel))
+    # the residual is judged against the data that was fitted, not the raw layer
+    from napari_qpi.io.preprocess import flatten_lines
+
+    residual = viewer.layers[f"{SOURCE} residual"]
+    np.testing.assert_allclose(residual.contrast_limits,
+                               residual_limits(flatten_lines(streaked)), rtol=1e-6)
+    assert residual.contrast_limits[1] < 0.9 * residual_limits(streaked)[1]
+    with pytest.raises(ValueError, match="unknown"):
+        extract_layer(viewer, src, method="two-stage", preprocess=("magic",))
+
+
 def test_extract_layer_console_helper(viewer, qtbot):
     _small_synthetic(viewer, qtbot)
     res = extract_layer(viewer, SOURCE, method="wiener", points="scatterers",

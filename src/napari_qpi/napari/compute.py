@@ -101,7 +101,11 @@ class Request:
                 "guided": self.positions is not None}
 
     def steps(self) -> Generator[Progress, None, Extraction]:
-        """The extraction as a generator of progress events returning the result."""
+        """The extraction as a generator of progress events returning the result.
+
+        After preprocessing, one event carries the preprocessed data in
+        ``info["observation"]``.
+        """
         from ..extraction.extract import iter_extract
         from ..progress import Progress
 
@@ -109,9 +113,12 @@ class Request:
         if self.preprocess:
             # on a copy, in the worker thread: the user's layer is never changed
             funcs = preprocessing_steps()
+            n = len(self.preprocess)
             for i, name in enumerate(self.preprocess):
-                yield Progress(f"preprocessing: {name}", i, len(self.preprocess))
+                yield Progress(f"preprocessing: {name}", i, n)
                 data = funcs[name](data)
+            # the data actually fitted: the residual is shown on its colour scale
+            yield Progress("preprocessed", n, n, {"observation": data})
         return (yield from iter_extract(data, method=self.method, positions=self.positions,
                                         pixel_size=self.pixel_size,
                                         kernel_size=self.kernel_size, device=self.device))
@@ -325,6 +332,8 @@ def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
     from .results import show_result
 
     request = prepare(layer, method=method, points=points, viewer=viewer, **kwargs)
-    extraction = drain(request.steps())
-    show_result(viewer, request.source, extraction, scores=scores(request.source, extraction))
+    fitted: dict = {}
+    extraction = drain(request.steps(), lambda event: fitted.update(event.info))
+    show_result(viewer, request.source, extraction, scores=scores(request.source, extraction),
+                reference=fitted.get("observation"))
     return extraction

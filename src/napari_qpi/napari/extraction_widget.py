@@ -274,7 +274,8 @@ class ExtractionWidget(Container):
         extraction, source = done.extraction, done.request.source
         found = compute.scores(source, extraction)
         try:
-            show_result(self._viewer, source, extraction, scores=found)
+            show_result(self._viewer, source, extraction, scores=found,
+                        reference=done.observation)
         except Exception as exc:  # a result the layers cannot take: tell, don't crash
             show_error(jobs.message(exc))
             return

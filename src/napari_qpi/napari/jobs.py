@@ -13,6 +13,8 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..extraction.extract import Extraction
     from .compute import Request
@@ -20,10 +22,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Done:
-    """One request finished."""
+    """One request finished; ``observation`` is the preprocessed data, if any."""
 
     request: Request
     extraction: Extraction
+    observation: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,19 @@ def batch_job(requests: Sequence[Request]) -> Generator:
     for i, request in enumerate(requests):
         prefix = f"[{i + 1}/{n}] {request.source.name}: " if n > 1 else ""
         steps = request.steps()
+        fitted = None
         try:
             while True:
                 try:
                     event = next(steps)
                 except StopIteration as stop:
-                    yield Done(request, stop.value)
+                    yield Done(request, stop.value, fitted)
                     done += 1
                     break
+                fitted = event.info.get("observation", fitted)
+                info = {k: v for k, v in event.info.items() if k != "observation"}
                 yield Progress(f"{prefix}{request.method}: {event.message}", event.step,
-                               event.total, event.info)
+                               event.total, info)
         except Exception as exc:  # shown to the user; the viewer stays usable
             yield Failed(request, exc)
         finally:

@@ -65,8 +65,8 @@ def residual_limits(source_data: np.ndarray) -> tuple[float, float]:
     return symmetric_limits(centred_data)
 
 
-def result_layers(extraction: Extraction, source: Layer, *,
-                  scores: dict | None = None) -> list[LayerDataTuple]:
+def result_layers(extraction: Extraction, source: Layer, *, scores: dict | None = None,
+                  reference: np.ndarray | None = None) -> list[LayerDataTuple]:
     """Layer tuples for an :class:`~napari_qpi.extraction.extract.Extraction`.
 
     Parameters
@@ -77,6 +77,9 @@ def result_layers(extraction: Extraction, source: Layer, *,
         The layer the observation came from; its geometry is copied.
     scores : dict, optional
         Similarities to the ground truth, stored in the kernel layer's metadata.
+    reference : ndarray, optional
+        The data actually fitted (after preprocessing), whose colour scale the residual
+        takes; default the source layer's data.
 
     Returns
     -------
@@ -101,7 +104,8 @@ def result_layers(extraction: Extraction, source: Layer, *,
         meta["energies"] = list(source.metadata["energies"])
     out: list[LayerDataTuple] = [
         (residual, {**last_axes(geom, residual.ndim), "name": f"{name} residual",
-                    "colormap": "gray", "contrast_limits": residual_limits(source.data),
+                    "colormap": "gray", "contrast_limits": residual_limits(
+                        source.data if reference is None else reference),
                     "metadata": meta, "visible": False}, "image"),
         (extraction.activation, {**last_axes(geom, 2), "name": f"{name} activation",
                                  "colormap": "inferno", "blending": "additive",
@@ -151,14 +155,15 @@ def remove_stale(viewer: napari.Viewer, source: str, keep: set[str]) -> list[str
 
 
 def show_result(viewer: napari.Viewer, source: Layer, extraction: Extraction, *,
-                scores: dict | None = None) -> list[Layer]:
+                scores: dict | None = None, reference: np.ndarray | None = None
+                ) -> list[Layer]:
     """Add or update the result layers of ``extraction`` in ``viewer``.
 
     Outputs of an earlier run on the same source that this run did not produce are
     removed. The layer selection is left as it was, so a second run starts from the
-    same input.
+    same input. ``reference``: the data fitted, when preprocessing changed it.
     """
-    tuples = result_layers(extraction, source, scores=scores)
+    tuples = result_layers(extraction, source, scores=scores, reference=reference)
     selected, active = set(viewer.layers.selection), viewer.layers.selection.active
     remove_stale(viewer, source.name, {kw["name"] for _, kw, _ in tuples})
     layers = apply_layers(viewer, tuples)
