@@ -79,6 +79,9 @@ def test_panels_follow_the_energy_slider(make_napari_viewer, free_electron):
         r, prof = readouts.radial_profile(sim.kernel[index], sim.pixel_size)
         np.testing.assert_allclose(widget.data["profile"], prof)
         assert widget.axes[1].lines[0].get_ydata()[0] == pytest.approx(sim.energies[index])
+    # a re-run that updates the kernel layer in place redraws the panels
+    viewer.layers["true kernel"].data = -sim.kernel
+    np.testing.assert_allclose(widget.data["profile"], -prof)
     assert widget.axes[0].get_xlabel() == "r (Å)"
     assert widget.axes[1].get_xlabel() == "q (Å⁻¹)"
     assert widget.axes[1].get_ylabel() == "E (meV)"

@@ -84,6 +84,8 @@ class PlotsWidget(Container):
         self.canvas.setMinimumHeight(700)
         self.native.layout().addWidget(self.canvas)
         self.data: dict = {}
+        self._cache: dict = {}
+        self._watched: set[int] = set()
         for widget in (self.kernel, self.observation, self.angle, self.average,
                        self.symmetry):
             widget.changed.connect(self.refresh)
@@ -103,7 +105,11 @@ class PlotsWidget(Container):
         self.refresh()
 
     def _disconnect(self, *_args) -> None:
+        """The dock is being deleted: stop listening to the viewer and its layers."""
         self._viewer.dims.events.current_step.disconnect(self._on_step)
+        for layer in self._viewer.layers:
+            if id(layer) in self._watched:
+                layer.events.data.disconnect(self.refresh)
 
     def _on_step(self, *_args) -> None:
         self.refresh()
@@ -121,6 +127,7 @@ class PlotsWidget(Container):
         for ax in self.axes:
             ax.clear()
         self.data = {}
+        self._watch(self.kernel.value, self.observation.value)
         angle = None if self.average.value else float(self.angle.value)
         kernel, obs = self.kernel.value, self.observation.value
         if kernel is not None:
@@ -131,7 +138,7 @@ class PlotsWidget(Container):
             energies = self._energies(kernel)
             r, prof = readouts.radial_profile(stack[i], px)
             t, cut = readouts.linecut(stack[i], float(self.angle.value), px)
-            q, eq = readouts.dispersion(stack, angle, px, window=False)
+            q, eq = self._cached(kernel, angle, px, False)
             self.data.update(energy=float(energies[i]), radius=r, profile=prof,
                              linecut=(t, cut), kernel_eq=(q, energies, eq),
                              kernel_pixel_size=px)
@@ -141,7 +148,7 @@ class PlotsWidget(Container):
         if obs is not None:
             px = _pixel_size(obs)
             energies = self._energies(obs)
-            q, eq = readouts.dispersion(np.asarray(obs.data, dtype=float), angle, px)
+            q, eq = self._cached(obs, angle, px, True)
             i = energy_index(self._viewer, obs) or 0
             self.data["observation_eq"] = (q, energies, eq)
             self._eq(self.axes[2], q, energies, eq, px, f"E(q) of {obs.name}", energies[i])
@@ -155,6 +162,24 @@ class PlotsWidget(Container):
                 ax.set_axis_off()
         self.canvas.draw_idle()
         return self.data
+
+    def _watch(self, *layers) -> None:
+        """Redraw when a shown layer gets new data (a re-run updates it in place)."""
+        for layer in layers:
+            if layer is not None and id(layer) not in self._watched:
+                self._watched.add(id(layer))
+                layer.events.data.connect(self.refresh)
+
+    def _cached(self, layer: Layer, angle, px, window: bool):
+        """E(q) of a layer, recomputed only when its data or the direction change (the
+        slider moving redraws without a new FFT of the whole stack)."""
+        key = (id(layer), id(layer.data), angle, px, window)
+        if key not in self._cache:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            self._cache[key] = readouts.dispersion(np.asarray(layer.data, dtype=float),
+                                                   angle, px, window=window)
+        return self._cache[key]
 
     def _profile(self, r, prof, t, cut, px, energy) -> None:
         ax = self.axes[0]
