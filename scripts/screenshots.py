@@ -2,22 +2,24 @@
 
 Run under a virtual display::
 
-    xvfb-run -a python scripts/screenshots.py
+    xvfb-run -a python scripts/screenshots.py [OUT_DIR]
 
-Writes ``docs/images/screenshot-*.png``: the synthetic-data widget with a generated
-stack, the extraction widget with its result layers, the read-out dock (profiles and
-E(q)), and the result layers side by side in napari's grid mode.
+Writes ``screenshot-*.png`` into OUT_DIR (default ``docs/images``): the synthetic-data
+widget with a generated stack, the extraction widget with its result layers, the
+read-out dock (profiles and E(q)), and the result layers side by side in grid mode.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import napari
 from qtpy.QtWidgets import QApplication
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else (
+    Path(__file__).resolve().parents[1] / "docs" / "images")
 SIZE = (1500, 950)
 
 
