@@ -334,6 +334,8 @@ def test_closing_the_viewer_mid_run_cancels_cleanly(make_napari_viewer, qtbot, f
     worker = widget.run()
     qtbot.waitUntil(lambda: widget._progress is not None and widget._progress.n >= 1,
                     timeout=10000)
+    # the run is a napari task: closing the window by hand asks first, then cancels it
+    assert viewer.window._task_status_manager.is_busy()
     viewer.close()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=10000)
     qtbot.wait(100)  # let queued signals (aborted, finished) reach the dead widget
