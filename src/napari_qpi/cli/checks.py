@@ -184,6 +184,14 @@ def read_positions(path: Path):
                          f"({exc})") from None
 
 
+def advance(bar, ev) -> None:
+    """Move a tqdm ``bar`` to a Progress event; a new total or a step back starts it
+    afresh (a new phase), so its rate and ETA stay true."""
+    if bar.total != ev.total or ev.step < bar.n:
+        bar.reset(total=ev.total)
+    bar.update(ev.step - bar.n)
+
+
 def drain_with_bar(gen, *, quiet: bool = False, desc: str | None = None):
     """Run a generator of :class:`~napari_qpi.progress.Progress` with one tqdm bar,
     made at the first event (no empty ``0it`` bar); return the generator's value."""
@@ -198,12 +206,9 @@ def drain_with_bar(gen, *, quiet: bool = False, desc: str | None = None):
         if bar is None:
             bar = tqdm(total=ev.total, desc=desc or ev.message, leave=False,
                        disable=quiet, file=sys.stderr)
-        if bar.total != ev.total:
-            bar.reset(total=ev.total)
-        if desc is None:
+        if desc is None and bar.desc != ev.message:
             bar.set_description(ev.message, refresh=False)
-        bar.n = ev.step
-        bar.refresh()
+        advance(bar, ev)
 
     try:
         return drain(gen, show)

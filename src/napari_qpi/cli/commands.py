@@ -11,6 +11,7 @@ from pathlib import Path
 from ..extraction.registry import METHODS
 from .checks import (
     UsageError,
+    advance,
     check_device,
     check_folder,
     check_output,
@@ -152,9 +153,9 @@ def run_benchmark(args) -> int:
     if args.out is not None:
         check_output(args.out)
     if args.protocol == "paper":
-        from ..evaluation.paper_protocol import run_paper_protocol
+        from ..evaluation.paper_protocol import iter_paper_protocol
 
-        text = run_paper_protocol(seed=args.seed, quiet=args.quiet)
+        text = drain_with_bar(iter_paper_protocol(seed=args.seed), quiet=args.quiet)
     elif args.foreign is not None:
         from ..evaluation.foreign import default_directory, foreign_table, iter_foreign
 
@@ -225,11 +226,10 @@ def run_train(args) -> int:
                 old.close()
             bars[stage] = tqdm(total=ev.total, desc=stage, disable=args.quiet, leave=False)
         bar = bars[stage]
-        bar.n = ev.step
         losses = getattr(ev, "losses", None) or ev.info
         if "loss" in losses and ev.step % 50 == 0:
             bar.set_postfix(loss=f"{losses['loss']:.3f}", refresh=False)
-        bar.refresh()
+        advance(bar, ev)
 
     try:
         out = drain(train(cfg, args.out, device=args.device, resume=not args.restart), show)

@@ -11,11 +11,13 @@ from the 80 and are scored by RMSE/MAE (kernels min-max scaled, the paper code's
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
 
 from ..physics.sampling import EVAL_STREAM, sample_spec
+from ..progress import Progress, drain
 
 #: The paper's five symmetry classes in our families.
 CLASSES = ("tilted", "rectangular", "triangular_c3", "square", "triangular")
@@ -30,15 +32,22 @@ def _specs(seed: int):
 
 
 def run_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 10,
-                       quiet: bool = False) -> str:
-    """Train both models on 80 kernels, score them on the other 20; a markdown report."""
-    from tqdm import tqdm
+                       on_event: Callable[[Progress], None] | None = None) -> str:
+    """Train both models on 80 kernels, score them on the other 20; a markdown report.
 
+    ``on_event`` receives the training's :class:`~napari_qpi.progress.Progress` events.
+    """
+    return drain(iter_paper_protocol(seed=seed, steps=steps, per_kernel=per_kernel),
+                 on_event)
+
+
+def iter_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 10,
+                        ) -> Generator[Progress, None, str]:
+    """Generator form of :func:`run_paper_protocol`: yields the training's progress."""
     from ..models.data import bank_from_specs, make_observations
     from ..models.nets import ModelConfig
     from ..models.train import TrainConfig, train
     from ..models.weights import cached_set
-    from ..progress import drain
     from .metrics import paper_mae, paper_rmse
 
     specs = _specs(seed)
@@ -52,15 +61,7 @@ def run_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 1
                       onestep_steps=steps, map_sizes=(MAP_SIZE,), guide_drop=0.0,
                       scatterers=(1, 20), model=mcfg)
     with tempfile.TemporaryDirectory() as tmp:
-        bar = tqdm(desc="paper protocol: training", disable=quiet, leave=False)
-
-        def show(ev) -> None:  # one stage after the other on one bar
-            bar.set_description(f"paper protocol: {getattr(ev, 'stage', ev.message)}")
-            bar.total, bar.n = ev.total, ev.step
-            bar.refresh()
-
-        drain(train(cfg, tmp, resume=False, bank=bank_train), show)
-        bar.close()
+        yield from train(cfg, tmp, resume=False, bank=bank_train)
         _, nets, _ = cached_set(tmp)
         # scatterer counts: the paper's "up to 20" over a 64-px map
         g = torch.Generator().manual_seed(seed + 1)
@@ -95,4 +96,4 @@ def run_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 1
     return "\n".join(lines)
 
 
-__all__ = ["run_paper_protocol"]
+__all__ = ["iter_paper_protocol", "run_paper_protocol"]
