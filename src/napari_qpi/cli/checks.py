@@ -199,15 +199,17 @@ def drain_with_bar(gen, *, quiet: bool = False, desc: str | None = None):
 
     from ..progress import drain
 
-    bar = None
+    bar, shown = None, desc
 
     def show(ev) -> None:
-        nonlocal bar
+        nonlocal bar, shown
         if bar is None:
             bar = tqdm(total=ev.total, desc=desc or ev.message, leave=False,
                        disable=quiet, file=sys.stderr)
-        if desc is None and bar.desc != ev.message:
+            shown = desc or ev.message
+        if desc is None and shown != ev.message:
             bar.set_description(ev.message, refresh=False)
+            shown = ev.message
         advance(bar, ev)
 
     try:
