@@ -53,6 +53,7 @@ def test_auto_pick_rate_counts_the_truly_best_candidate():
         _rec("two-stage", 1, 0.4), _rec("power", 1, 0.8),
         _rec("auto", 1, 0.4, "two-stage", cands),   # power was better: a miss
         _rec("auto", 2, 0.7, "refine", ("refine",)),  # refine not run: not judged
+        _rec("power", 3, 0.9, "power", ()),  # no candidates: not a selecting method
     ]
     assert auto_pick_rate(records) == (1, 2)
     assert "1 of 2 cases" in table([{**r, "split": "seen", "snr": 5.0, "seconds": 1.0,

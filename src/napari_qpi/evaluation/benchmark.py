@@ -124,18 +124,20 @@ def run(methods, cases: list[Case], *, modes=MODES, weights: str = "seen",
 
 
 def auto_pick_rate(records: list[dict], keys=("mode", "case")) -> tuple[int, int]:
-    """How often ``auto`` chose the candidate with the truly best tail similarity.
+    """How often a selecting method (``auto``) chose the candidate with the truly best
+    tail similarity.
 
-    For each ``auto`` record, the records of the same case (same ``keys``) whose method
-    was one of auto's candidates are compared by tail similarity; a hit is a chosen
-    method that scored the best (ties count). Cases where auto's choice was not run on
-    its own are not judged. Returns (hits, judged cases); (0, 0) when auto did not run.
+    A selecting method is one whose result lists its ``candidates`` (read from
+    ``Extraction.info``, not from its name). For each of its records, the records of the
+    same case (same ``keys``) whose method was one of the candidates are compared by tail
+    similarity; a hit is a chosen method that scored the best (ties count). Cases where
+    the choice was not run on its own are not judged. Returns (hits, judged cases);
+    (0, 0) when no selecting method ran.
     """
     hits = n = 0
-    for a in (r for r in records if r["method"] == "auto"):
+    for a in (r for r in records if r.get("candidates")):
         tails = {r["method"]: r["tail_similarity"] for r in records
-                 if r["method"] in a.get("candidates", ()) and
-                 all(r[k] == a[k] for k in keys)}
+                 if r["method"] in a["candidates"] and all(r[k] == a[k] for k in keys)}
         if a["chosen"] not in tails:
             continue
         n += 1
@@ -182,6 +184,6 @@ def table(records: list[dict], *, group=("method", "split", "mode", "snr"),
         lines.append("| " + " | ".join(row) + " |")
     hits, n = auto_pick_rate(records) if pick_rate else (0, 0)
     if n:
-        lines += ["", f"auto picked the candidate with the best tail similarity in "
+        lines += ["", f"auto's pick was the candidate with the best tail similarity in "
                       f"{hits} of {n} cases ({100 * hits / n:.0f} %)."]
     return "\n".join(lines)
