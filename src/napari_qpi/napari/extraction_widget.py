@@ -210,11 +210,14 @@ class ExtractionWidget(Container):
 
         if self.worker is not None:
             return None
-        try:
-            requests = [self._request(layer) for layer in layers]
-        except ValueError as exc:
-            show_error(jobs.message(exc))
-            return None
+        requests = []
+        for layer in layers:
+            try:
+                requests.append(self._request(layer))
+            except ValueError as exc:  # nothing starts: the user fixes the options first
+                name = f"{layer.name}: " if len(layers) > 1 else ""
+                show_error(jobs.message(ValueError(f"{name}{exc}")))
+                return None
         what = requests[0].source.name if len(requests) == 1 else f"{len(requests)} layers"
         self.status.value = f"{requests[0].method} on {what}…"
         self._progress = progress(total=0, desc=f"QPI extraction ({requests[0].method})")
