@@ -155,7 +155,7 @@ def test_refine_ends_at_least_as_good_as_its_starts():
     obs = sim.observation[:2]
     ref = extract(obs, method="refine", kernel_size=45)
     scores = ref.info["refine_cv"]
-    assert set(scores) == {"two-stage", "power", "refine"}
+    assert {"two-stage", "power", "refine (two-stage)", "refine (power)"} == set(scores)
     assert ref.info["cv_residual"] <= min(scores.values()) + 0.02
     assert ref.info["refine_kept"] in scores
     # the kept kernel's latent and uncertainty belong to it (only the learned one has them)

@@ -40,7 +40,7 @@ class MapFit:
     kernel: np.ndarray  # (E, k, k): amplitude a_E times the unit-norm shape
     activation: np.ndarray  # (H, W) ≥ 0, mean of its active pixels 1
     amplitudes: np.ndarray  # (E,) signed
-    residual: np.ndarray  # (E, H, W), offsets removed
+    residual: np.ndarray  # (E, H, W): observation − model, offsets removed
     relative_residual: float
     sparsity: float  # the absolute λ used
     source: str  # "fit" or "method" (whose activation was kept)
@@ -183,4 +183,5 @@ def fit_map(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
     if msk is not None:
         yc = (y - (y * msk).sum(axis=(-2, -1), keepdims=True) / msk.sum()) * msk
     rel = float(np.linalg.norm(r) / max(np.linalg.norm(yc), 1e-300))
-    return MapFit(amps[:, None, None] * unit, x, amps, r, rel, lam * level, source)
+    # residual = data − model (r above is model − data)
+    return MapFit(amps[:, None, None] * unit, x, amps, -r, rel, lam * level, source)

@@ -62,6 +62,9 @@ class SBDResult:
         Final objective of the winning restart.
     objectives : (R,) ndarray
         Final objective of every restart.
+    kernels : (R, E, k, k) ndarray
+        The final kernel of every restart (unit norm), in the order of the starts:
+        ``restarts`` drawn ones first, then ``init_kernels``.
     """
 
     kernel: np.ndarray
@@ -69,24 +72,27 @@ class SBDResult:
     bias: np.ndarray
     objective: float
     objectives: np.ndarray
+    kernels: np.ndarray | None = None
 
 
 # --- objective and gradients (the solver calls exactly these) ------------------------------
 def objective(op: ConvOperator, x: torch.Tensor, y: torch.Tensor,
-              sparsity: float | torch.Tensor) -> torch.Tensor:
-    """½ Σ_E ‖A_E ⊛ X + b_E − Y_E‖² + λ Σ X, per batch element (b optimal)."""
-    r = centred_residual(op, x, y)
+              sparsity: float | torch.Tensor, mask=None) -> torch.Tensor:
+    """½ Σ_E ‖M(A_E ⊛ X + b_E − Y_E)‖² + λ Σ X, per batch element (b optimal)."""
+    r = centred_residual(op, x, y, mask)
     return 0.5 * (r**2).sum(dim=(-3, -2, -1)) + sparsity * x.sum(dim=(-2, -1))
 
 
-def kernel_gradient(op: ConvOperator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def kernel_gradient(op: ConvOperator, x: torch.Tensor, y: torch.Tensor,
+                    mask=None) -> torch.Tensor:
     """Euclidean gradient of the data term in A: (…, E, k, k)."""
-    return op.kernel_adjoint(centred_residual(op, x, y), x)
+    return op.kernel_adjoint(centred_residual(op, x, y, mask), x)
 
 
-def activation_gradient(op: ConvOperator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Gradient of the data term in X: Aᵀ(A ⊛ X + b − Y), (…, H, W)."""
-    return op.adjoint(centred_residual(op, x, y))
+def activation_gradient(op: ConvOperator, x: torch.Tensor, y: torch.Tensor,
+                        mask=None) -> torch.Tensor:
+    """Gradient of the data term in X: Aᵀ M(A ⊛ X + b − Y), (…, H, W)."""
+    return op.adjoint(centred_residual(op, x, y, mask))
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -94,15 +100,15 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def kernel_step(op: ConvOperator, x: torch.Tensor, y: torch.Tensor, step: torch.Tensor,
-                max_backtrack: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+                max_backtrack: int = 8, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
     """One Riemannian gradient step on the sphere with Armijo backtracking, per restart.
 
     Uses :func:`kernel_gradient` (the gradient the finite-difference test checks) and
     the operator's :meth:`~ConvOperator.with_kernel` for every trial.
     """
     kernel = op.kernel
-    f0 = objective(op, x, y, 0.0)
-    grad = kernel_gradient(op, x, y)
+    f0 = objective(op, x, y, 0.0, mask)
+    grad = kernel_gradient(op, x, y, mask)
     rgrad = grad - _dot(grad, kernel)[..., None, None, None] * kernel
     gnorm2 = (rgrad**2).sum(dim=(-3, -2, -1))
     new = kernel.clone()
@@ -110,7 +116,7 @@ def kernel_step(op: ConvOperator, x: torch.Tensor, y: torch.Tensor, step: torch.
     step = step.clone()
     for _ in range(max_backtrack):
         trial = normalise(kernel - step[..., None, None, None] * rgrad)
-        ft = objective(op.with_kernel(trial), x, y, 0.0)
+        ft = objective(op.with_kernel(trial), x, y, 0.0, mask)
         ok = (ft <= f0 - 1e-4 * step * gnorm2) & ~accepted
         new[ok] = trial[ok]
         accepted |= ok
@@ -150,16 +156,16 @@ def _grid(shape, k: int) -> tuple[int, int]:
 
 
 def _phase(name: str, a, x, y, step, lams, activation_iter: int, rc: int, done: int,
-           total: int):
+           total: int, mask=None):
     """One SBD phase: per λ in ``lams``, FISTA on X, a kernel step, re-centring."""
     grid = _grid(y.shape[-2:], a.shape[-1])
     for it, lam in enumerate(lams):
         op = ConvOperator(a, y.shape[-2:], grid)
-        x = fista(op, y, sparsity=lam, num_iter=activation_iter, x0=x)
+        x = fista(op, y, sparsity=lam, num_iter=activation_iter, x0=x, mask=mask)
         if bool(torch.isnan(step).any()):
             lx = (op.fft(x).abs() ** 2).amax(dim=(-2, -1))
             step = torch.where(torch.isnan(step), 1.0 / lx.clamp_min(1e-12), step)
-        a, step = kernel_step(op, x, y, step)
+        a, step = kernel_step(op, x, y, step, mask=mask)
         a, x = recenter(a, x, rc)
         yield Progress(name, done + it + 1, total)
     return a, x, step
@@ -182,6 +188,7 @@ def iter_sbd(
     dtype: torch.dtype = torch.float32,
     pad: int | None = None,
     core_radius: int | None = None,
+    mask=None,
 ) -> Generator[Progress, None, SBDResult]:
     """Generator form of :func:`sbd`: yields :class:`~napari_qpi.progress.Progress`.
 
@@ -204,6 +211,8 @@ def iter_sbd(
     # unit RMS per pixel and slice: λ means the same at every scale of input
     scale = float(np.sqrt((y_np**2).mean())) or 1.0
     y = torch.as_tensor(y_np / scale, dtype=dtype, device=device)
+    if mask is not None:
+        mask = torch.as_tensor(np.asarray(mask, dtype=float), dtype=dtype, device=device)
     if sparsity is None:
         sparsity = default_sparsity(noise_level(y_np / scale))
     sparsity = float(sparsity)
@@ -226,22 +235,22 @@ def iter_sbd(
     x = torch.zeros((n, h, w), dtype=dtype, device=device)
     step = torch.full((n,), float("nan"), dtype=dtype, device=device)
     a, x, step = yield from _phase("SBD phase I", a, x, y, step, [sparsity] * num_iter,
-                                   activation_iter, rc, 0, total)
+                                   activation_iter, rc, 0, total, mask)
     # phase II: padded kernel, λ lowered geometrically, re-centred every step
     a = normalise(torch.nn.functional.pad(a, (pad, pad, pad, pad)))
     ratio = (sparsity_final / sparsity) ** (1 / max(refine_iter - 1, 1)) if sparsity else 1.0
     lams = [sparsity * ratio**i for i in range(refine_iter)]
     a, x, step = yield from _phase("SBD phase II", a, x, y, step, lams, activation_iter, rc,
-                                   num_iter, total)
+                                   num_iter, total, mask)
     lam = lams[-1] if lams else sparsity
     op = ConvOperator(a, (h, w), _grid((h, w), a.shape[-1]))
-    x = fista(op, y, sparsity=lam, num_iter=4 * activation_iter, x0=x)
+    x = fista(op, y, sparsity=lam, num_iter=4 * activation_iter, x0=x, mask=mask)
 
-    obj = objective(op, x, y, lam)
+    obj = objective(op, x, y, lam, mask)
     best = int(torch.argmin(obj))
     a_best, x_best = a[best], x[best]
-    crop = a_best[:, pad : pad + k, pad : pad + k]
-    crop = crop / crop.norm().clamp_min(1e-30)
+    crops = normalise(a[..., pad : pad + k, pad : pad + k])
+    crop = crops[best]
     bias = (y - op.with_kernel(a_best).forward(x_best)).mean(dim=(-2, -1)) * scale
     return SBDResult(
         kernel=crop.double().cpu().numpy(),
@@ -249,6 +258,7 @@ def iter_sbd(
         bias=bias.double().cpu().numpy(),
         objective=float(obj[best]),
         objectives=obj.double().cpu().numpy(),
+        kernels=crops.double().cpu().numpy(),
     )
 
 
@@ -289,6 +299,8 @@ def sbd(observation, kernel_size: int, **kwargs) -> SBDResult:
     init_kernels : (R0, E, k, k) array_like, optional
         Starting kernels (e.g. the learned and power estimates) run as extra restarts
         beside the ``restarts`` drawn by ``init``.
+    mask : (H, W) array of 0/1, optional
+        Pixels in the data term; the others are never seen (cross-validation).
 
     Returns
     -------

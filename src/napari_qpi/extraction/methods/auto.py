@@ -18,6 +18,7 @@ def auto(problem: Problem):
     results, scores = yield from compete(problem)
     best = min(scores, key=scores.get)
     r = results[best]
-    info = {"method": best,
+    # "refine (power)": the refine candidate started from the power kernel
+    info = {"method": best.split(" (")[0], "auto_pick": best,
             "candidates": {name: {"cv_residual": float(v)} for name, v in scores.items()}}
     return MethodResult(r.kernel, r.activation, r.uncertainty, r.latent, info)

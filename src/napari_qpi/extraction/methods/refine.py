@@ -52,8 +52,12 @@ def score_all(problem: Problem, results: dict) -> dict:
             for name, r in results.items()}
 
 
-def polish(problem: Problem, starts: dict):
-    """SBD from the given kernels (no random restarts); a MethodResult."""
+def polish(problem: Problem, starts: dict, mask=None):
+    """SBD from each given kernel (no random restarts); name → MethodResult.
+
+    With ``mask`` the SBD never sees the held-out pixels, so that its cross-validated
+    residual is as honest as that of a kernel that did not look at the map.
+    """
     from ..sbd import iter_sbd
     from ..scale import center_window
 
@@ -61,14 +65,17 @@ def polish(problem: Problem, starts: dict):
     init = np.stack([center_window(np.asarray(r.kernel, float), k) for r in starts.values()])
     res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
                               num_iter=PHASE_ITERS[0], refine_iter=PHASE_ITERS[1],
-                              rng=problem.rng, device=problem.device)
-    return MethodResult(res.kernel, res.activation)
+                              rng=problem.rng, device=problem.device, mask=mask)
+    return {f"refine ({name})": MethodResult(kern) for name, kern in zip(starts, res.kernels)}
 
 
 def compete(problem: Problem):
     """Starts, their SBD refinement, and the CV score of each: (results, scores)."""
+    from ..quality import holdout_mask
+
     results = yield from candidates(problem)
-    results["refine"] = yield from polish(problem, results)
+    train = holdout_mask(problem.observation.shape[-2:], problem.rng)
+    results.update((yield from polish(problem, results, train)))
     yield Progress("scoring candidates on held-out pixels", 0, 1)
     scores = score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", 1, 1)
