@@ -5,8 +5,9 @@ different kinds: the network knows what physical kernels look like (phase, sign,
 asymmetry) but may not know this map's physics; the power spectrum knows this map's
 |K(q)| but nothing of its phase. Refine runs the SBD alternation (activation by the
 shared FISTA, kernel by gradient steps on the sphere, :mod:`..sbd`) from both at once,
-with few iterations because it starts near the answer, and keeps whichever of the
-starts and their refinements best predicts held-out pixels of the map
+with few iterations because it starts near the answer, and fits the learned latent to
+the map through the decoder (the prior as a regulariser, :mod:`.latent`); it keeps
+whichever of the starts and their refinements best predicts held-out pixels of the map
 (:func:`~..quality.cv_residual`): it never ends worse, by that measure, than where it
 started, and on a map the prior does not know the data has the last word.
 """
@@ -71,11 +72,18 @@ def polish(problem: Problem, starts: dict, mask=None):
 
 def compete(problem: Problem):
     """Starts, their SBD refinement, and the CV score of each: (results, scores)."""
+    from dataclasses import replace
+
     from ..quality import holdout_mask
+    from .latent import latent_fit
 
     results = yield from candidates(problem)
     train = holdout_mask(problem.observation.shape[-2:], problem.rng)
+    big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
+    fitted = yield from latent_fit(big, results["two-stage"], train)
     results.update((yield from polish(problem, results, train)))
+    if fitted is not None:
+        results["refine (latent)"] = fitted
     yield Progress("scoring candidates on held-out pixels", 0, 1)
     scores = score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", 1, 1)
@@ -88,9 +96,6 @@ def refine(problem: Problem):
     best = min(scores, key=scores.get)
     result = results[best]
     info = {"refine_kept": best, "refine_cv": scores}
-    learned = results["two-stage"]
-    # kernel, latent and uncertainty belong together: only the learned kernel has them
-    if best == "two-stage":
-        return MethodResult(result.kernel, result.activation, learned.uncertainty,
-                            learned.latent, info)
-    return MethodResult(result.kernel, result.activation, info=info)
+    # kernel, latent and uncertainty belong together: only learned kernels have them
+    return MethodResult(result.kernel, result.activation, result.uncertainty, result.latent,
+                        info)

@@ -1,0 +1,131 @@
+"""The learned decoder as a prior: fit the latent code (and a small free correction) to the map.
+
+One of refine's candidates. Starting from the two-stage latent — blind, first re-read with
+the scatterers its own kernel marks (self-guidance) — alternate: Adam steps on the latent
+through the frozen stage-1 decoder plus a free correction δ, against the data with the
+shared activation fixed; the activation by the one FISTA with the kernel fixed. The
+decoder keeps the kernel physical; δ lets the map correct it, penalised inside the
+decoder's window and kept small outside. The kernel lives on a working window about twice
+the decoder's: real tails reach beyond any output window, and a model that cannot hold
+them pushes their signal into the kernel's centre.
+
+Only the pixels of ``mask`` enter the fit, so its cross-validated residual is honest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...progress import Progress
+from ..fista import fista, support_mask
+from ..operator import ConvOperator
+from ..registry import MethodResult, Problem
+from ..scale import center_window
+
+#: Outer alternations, latent steps per alternation, FISTA iterations per alternation.
+OUTER, INNER, FISTA_ITERS = 6, 15, 20
+PRIOR_WEIGHT = 1e-3  # ‖z − z₀‖² per latent dimension
+INNER_WEIGHT = 1.0  # ‖δ‖² inside the decoder window, relative to the data term
+OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
+RELATIVE_SPARSITY = 0.15  # λ of the activation, relative to max |Aᵀ Y|
+
+
+def _peaks(activation: np.ndarray, fraction: float = 0.25) -> np.ndarray | None:
+    """(N, 2) pixels of the activation's local maxima above ``fraction`` of its max."""
+    from scipy.ndimage import maximum_filter
+
+    if activation.max() <= 0:
+        return None
+    keep = (activation == maximum_filter(activation, size=5)) & (
+        activation > fraction * activation.max())
+    pos = np.argwhere(keep)
+    return pos if len(pos) else None
+
+
+def _activation(y, kernel, support, mask, x0=None, num_iter=FISTA_ITERS):
+    op = ConvOperator(kernel, y.shape[-2:])
+    lam = RELATIVE_SPARSITY * float(np.abs(op.adjoint(y * (1 if mask is None else mask))).max())
+    return fista(op, y, sparsity=lam, num_iter=num_iter, x0=x0, support=support, mask=mask)
+
+
+def latent_fit(problem: Problem, start: MethodResult, mask=None):
+    """Refine ``start`` (a two-stage result on the problem's pixels) through the decoder.
+
+    Returns a MethodResult with the fitted latent (the kernel is its decoding plus the
+    correction δ; no uncertainty, which belonged to the start), or None when the start has
+    no latent at the map's own scale or the map is too small for the working window.
+    """
+    from ...models.inference import predict
+    from ...models.weights import cached_set
+
+    if start.latent is None or problem.info.get("working_zoom", 1.0) != 1.0:
+        return None
+    y = problem.observation
+    e, h, w = y.shape
+    k = problem.kernel_size
+    support = None if problem.positions is None else support_mask(problem.positions, (h, w))
+    kernel, latent = np.asarray(start.kernel, float), start.latent
+    if problem.positions is None:
+        peaks = _peaks(_activation(y, kernel, None, mask, num_iter=40))
+        if peaks is not None:
+            guide = np.zeros((h, w), np.float32)
+            guide[peaks[:, 0], peaks[:, 1]] = 1.0
+            gen = predict(y, method="two-stage", guide=guide, device="cpu",
+                          weights=problem.weights)
+            while True:
+                try:
+                    next(gen)
+                except StopIteration as stop:
+                    kernel, _, latent = stop.value
+                    break
+    # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0)
+    corr = ConvOperator(kernel, (h, w)).adjoint(y)
+    top = np.abs(corr) >= np.sort(np.abs(corr).ravel())[-max(5, corr.size // 200)]
+    polarity = 1.0 if corr[top].sum() >= 0 else -1.0
+    kernel = polarity * kernel
+    _, nets, _ = cached_set(problem.weights, "cpu")
+    decode = nets["vae"].decode
+    k_model = 65
+    ww = min(2 * k_model - 1, (min(h, w) // 2) * 2 + 1)
+    if ww < k_model:
+        return None
+    act = _activation(y, center_window(kernel, k_model), support, mask, num_iter=80)
+    yt = torch.from_numpy(y).float()
+    mt = torch.ones(h, w) if mask is None else torch.from_numpy(np.asarray(mask)).float()
+    ynorm = float(((yt * mt) ** 2).sum())
+    z0 = torch.from_numpy(np.asarray(latent)).float()
+    with torch.no_grad():
+        sign = 1.0 if float((decode(z0).numpy() * center_window(kernel, k_model)).sum()) >= 0 \
+            else -1.0
+    z = z0.clone().requires_grad_(True)
+    delta = torch.zeros(e, ww, ww, requires_grad=True)
+    pad = (ww - k_model) // 2
+    rr = torch.arange(ww) - ww // 2
+    inner = ((rr[:, None].abs() <= k_model // 2) & (rr[None, :].abs() <= k_model // 2)).float()
+    opt = torch.optim.Adam([z, delta], lr=0.02)
+    geometry = ConvOperator(torch.zeros(e, ww, ww), (h, w))
+
+    def work_kernel() -> torch.Tensor:
+        return torch.nn.functional.pad(sign * decode(z), (pad, pad, pad, pad)) + delta
+
+    for outer in range(OUTER):
+        yield Progress("refine: latent fit against the map", outer, OUTER)
+        x = torch.from_numpy(act).float()
+        for _ in range(INNER):
+            fit = geometry.kernel_forward(work_kernel(), x)
+            loss = (0.5 * (((fit - yt) * mt) ** 2).sum() / ynorm
+                    + PRIOR_WEIGHT * ((z - z0) ** 2).mean()
+                    + INNER_WEIGHT * ((delta * inner) ** 2).sum()
+                    + OUTER_WEIGHT * ((delta * (1 - inner)) ** 2).sum())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            kw = work_kernel().double().numpy()
+        kw = kw / (np.linalg.norm(kw) / np.sqrt(e) + 1e-12)
+        act = _activation(y, kw, support, mask, x0=act * (np.abs(act).max() > 0))
+    yield Progress("refine: latent fit against the map", OUTER, OUTER)
+    with torch.no_grad():
+        lat = z.numpy().copy()
+    return MethodResult(center_window(kw, k), None, None, lat)
