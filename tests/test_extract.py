@@ -71,7 +71,7 @@ def test_pixel_size_is_honest(sim, method):
     [
         (np.full((64, 64), np.nan), {}, "NaN"),
         (np.ones(100), {}, "shape"),
-        (NOISE[:40, :40], {"kernel_size": 65}, "larger than the 40×40 px map"),
+        (NOISE[:40, :40], {"kernel_size": 65}, "smaller than the kernel window"),
         (NOISE, {"method": "magic"}, "unknown"),
         (NOISE, {"positions": [[5, 200]]}, "inside"),
         (NOISE, {"positions": [1, 2, 3]}, "(N, 2)"),

@@ -9,18 +9,9 @@ from ..registry import MethodResult, Problem
 from ..scale import center_window
 
 
-def guide_map(positions: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
-    """(H, W) float32 map with 1 at the given scatterer pixels, or None."""
-    if positions is None:
-        return None
-    g = np.zeros(shape, dtype=np.float32)
-    p = np.rint(np.asarray(positions)).astype(int)
-    g[np.clip(p[:, 0], 0, shape[0] - 1), np.clip(p[:, 1], 0, shape[1] - 1)] = 1.0
-    return g
-
-
 def run_network(problem: Problem, network: str, guide: np.ndarray | None = None):
     """Run a network slice by slice; a MethodResult on the problem's kernel window."""
+    from ...models.inference import _guide_map as guide_map
     from ...models.inference import predict
 
     if guide is None:
