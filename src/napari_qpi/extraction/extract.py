@@ -93,9 +93,11 @@ def run_method(method: Method, problem: Problem, *,
                working_scale: bool = True) -> Generator[Progress, None, MethodResult]:
     """Run one registered method on a prepared problem; kernel on the problem's pixels.
 
-    Learned methods see the map at their working scale (when it leaves their comfort
-    band, see :mod:`.scale`) and their kernel is mapped back; their activation, which
-    lives on the resampled pixels, is then dropped.
+    A learned method also runs on the map resampled to its working scale when the map's
+    mean QPI wavelength leaves the networks' comfort band (see :mod:`.scale`); its
+    kernel is mapped back, and of the two kernels the one that predicts held-out pixels
+    better is kept (``info["working_zoom"]``, ``info["working_zoom_cv"]``): a wavelength
+    estimate on a noisy map may ask for a resampling that only blurs.
     """
     from .scale import kernel_to_map, resample, working_factor
 
@@ -107,10 +109,11 @@ def run_method(method: Method, problem: Problem, *,
     fn = method.load()
     factor = working_factor(problem.observation) if (
         working_scale and method.working_scale) else 1.0
+    native = yield from fn(problem)
     if method.working_scale:
-        problem.info["working_zoom"] = factor
+        problem.info["working_zoom"] = 1.0
     if abs(factor - 1) < 1e-3:
-        return (yield from fn(problem))
+        return native
     work = resample(problem.observation, factor)
     work = work - work.mean(axis=(-2, -1), keepdims=True)
     pos = None if problem.positions is None else np.clip(
@@ -122,7 +125,21 @@ def run_method(method: Method, problem: Problem, *,
     kernel = kernel_to_map(np.asarray(result.kernel), factor, k)
     unc = None if result.uncertainty is None else kernel_to_map(
         np.asarray(result.uncertainty), factor, k)
-    return MethodResult(kernel, None, unc, result.latent, result.info)
+    scaled = MethodResult(kernel, None, unc, result.latent, result.info)
+    scores = {zoom: _cv(problem, r.kernel) for zoom, r in ((1.0, native), (factor, scaled))}
+    best = min(scores, key=scores.get)
+    problem.info.update(working_zoom=best, working_zoom_cv=scores)
+    return native if best == 1.0 else scaled
+
+
+def _cv(problem: Problem, kernel) -> float:
+    from .fista import support_mask
+    from .quality import cv_residual
+
+    support = None if problem.positions is None else support_mask(
+        problem.positions, problem.observation.shape[-2:])
+    return cv_residual(problem.observation, np.asarray(kernel, float), noise=problem.noise,
+                       support=support, rng=problem.rng)
 
 
 def iter_extract(

@@ -26,7 +26,9 @@ def mean_wavelength(observation: np.ndarray) -> float:
     """Power-weighted mean wavelength (px) of mean-free maps (E, H, W).
 
     The centroid of |Y(q)|² over q (DC excluded) scales exactly with the sampling,
-    unlike a peak pick.
+    unlike a peak pick. White noise adds a flat floor to |Y(q)|² that would pull the
+    centroid to short wavelengths on noisy maps; the floor — the median power beyond
+    |q| > 0.375 cycles/px, where a band-limited QPI signal has little — is removed first.
     """
     e, h, w = observation.shape
     win = np.hanning(h)[:, None] * np.hanning(w)[None, :]
@@ -35,6 +37,7 @@ def mean_wavelength(observation: np.ndarray) -> float:
     qy = np.fft.fftfreq(h)[:, None]
     qx = np.fft.fftfreq(w)[None, :]
     q = np.hypot(qy, qx)
+    p = np.clip(p - np.median(p[q > 0.375]), 0, None)
     use = q > 1.5 / min(h, w)  # beyond the window's own blur of DC
     qbar = float((q[use] * p[use]).sum() / (p[use].sum() + 1e-30))
     return 1.0 / max(qbar, 1e-6)
