@@ -25,6 +25,8 @@ from .validate import check_device, check_kernel_size, check_pixel_size, validat
 
 #: Largest automatic window (px), also the learned decoders' window.
 DEFAULT_KERNEL_SIZE = 65
+#: How much lower the resampled reading's cross-validated residual must be to be kept.
+ZOOM_MARGIN = 0.01
 #: Cross-validated residual above which a fit is reported as explaining little.
 CV_WARNING = 0.9
 
@@ -127,7 +129,9 @@ def run_method(method: Method, problem: Problem, *,
         np.asarray(result.uncertainty), factor, k)
     scaled = MethodResult(kernel, None, unc, result.latent, result.info)
     scores = {zoom: _cv(problem, r.kernel) for zoom, r in ((1.0, native), (factor, scaled))}
-    best = min(scores, key=scores.get)
+    # the map as it is unless the resampled reading is clearly better: interpolation
+    # blurs, and on noisy maps the two scores differ by little more than their noise
+    best = factor if scores[factor] < scores[1.0] - ZOOM_MARGIN else 1.0
     problem.info.update(working_zoom=best, working_zoom_cv=scores)
     return native if best == 1.0 else scaled
 
