@@ -142,19 +142,11 @@ def _extract_one(src: Path, out: Path, positions, args) -> None:
         members["uncertainty"] = res.uncertainty
     meta = {"kind": "napari-qpi extraction", "source": str(src), "method": res.method,
             "requested_method": args.method, "version": __version__, "info": res.info}
-    members["metadata"] = np.array(json.dumps(meta, default=_jsonable))
+    from ..io.stack import jsonable
+
+    members["metadata"] = np.array(json.dumps(meta, default=jsonable))
     np.savez_compressed(out, **members)
     ran = res.method if res.method == args.method else f"{args.method} → {res.method}"
     print(f"{ran}: kernel {kernel.shape} in {res.info.get('seconds', float('nan')):.2f} s; "
           f"{quality_line(res.info)}")
     print(f"wrote {out}")
-
-
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return str(obj)

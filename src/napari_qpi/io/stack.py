@@ -90,12 +90,13 @@ class QPIStack:
         known = {} if self.pixel_size is None else {"pixel_size": np.float64(self.pixel_size)}
         np.savez_compressed(
             path, data=self.data, energies=self.energies, **known,
-            metadata=np.array(json.dumps(self.metadata, default=_jsonable)),
+            metadata=np.array(json.dumps(self.metadata, default=jsonable)),
         )
         return path
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """JSON ``default=`` hook: arrays as lists, numpy scalars as numbers, the rest as text."""
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, np.generic):

@@ -73,14 +73,10 @@ def build_bank(split: str, n: int, *, kernel_size: int = 65, seed: int = 0,
 def bank_from_specs(specs, *, kernel_size: int = 65, progress=None) -> KernelBank:
     """A bank holding the kernels of the given :class:`KernelSpec` / :class:`ClassSpec`
     list; ``progress(done, total)`` is called every 100 kernels."""
+    from ..progress import drain
+
     gen = iter_bank(specs, kernel_size=kernel_size)
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(ev.step, ev.total)
+    return drain(gen, None if progress is None else lambda ev: progress(ev.step, ev.total))
 
 
 def iter_bank(specs, *, kernel_size: int = 65):
