@@ -1,7 +1,7 @@
 """Held-out numbers of a weight set: the stage-1 ceiling and blind extraction per
 physics class, on draws from the evaluation seed stream (never a training draw).
 
-``python -m napari_qpi.models.evaluate WEIGHTS [--n N] [--snr S]`` prints both tables.
+``python -m napari_qpi.evaluation.classes WEIGHTS [--n N] [--snr S]`` prints both tables.
 """
 
 from __future__ import annotations
@@ -12,20 +12,18 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from ..models.data import KernelBank, canonical_sign, iter_bank, make_observations
+from ..models.features import power_kernel
+from ..models.weights import cached_set
 from ..physics.classes import CLASS_EVAL_STREAM, CLASS_SPLITS, sample_classes
 from ..progress import drain
-from .data import KernelBank, canonical_sign, iter_bank, make_observations
-from .features import power_kernel
-from .weights import cached_set
 
 __all__ = ["class_bank", "extraction_table", "stage1_ceiling"]
 
 
 def _tail_similarity():
-    try:
-        from ..evaluation.metrics import tail_similarity
-    except ImportError:  # before the evaluation room existed
-        from ..extraction.metrics import tail_similarity
+    from .metrics import tail_similarity
+
     return tail_similarity
 
 
