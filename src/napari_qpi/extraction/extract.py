@@ -128,22 +128,15 @@ def run_method(method: Method, problem: Problem, *,
     unc = None if result.uncertainty is None else kernel_to_map(
         np.asarray(result.uncertainty), factor, k)
     scaled = MethodResult(kernel, None, unc, result.latent, result.info)
-    scores = {zoom: _cv(problem, r.kernel) for zoom, r in ((1.0, native), (factor, scaled))}
+    from .quality import problem_cv
+
+    scores = {zoom: problem_cv(problem, r.kernel) for zoom, r in ((1.0, native),
+                                                                  (factor, scaled))}
     # the map as it is unless the resampled reading is clearly better: interpolation
     # blurs, and on noisy maps the two scores differ by little more than their noise
     best = factor if scores[factor] < scores[1.0] - ZOOM_MARGIN else 1.0
     problem.info.update(working_zoom=best, working_zoom_cv=scores)
     return native if best == 1.0 else scaled
-
-
-def _cv(problem: Problem, kernel) -> float:
-    from .fista import support_mask
-    from .quality import cv_residual
-
-    support = None if problem.positions is None else support_mask(
-        problem.positions, problem.observation.shape[-2:])
-    return cv_residual(problem.observation, np.asarray(kernel, float), noise=problem.noise,
-                       support=support, rng=problem.rng)
 
 
 def iter_extract(
@@ -221,22 +214,16 @@ def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimat
     estimated a wider window (for free) keeps its tail only if the tail predicts held-out
     pixels better than the crop does.
     """
-    from .fista import support_mask
-    from .quality import cv_residual
+    from .quality import problem_cv
     from .scale import center_window
 
     kernel = np.asarray(result.kernel, dtype=float)
     if kernel.shape[-1] <= estimate:
         return result
     yield Progress("choosing the kernel window on held-out pixels", 0, 1)
-    support = None if problem.positions is None else support_mask(problem.positions,
-                                                                   y.shape[-2:])
     crop = center_window(kernel, estimate)
-    scores = {int(kernel.shape[-1]): cv_residual(y, kernel, noise=problem.noise,
-                                                 sparsity=sparsity, support=support,
-                                                 rng=problem.rng),
-              int(estimate): cv_residual(y, crop, noise=problem.noise, sparsity=sparsity,
-                                         support=support, rng=problem.rng)}
+    scores = {int(kernel.shape[-1]): problem_cv(problem, kernel, sparsity),
+              int(estimate): problem_cv(problem, crop, sparsity)}
     yield Progress("choosing the kernel window on held-out pixels", 1, 1)
     info = {**result.info, "window_cv": scores, "window_estimate": int(estimate)}
     if scores[estimate] >= scores[kernel.shape[-1]]:
@@ -249,9 +236,9 @@ def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimat
 def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
            sparsity: float | None = None) -> Generator[Progress, None, dict]:
     """Data-consistent fit of a method's kernel and its scores (see the module notes)."""
-    from .fista import support_mask
+    from .fista import centre, support_mask
     from .fit import fit_map
-    from .quality import cv_residual, whiteness
+    from .quality import problem_cv, whiteness
 
     yield Progress("fitting the activation and amplitudes", 0, 2)
     support = None if problem.positions is None else support_mask(problem.positions,
@@ -260,12 +247,10 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     fit = fit_map(y, kernel, noise=problem.noise, sparsity=sparsity, support=support,
                   activation=result.activation)
     yield Progress("scoring the fit on held-out pixels", 1, 2)
-    cv = cv_residual(y, kernel, noise=problem.noise, sparsity=sparsity, support=support,
-                     rng=problem.rng)
+    cv = problem_cv(problem, kernel, sparsity)
     yield Progress("scoring the fit on held-out pixels", 2, 2)
-    yc = y - y.mean(axis=(-2, -1), keepdims=True)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
-        np.linalg.norm(yc, axis=(-2, -1)), 1e-300)
+        np.linalg.norm(centre(y), axis=(-2, -1)), 1e-300)
     warnings = []
     if cv > CV_WARNING:
         warnings.append(f"the kernel explains little of the map (cross-validated residual "

@@ -23,16 +23,21 @@ import numpy as np
 
 from .operator import ConvOperator
 
-__all__ = ["fista", "centred_residual", "support_mask"]
+__all__ = ["centre", "centred_residual", "fista", "support_mask"]
+
+
+def centre(a, mask=None):
+    """Maps with each slice's mean removed; with ``mask``: the mean over the mask, and
+    zero outside it (the optimal per-energy offset of a least-squares fit on the mask)."""
+    if mask is None:
+        return a - a.mean(axis=(-2, -1), keepdims=True)
+    a = a * mask
+    return (a - a.sum(axis=(-2, -1), keepdims=True) / mask.sum()) * mask
 
 
 def centred_residual(op: ConvOperator, x, y, mask=None):
     """A X + b − Y with the optimal per-energy offsets b (mean over ``mask`` removed)."""
-    r = op.forward(x) - y
-    if mask is None:
-        return r - r.mean(axis=(-2, -1), keepdims=True)
-    r = r * mask
-    return (r - r.sum(axis=(-2, -1), keepdims=True) / mask.sum()) * mask
+    return centre(op.forward(x) - y, mask)
 
 
 def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int = 100,

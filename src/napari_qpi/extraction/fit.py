@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fista import fista
+from .fista import centre, fista
 from .operator import ConvOperator
 
 __all__ = ["MapFit", "fit_map", "noise_scaled_sparsity", "live_slices"]
@@ -66,24 +66,15 @@ def noise_scaled_sparsity(amplitudes: np.ndarray, noise: np.ndarray, n_pixels: i
 
 def _amplitudes(op_unit: ConvOperator, x: np.ndarray, y: np.ndarray, mask=None):
     """Closed-form signed a_E minimising ‖M(a_E m_E + b_E − Y_E)‖², m_E = K̃_E ⊛ X."""
-    m = op_unit.forward(x)
-    if mask is None:
-        m = m - m.mean(axis=(-2, -1), keepdims=True)
-        yc = y - y.mean(axis=(-2, -1), keepdims=True)
-    else:
-        n = mask.sum()
-        m = (m - (m * mask).sum(axis=(-2, -1), keepdims=True) / n) * mask
-        yc = (y - (y * mask).sum(axis=(-2, -1), keepdims=True) / n) * mask
+    m = centre(op_unit.forward(x), mask)
+    yc = centre(y, mask)
     den = (m * m).sum(axis=(-2, -1))
     return np.where(den > 0, (m * yc).sum(axis=(-2, -1)) / np.maximum(den, 1e-300), 0.0)
 
 
 def _residual(op_unit, amps, x, y, mask=None):
-    r = amps[:, None, None] * op_unit.forward(x) - y
-    if mask is None:
-        return r - r.mean(axis=(-2, -1), keepdims=True)
-    n = mask.sum()
-    return (r - (r * mask).sum(axis=(-2, -1), keepdims=True) / n) * mask
+    """Model − data with optimal offsets, for amplitudes ``amps`` of the unit kernels."""
+    return centre(amps[:, None, None] * op_unit.forward(x) - y, mask)
 
 
 def _initial_amplitudes(op_unit: ConvOperator, y: np.ndarray, live: np.ndarray) -> np.ndarray:
@@ -179,9 +170,7 @@ def fit_map(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
     active = x > 0
     level = float(x[active].mean()) if active.any() else 1.0
     x, amps = x / level, amps * level
-    yc = y - y.mean(axis=(-2, -1), keepdims=True)
-    if msk is not None:
-        yc = (y - (y * msk).sum(axis=(-2, -1), keepdims=True) / msk.sum()) * msk
+    yc = centre(y, msk)
     rel = float(np.linalg.norm(r) / max(np.linalg.norm(yc), 1e-300))
     # residual = data − model (r above is model − data)
     return MapFit(amps[:, None, None] * unit, x, amps, -r, rel, lam * level, source)

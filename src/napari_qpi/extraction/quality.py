@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+from .fista import centre
 from .fit import fit_map
 
-__all__ = ["HOLDOUT", "cv_residual", "holdout_mask", "whiteness"]
+__all__ = ["HOLDOUT", "cv_residual", "holdout_mask", "problem_cv", "whiteness"]
 
 #: Fraction of the pixels held out by :func:`cv_residual`.
 HOLDOUT = 0.1
@@ -64,12 +65,23 @@ def cv_residual(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarra
 
     held = 1.0 - train
     pred = ConvOperator(fit.kernel, y.shape[-2:]).forward(fit.activation)
-    n_train = train.sum()
     # offsets b_E from the fitted pixels only
-    b = ((y - pred) * train).sum(axis=(-2, -1), keepdims=True) / n_train
+    b = ((y - pred) * train).sum(axis=(-2, -1), keepdims=True) / train.sum()
     r = (pred + b - y) * held
-    yc = (y - (y * held).sum(axis=(-2, -1), keepdims=True) / held.sum()) * held
-    return float(np.linalg.norm(r) / max(np.linalg.norm(yc), 1e-300))
+    return float(np.linalg.norm(r) / max(np.linalg.norm(centre(y, held)), 1e-300))
+
+
+def problem_cv(problem, kernel, sparsity: float | None = None) -> float:
+    """:func:`cv_residual` of a kernel on a prepared
+    :class:`~napari_qpi.extraction.registry.Problem` (its noise, positions and seed), so
+    every candidate, window and scale is scored on the same held-out pixels."""
+    from .fista import support_mask
+
+    y = problem.observation
+    support = None if problem.positions is None else support_mask(problem.positions,
+                                                                   y.shape[-2:])
+    return cv_residual(y, np.asarray(kernel, float), noise=problem.noise, sparsity=sparsity,
+                       support=support, rng=problem.rng)
 
 
 def whiteness(residual: np.ndarray) -> float:

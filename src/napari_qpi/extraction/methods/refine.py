@@ -35,22 +35,16 @@ def candidates(problem: Problem):
 
     big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
     out = {}
-    for name in ("two-stage", "power"):
+    for name in ("two-stage", "power"):  # (big shares problem.info)
         out[name] = yield from run_method(METHODS[name], big)
-    problem.info.update(big.info)
     return out
 
 
 def score_all(problem: Problem, results: dict) -> dict:
     """Cross-validated residual of every candidate kernel on the same held-out pixels."""
-    from ..fista import support_mask
-    from ..quality import cv_residual
+    from ..quality import problem_cv
 
-    support = None if problem.positions is None else support_mask(
-        problem.positions, problem.observation.shape[-2:])
-    return {name: cv_residual(problem.observation, np.asarray(r.kernel, float),
-                              noise=problem.noise, support=support, rng=problem.rng)
-            for name, r in results.items()}
+    return {name: problem_cv(problem, r.kernel) for name, r in results.items()}
 
 
 def polish(problem: Problem, starts: dict, mask=None):
