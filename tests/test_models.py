@@ -95,3 +95,41 @@ def test_shipped_two_stage_beats_one_step_on_seeded_mini_benchmark(weights):
         two = np.median(tail[("two-stage", mode)])
         one = np.median(tail[("one-step", mode)])
         assert two > one, (mode, two, one)
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (3, -2)])
+def test_anchored_decoder_applies_its_phase_on_the_right_grid(shift):
+    """A linear phase exp(−i q·s) as the decoder's factor must shift a zero-phase power
+    kernel by s pixels (rows down, columns right), and the untrained decoder (factor 1)
+    must return it unchanged: the q-grid, its centring and the roll agree."""
+    from scipy.signal import correlate
+
+    from napari_qpi.models.features import crop_to, pad_to
+    from napari_qpi.models.nets import QGRID, AnchoredDecoder
+
+    patch = np.random.default_rng(0).normal(size=(33, 33))
+    auto = correlate(patch, patch)  # 65×65, centred, non-negative spectrum: zero phase
+    anchor = torch.as_tensor(auto / np.linalg.norm(auto), dtype=torch.float32)[None]
+    dec = AnchoredDecoder(ModelConfig())
+    if shift == (0, 0):
+        assert torch.allclose(dec(torch.zeros(1, 64), anchor), anchor, atol=1e-5)
+    q = torch.fft.fftshift(torch.fft.fftfreq(QGRID))
+    phase = -2 * np.pi * (q[:, None] * shift[0] + q[None, :] * shift[1])
+    factor = torch.stack([torch.cos(phase) - 1, torch.sin(phase)])[None]
+
+    class Fixed(torch.nn.Module):
+        def forward(self, features):
+            return factor
+
+    dec.mix = Fixed()
+    out = dec(torch.zeros(1, 64), anchor)
+    expected = crop_to(torch.roll(pad_to(anchor[:, None], QGRID), shift, (-2, -1)), 65)[:, 0]
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_old_weight_configs_load_without_the_anchor():
+    old = {k: v for k, v in ModelConfig().to_dict().items()
+           if k not in ("anchor", "power_branch", "guide_branch", "head_width")}
+    assert ModelConfig.from_dict(old).anchor is False
+    with pytest.raises(ValueError, match="anchor"):
+        KernelVAE(ModelConfig()).decode(torch.zeros(2, 64))

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 
 from ..models.data import KernelBank, canonical_sign, iter_bank, make_observations
-from ..models.features import power_kernel
+from ..models.features import anchor_kernel, power_kernel
 from ..models.weights import cached_set
 from ..physics.classes import CLASS_EVAL_STREAM, CLASS_SPLITS, sample_classes
 from ..progress import drain
 
-__all__ = ["class_bank", "extraction_table", "stage1_ceiling"]
+__all__ = ["class_bank", "class_maps", "extraction_table", "stage1_ceiling"]
 
 
 def _tail_similarity():
@@ -34,16 +34,38 @@ def class_bank(split: str = "held_out", n: int = 128, *, seed: int = 0) -> Kerne
 
 
 @torch.no_grad()
-def stage1_ceiling(kernels: np.ndarray, weights: str = "default") -> np.ndarray:
+def stage1_ceiling(kernels: np.ndarray, weights: str = "default",
+                   maps: np.ndarray | None = None) -> np.ndarray:
     """Tail similarity of encode → decode (posterior mean) for (N, k, k) kernels, each
-    given unit norm and the canonical sign (positive core) first, as in training."""
+    given unit norm and the canonical sign (positive core) first, as in training.
+
+    An anchored set decodes on the power kernel of each kernel's map, ``maps`` (N, H, W)
+    (required then): its ceiling is what the latent adds to what the data show.
+    """
     _, nets, _ = cached_set(weights)
+    vae = nets["vae"]
     kernels = np.asarray(kernels, np.float64)
     kernels = np.stack([c * canonical_sign(c) / np.linalg.norm(c) for c in kernels])
     k = torch.as_tensor(kernels, dtype=torch.float32)
-    rec = torch.cat([nets["vae"].decode(nets["vae"].encode(b)[0]) for b in k.split(64)])
+    if vae.cfg.anchor:
+        if maps is None:
+            raise ValueError("an anchored weight set needs the kernels' maps")
+        anchors = anchor_kernel(torch.as_tensor(np.asarray(maps), dtype=torch.float32),
+                                k.shape[-1])
+    else:
+        anchors = torch.zeros_like(k)
+    rec = torch.cat([vae.decode(vae.encode(b)[0], a if vae.cfg.anchor else None)
+                     for b, a in zip(k.split(64), anchors.split(64))])
     ts = _tail_similarity()
     return np.array([ts(a, b) for a, b in zip(k.numpy(), rec.numpy())])
+
+
+def class_maps(bank: KernelBank, *, snr: float = 5.0, size: int = 128,
+               seed: int = 0) -> torch.Tensor:
+    """One seeded map (N, size, size) per bank kernel: 5–100 scatterers, noise at ``snr``."""
+    gen = torch.Generator().manual_seed(CLASS_EVAL_STREAM + seed)
+    y, _ = make_observations(bank, torch.arange(len(bank)), size, gen, snr_range=(snr, snr))
+    return y
 
 
 @torch.no_grad()
@@ -54,15 +76,16 @@ def extraction_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.
     One map per bank kernel, ``size``² px, 5–100 scatterers, white/1-f noise at ``snr``.
     """
     _, nets, _ = cached_set(weights)
-    gen = torch.Generator().manual_seed(CLASS_EVAL_STREAM + seed)
     idx = torch.arange(len(bank))
-    y, _ = make_observations(bank, idx, size, gen, snr_range=(snr, snr))
+    y = class_maps(bank, snr=snr, size=size, seed=seed)
     ts = _tail_similarity()
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for part in idx.split(32):
         yb = y[part]
         mu, _ = nets["encoder"].encode_observations(yb, None)
-        preds = {"two-stage": nets["vae"].decode(mu), "one-step": nets["onestep"](yb, None),
+        vae = nets["vae"]
+        anchor = anchor_kernel(yb, bank.windows.shape[-1]) if vae.cfg.anchor else None
+        preds = {"two-stage": vae.decode(mu, anchor), "one-step": nets["onestep"](yb, None),
                  "power": power_kernel(yb, bank.windows.shape[-1])}
         for name, pred in preds.items():
             for i, p in zip(part.tolist(), pred.numpy()):
@@ -95,7 +118,8 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     bank = class_bank(a.split, a.n, seed=a.seed)
-    ceil = stage1_ceiling(bank.windows.numpy(), a.weights)
+    ceil = stage1_ceiling(bank.windows.numpy(), a.weights,
+                          class_maps(bank, snr=a.snr, seed=a.seed).numpy())
     print(f"stage-1 ceiling on {a.split} ({a.n} kernels): median {np.median(ceil):.3f}, "
           f"10th pct {np.percentile(ceil, 10):.3f}")
     tab = extraction_table(bank, a.weights, snr=a.snr, seed=a.seed)

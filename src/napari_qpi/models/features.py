@@ -96,6 +96,11 @@ def power_kernel(y: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return k / (k.flatten(1).norm(dim=1)[:, None, None] + 1e-12)
 
 
+def anchor_kernel(y: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """The power kernel of z-scored maps: what an anchored decoder decodes on."""
+    return power_kernel(zscore(y), kernel_size)
+
+
 def observation_features(y: torch.Tensor, guide: torch.Tensor | None, kernel_size: int,
                          *, power: bool = False):
     """Encoder inputs and z-scored maps.

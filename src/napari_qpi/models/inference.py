@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..progress import Progress
+from .features import anchor_kernel
 from .weights import cached_set
 
 #: Slices per network call: bounds memory for big stacks (256×256×128 and more).
@@ -72,11 +73,14 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             latents.append(None)
         else:
             mu, logvar = nets["encoder"].encode_observations(y, gb)
-            decode = nets["vae"].decode
-            kernels.append(decode(mu).cpu().numpy())
+            vae = nets["vae"]
+            anchor = anchor_kernel(y, vae.cfg.kernel_size) if vae.cfg.anchor else None
+            kernels.append(vae.decode(mu, anchor).cpu().numpy())
             std = (0.5 * logvar).exp()
             eps = torch.randn((UNCERTAINTY_SAMPLES, *mu.shape), generator=gen).to(device)
-            samples = decode((mu[None] + eps * std[None]).flatten(0, 1))
+            samples = vae.decode((mu[None] + eps * std[None]).flatten(0, 1),
+                                 None if anchor is None
+                                 else anchor.repeat(UNCERTAINTY_SAMPLES, 1, 1))
             samples = samples.view(UNCERTAINTY_SAMPLES, len(y), *samples.shape[-2:])
             # the kernel is normalised later; express the spread relative to its norm
             norm = kernels[-1].reshape(len(y), -1)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .features import IMAGE_SIZE, crop_to, observation_features, pad_to
+from .features import IMAGE_SIZE, anchor_kernel, crop_to, observation_features, pad_to
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class ModelConfig:
     #: the power-spectrum kernel estimate as an input, through its own trunk
     #: initialised from stage 1's kernel encoder (issue 11: never below ``power``)
     power_branch: bool = True
+    #: decode on the map's own power spectrum (issue 11): the data give the kernel's
+    #: magnitude in q-space, the latent its phase (sign, asymmetry) and a gain, so the
+    #: decoder holds any kernel at least as well as the power spectrum shows it
+    anchor: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,7 +41,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         # sets saved before these fields existed
-        d = {"guide_branch": False, "head_width": 128, "power_branch": False, **d}
+        d = {"guide_branch": False, "head_width": 128, "power_branch": False,
+             "anchor": False, **d}
         d["widths"] = tuple(d["widths"])
         d["map_widths"] = tuple(d["map_widths"])
         return cls(**d)
@@ -67,9 +72,9 @@ class ImageEncoder(nn.Module):
 
 
 class KernelDecoder(nn.Module):
-    """Latent (B, d) → kernel (B, k, k)."""
+    """Latent (B, d) → kernel (B, k, k), or (B, channels, 80, 80) from :meth:`grid`."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, channels: int = 1) -> None:
         super().__init__()
         w = cfg.widths
         self.k = cfg.kernel_size
@@ -82,13 +87,53 @@ class KernelDecoder(nn.Module):
         # without convolutions at 80×80, which would dominate the cost on a CPU
         ups += [nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(c, w[0], 3, padding=1), nn.SiLU(),
-                nn.Conv2d(w[0], 4, 3, padding=1), nn.PixelShuffle(2)]
+                nn.Conv2d(w[0], 4 * channels, 3, padding=1), nn.PixelShuffle(2)]
         self.up = nn.Sequential(*ups)  # 5 → 80
         self.c0 = w[-1]
 
+    def grid(self, z: torch.Tensor) -> torch.Tensor:
+        return self.up(self.fc(z).view(-1, self.c0, 5, 5))
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z).view(-1, self.c0, 5, 5)
-        return crop_to(self.up(h), self.k)[:, 0]
+        return crop_to(self.grid(z), self.k)[:, 0]
+
+
+#: Side of the anchored decoder's q-grid: the decoder's native output.
+QGRID = 80
+
+
+class AnchoredDecoder(nn.Module):
+    """Latent (B, d) and the map's power kernel (B, k, k) → kernel (B, k, k).
+
+    K̂(q) = |P̂(q)| · c(q): the magnitude comes from the map's power kernel P (what the
+    data show for any scatterer layout), the complex factor c from the latent (phase —
+    sign changes, asymmetry, off-centre sites — and a gain that corrects the noisy
+    magnitude). The last layer starts at zero, so an untrained decoder returns P itself.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.k = cfg.kernel_size
+        self.base = KernelDecoder(cfg, channels=2)
+        # the factor sees the magnitude too, so it can place sign changes on its rings
+        self.mix = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.SiLU(),
+                                 nn.Conv2d(16, 2, 3, padding=1))
+        nn.init.zeros_(self.mix[-1].weight)
+        nn.init.zeros_(self.mix[-1].bias)
+        self.c = (QGRID - self.k) // 2 + self.k // 2  # the kernel centre on the grid
+
+    def forward(self, z: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        c = self.c
+        p = torch.roll(pad_to(anchor[:, None], QGRID)[:, 0], (-c, -c), (-2, -1))
+        mag = torch.fft.fftshift(torch.fft.fft2(p).abs(), dim=(-2, -1))
+        logm = torch.log(mag + 1e-3 * mag.flatten(1).amax(1)[:, None, None])
+        logm = (logm - logm.mean((-2, -1), keepdim=True)) / (
+            logm.std((-2, -1), keepdim=True) + 1e-6)
+        d = self.mix(torch.cat([self.base.grid(z), logm[:, None]], 1))
+        spec = torch.complex(mag * (1 + d[:, 0]), mag * d[:, 1])
+        spec = torch.fft.ifftshift(spec, dim=(-2, -1))
+        kern = torch.roll(torch.fft.ifft2(spec).real, (c, c), (-2, -1))
+        return crop_to(kern, self.k)
 
 
 class KernelVAE(nn.Module):
@@ -99,7 +144,7 @@ class KernelVAE(nn.Module):
         self.cfg = cfg
         self.encoder = ImageEncoder(1, cfg.widths)
         self.head = nn.Linear(self.encoder.out_features, 2 * cfg.latent_dim)
-        self.decoder = KernelDecoder(cfg)
+        self.decoder = AnchoredDecoder(cfg) if cfg.anchor else KernelDecoder(cfg)
 
     def encode(self, kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, k, k) unit-norm kernels → posterior mean and log-variance (B, d)."""
@@ -107,7 +152,14 @@ class KernelVAE(nn.Module):
         mu, logvar = self.head(h).chunk(2, dim=1)
         return mu, logvar.clamp(-12, 6)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents (B, d) → kernels (B, k, k); an anchored VAE needs the maps' power
+        kernels (B, k, k) as ``anchor`` (:func:`.features.anchor_kernel`)."""
+        if self.cfg.anchor:
+            if anchor is None:
+                raise ValueError("this weight set decodes on the map's power kernel: "
+                                 "pass anchor=anchor_kernel(maps, k)")
+            return self.decoder(z, anchor)
         return self.decoder(z) / 10.0
 
 
@@ -169,10 +221,12 @@ class OneStep(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = ObservationEncoder(cfg)
-        self.decoder = KernelDecoder(cfg)
+        self.decoder = AnchoredDecoder(cfg) if cfg.anchor else KernelDecoder(cfg)
 
     def forward(self, y: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
         mu, _ = self.encoder.encode_observations(y, guide)
+        if self.cfg.anchor:
+            return self.decoder(mu, anchor_kernel(y, self.cfg.kernel_size))
         return self.decoder(mu) / 10.0
 
 

@@ -21,6 +21,7 @@ from .._validation import check_choice, check_int
 from ..progress import Progress
 from . import losses
 from .data import BANK_GRID, SAMPLERS, KernelBank, bank_specs, iter_bank, make_observations
+from .features import anchor_kernel
 from .nets import KernelVAE, ModelConfig, ObservationEncoder, OneStep
 from .weights import save_set
 
@@ -133,13 +134,15 @@ def _optimizer(params, cfg: TrainConfig, steps: int):
     return opt, sched
 
 
-def _augment(k: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random mirror/transpose: mirrored kernels are as physical as rotated ones."""
+def _augment(*images: torch.Tensor, gen: torch.Generator) -> list[torch.Tensor]:
+    """One random mirror/transpose for all ``images`` (kernels and their maps):
+    mirrored kernels are as physical as rotated ones."""
+    out = list(images)
     if torch.rand(1, generator=gen) < 0.5:
-        k = k.flip(-1)
+        out = [x.flip(-1) for x in out]
     if torch.rand(1, generator=gen) < 0.5:
-        k = k.transpose(-2, -1)
-    return k
+        out = [x.transpose(-2, -1) for x in out]
+    return out
 
 
 def _batch(bank: KernelBank, cfg: TrainConfig, gen: torch.Generator, device):
@@ -173,13 +176,19 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
     """Stage 1: the kernel VAE on bank kernels (mirrored/transposed at random)."""
 
     def batch_loss():
-        idx = torch.randint(0, len(bank), (cfg.batch_size,), generator=gen)
-        k = _augment(bank.windows[idx], gen).to(device)
+        if vae.cfg.anchor:  # the decoder reads the power kernel of a simulated map
+            y, _, k, orders = _batch(bank, cfg, gen, device)
+            y, k = _augment(y, k, gen=gen)
+            anchor = anchor_kernel(y, k.shape[-1])
+        else:
+            idx = torch.randint(0, len(bank), (cfg.batch_size,), generator=gen)
+            (k,), orders, anchor = _augment(bank.windows[idx], gen=gen), bank.orders[idx], None
+            k, orders = k.to(device), orders.to(device)
         mu, logvar = vae.encode(k)
         z = mu + torch.randn(mu.shape, generator=gen).to(device) * (0.5 * logvar).exp()
-        rec = vae.decode(z)
+        rec = vae.decode(z, anchor)
         terms = losses.reconstruction(rec, k)
-        terms["symmetry"] = losses.symmetry(rec, bank.orders[idx].to(device))
+        terms["symmetry"] = losses.symmetry(rec, orders)
         terms["kl"] = losses.kl(mu, logvar)
         loss = (terms["full"] + terms["tail"] + terms["tail_cos"]
                 + cfg.symmetry_weight * terms["symmetry"] + cfg.beta * terms["kl"])
@@ -208,7 +217,8 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
             mu_t, logvar_t = vae.encode(k)
         mu, logvar = enc.encode_observations(y, guide)
         terms = {"mu": ((mu - mu_t) ** 2).mean(), "logvar": ((logvar - logvar_t) ** 2).mean()}
-        dec = losses.reconstruction(vae.decode(mu), k)
+        anchor = anchor_kernel(y, k.shape[-1]) if vae.cfg.anchor else None
+        dec = losses.reconstruction(vae.decode(mu, anchor), k)
         terms.update({f"dec_{n}": v for n, v in dec.items()})
         loss = terms["mu"] + terms["logvar"] + cfg.decoded_weight * sum(dec.values())
         return loss, terms

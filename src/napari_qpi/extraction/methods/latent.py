@@ -56,6 +56,7 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None):
     correction δ; no uncertainty, which belonged to the start), or None when the start has
     no latent at the map's own scale or the map is too small for the working window.
     """
+    from ...models.features import anchor_kernel
     from ...models.inference import predict
     from ...models.weights import cached_set
 
@@ -85,13 +86,19 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None):
     polarity = 1.0 if corr[top].sum() >= 0 else -1.0
     kernel = polarity * kernel
     _, nets, _ = cached_set(problem.weights, "cpu")
-    decode = nets["vae"].decode
+    vae = nets["vae"]
     k_model = 65
+    yt = torch.from_numpy(y).float()
+    # an anchored decoder reads each slice's power kernel (the data's magnitude)
+    anchor = anchor_kernel(yt, k_model) if vae.cfg.anchor else None
+
+    def decode(z):
+        return vae.decode(z, anchor)
+
     ww = min(2 * k_model - 1, (min(h, w) // 2) * 2 + 1)
     if ww < k_model:
         return None
     act = _activation(y, center_window(kernel, k_model), support, mask, num_iter=80)
-    yt = torch.from_numpy(y).float()
     mt = torch.ones(h, w) if mask is None else torch.from_numpy(np.asarray(mask)).float()
     ynorm = float(((yt * mt) ** 2).sum())
     z0 = torch.from_numpy(np.asarray(latent)).float()
