@@ -72,6 +72,9 @@ def test_version(capsys):
     (["train", "--out", "{tmp}/tr", "--bank-size", "0"], "--bank-size"),
     (["train", "--out", "{stack}"], "is a file"),
     (["train", "--out", "{tmp}/tr", "--device", "banana"], "banana"),
+    (["train", "--out", "{tmp}/tr", "--init-from", "bogus"], "--init-from 'bogus'"),
+    (["train", "--out", "{tmp}/tr", "--stage2-steps", "0"], "--stage2-steps"),
+    (["train", "--out", "{tmp}/tr", "--sampler", "magic"], "--sampler"),
     (["simulate", "--out", "{tmp}/x.npz", "--size", "4"], "--size"),
     (["simulate", "--out", "{tmp}/x.npz", "--snr", "nan"], "--snr"),
     (["demo", "--method", "wiener"], "wiener"),
@@ -189,3 +192,13 @@ def test_warnings_and_quality_scores_are_printed(capsys):
                          "kernel_size": 31, "kernel_size_auto": True})
     assert line == ("relative residual 0.410, cross-validated residual 0.430, "
                     "kernel window 31 px (chosen from the data)")
+
+
+def test_train_options_reach_the_recorded_config(tmp_path, capsys):
+    out = tmp_path / "tr"
+    assert main(["train", "--out", str(out), "--bank-size", "4", "--sampler", "families",
+                 "--steps", "2", "--stage2-steps", "1", "--init-from", "seen",
+                 "--quiet"]) == 0
+    cfg = json.loads((out / "train_log.json").read_text())["train"]
+    assert (cfg["stage1_steps"], cfg["stage2_steps"], cfg["onestep_steps"]) == (2, 1, 2)
+    assert (cfg["sampler"], cfg["init_from"], cfg["bank_size"]) == ("families", "seen", 4)

@@ -111,12 +111,12 @@ def check_device(device: str | None) -> None:
         raise UsageError(f"--device {device!r}: napari-qpi runs on cpu, cuda or mps")
 
 
-def check_weights(weights: str) -> None:
+def check_weights(weights: str, option: str = "--weights") -> None:
     """A shipped weight set's name or a folder written by ``napari-qpi train``."""
     from ..models.weights import SHIPPED
 
     if weights not in SHIPPED and not (Path(weights) / "config.json").is_file():
-        raise UsageError(f"--weights {weights!r} is neither a shipped set "
+        raise UsageError(f"{option} {weights!r} is neither a shipped set "
                          f"({', '.join(SHIPPED)}) nor a folder from napari-qpi train")
 
 

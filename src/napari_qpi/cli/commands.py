@@ -190,10 +190,20 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="folder for the weight set")
     p.add_argument("--split", default="all", choices=("all", "seen"),
-                   help="families to learn from (seen: hold out the unseen families)")
+                   help="what to learn from (seen: hold out the held-out physics classes "
+                        "and unseen families, for honest benchmarks)")
+    p.add_argument("--sampler", default="broad", choices=("broad", "families"),
+                   help="kernels: the broad physics classes mixed with the legacy "
+                        "families (default), or the six legacy families only")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed")
     p.add_argument("--steps", type=int_at_least(1), default=None,
                    help="steps per stage (default: the training config's)")
+    for stage in ("stage1", "stage2", "onestep"):
+        p.add_argument(f"--{stage}-steps", type=int_at_least(1), default=None,
+                       help=f"steps of {stage} only (overrides --steps)")
+    p.add_argument("--init-from", default=None, metavar="SET",
+                   help="warm start from a weight set (shipped name or folder): tensors "
+                        "of matching name and shape")
     p.add_argument("--bank-size", type=int_at_least(1), default=None,
                    help="kernels in the training bank (default: the config's)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
@@ -211,10 +221,14 @@ def run_train(args) -> int:
 
     check_folder(args.out)
     check_device(args.device)
-    cfg = TrainConfig(split=args.split, seed=args.seed)
-    if args.steps is not None:
-        cfg = dataclasses.replace(cfg, stage1_steps=args.steps, stage2_steps=args.steps,
-                                  onestep_steps=args.steps)
+    if args.init_from is not None:
+        check_weights(args.init_from, "--init-from")
+    cfg = TrainConfig(split=args.split, seed=args.seed, sampler=args.sampler,
+                      init_from=args.init_from)
+    for stage in ("stage1", "stage2", "onestep"):
+        steps = getattr(args, f"{stage}_steps") or args.steps
+        if steps is not None:
+            cfg = dataclasses.replace(cfg, **{f"{stage}_steps": steps})
     if args.bank_size is not None:
         cfg = dataclasses.replace(cfg, bank_size=args.bank_size)
     bars: dict[str, tqdm] = {}
