@@ -73,10 +73,9 @@ def test_tiny_anchored_vae_learns_the_phase_its_power_kernel_lacks():
     """Multi-site kernels (off-centre, asymmetric) from their maps' power kernels: the
     untrained anchored decoder returns the zero-phase power kernel; trained on one batch,
     the latent supplies phase and the tail error drops well below the power kernel's."""
-    from napari_qpi.models.data import make_observations
+    from napari_qpi.models.data import bank_from_specs, make_observations
     from napari_qpi.models.features import anchor_kernel
     from napari_qpi.physics.classes import sample_classes
-    from napari_qpi.models.data import bank_from_specs
 
     torch.manual_seed(0)
     specs = [s for s in sample_classes("all", 40, 3) if s.name.split("/")[2] == "dimer"][:4]

@@ -126,7 +126,7 @@ class AnchoredDecoder(nn.Module):
         c = self.c
         p = torch.roll(pad_to(anchor[:, None], QGRID)[:, 0], (-c, -c), (-2, -1))
         mag = torch.fft.fftshift(torch.fft.fft2(p).abs(), dim=(-2, -1))
-        logm = torch.log(mag + 1e-3 * mag.flatten(1).amax(1)[:, None, None])
+        logm = torch.log(mag + 1e-3 * mag.flatten(1).amax(1)[:, None, None] + 1e-12)
         logm = (logm - logm.mean((-2, -1), keepdim=True)) / (
             logm.std((-2, -1), keepdim=True) + 1e-6)
         d = self.mix(torch.cat([self.base.grid(z), logm[:, None]], 1))
