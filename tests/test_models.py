@@ -139,8 +139,12 @@ def test_shipped_seen_set_beats_power_on_held_out_physics_classes():
     """Issue 11 on a small seeded subset of the documented run (docs/models.md): whole
     physics classes the `seen` set never saw, blind at SNR 5 — its latent holds their
     kernels (stage-1 ceiling) and two-stage is above the power-spectrum floor."""
-    from napari_qpi.evaluation.classes import (class_bank, class_maps, extraction_table,
-                                               stage1_ceiling)
+    from napari_qpi.evaluation.classes import (
+        class_bank,
+        class_maps,
+        extraction_table,
+        stage1_ceiling,
+    )
 
     bank = class_bank("held_out", 24, seed=0)
     ceiling = stage1_ceiling(bank.windows.numpy(), "seen", class_maps(bank).numpy())

@@ -1,7 +1,8 @@
 """Held-out numbers of a weight set: the stage-1 ceiling and blind extraction per
 physics class, on draws from the evaluation seed stream (never a training draw).
 
-``python -m napari_qpi.evaluation.classes WEIGHTS [--n N] [--snr S]`` prints both tables.
+``python -m napari_qpi.evaluation.classes WEIGHTS [--n N] [--snr S]`` prints both tables;
+``--foreign`` prints the stage-1 ceiling on the foreign set's kernels instead.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import numpy as np
 import torch
 
 from ..models.data import KernelBank, canonical_sign, iter_bank, make_observations
-from ..models.features import anchor_kernel, power_kernel
+from ..models.features import power_kernel
 from ..models.weights import cached_set
 from ..physics.classes import CLASS_EVAL_STREAM, CLASS_SPLITS, sample_classes
 from ..progress import drain
 
-__all__ = ["class_bank", "class_maps", "extraction_table", "stage1_ceiling"]
+__all__ = ["class_bank", "class_maps", "extraction_table", "foreign_ceiling",
+           "stage1_ceiling"]
 
 
 def _tail_similarity():
@@ -47,17 +49,30 @@ def stage1_ceiling(kernels: np.ndarray, weights: str = "default",
     kernels = np.asarray(kernels, np.float64)
     kernels = np.stack([c * canonical_sign(c) / np.linalg.norm(c) for c in kernels])
     k = torch.as_tensor(kernels, dtype=torch.float32)
-    if vae.cfg.anchor:
-        if maps is None:
-            raise ValueError("an anchored weight set needs the kernels' maps")
-        anchors = anchor_kernel(torch.as_tensor(np.asarray(maps), dtype=torch.float32),
-                                k.shape[-1])
-    else:
-        anchors = torch.zeros_like(k)
-    rec = torch.cat([vae.decode(vae.encode(b)[0], a if vae.cfg.anchor else None)
-                     for b, a in zip(k.split(64), anchors.split(64))])
+    if vae.cfg.anchor and maps is None:
+        raise ValueError("an anchored weight set needs the kernels' maps")
+    y = None if maps is None else torch.as_tensor(np.asarray(maps), dtype=torch.float32)
+    rec = torch.cat([vae.decode(vae.encode(k[p])[0], None if y is None else vae.anchor_of(y[p]))
+                     for p in torch.arange(len(k)).split(64)])
     ts = _tail_similarity()
     return np.array([ts(a, b) for a, b in zip(k.numpy(), rec.numpy())])
+
+
+def foreign_ceiling(weights: str = "default", directory=None) -> dict[str, float]:
+    """Median stage-1 ceiling on the foreign set's true kernels (measure only), each
+    decoded on its own observation: per map defect kind, all maps, and stack slices."""
+    from .foreign import default_directory, load_foreign
+
+    cases = load_foreign(directory or default_directory())
+    rows = [(c.defect, c.kernel, c.observation) for c in cases if c.set == "maps"]
+    rows += [("stack slices", kk, obs) for c in cases if c.set == "stacks"
+             for kk, obs in zip(c.kernel, c.observation)]
+    kinds = np.array([r[0] for r in rows])
+    ceil = stage1_ceiling(np.stack([r[1] for r in rows]), weights,
+                          np.stack([r[2] for r in rows]).astype(np.float32))
+    out = {kind: float(np.median(ceil[kinds == kind])) for kind in dict.fromkeys(kinds)}
+    out["maps"] = float(np.median(ceil[kinds != "stack slices"]))
+    return out
 
 
 def class_maps(bank: KernelBank, *, snr: float = 5.0, size: int = 128,
@@ -76,6 +91,7 @@ def extraction_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.
     One map per bank kernel, ``size``² px, 5–100 scatterers, white/1-f noise at ``snr``.
     """
     _, nets, _ = cached_set(weights)
+    vae = nets["vae"]
     idx = torch.arange(len(bank))
     y = class_maps(bank, snr=snr, size=size, seed=seed)
     ts = _tail_similarity()
@@ -83,9 +99,8 @@ def extraction_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.
     for part in idx.split(32):
         yb = y[part]
         mu, _ = nets["encoder"].encode_observations(yb, None)
-        vae = nets["vae"]
-        anchor = anchor_kernel(yb, bank.windows.shape[-1]) if vae.cfg.anchor else None
-        preds = {"two-stage": vae.decode(mu, anchor), "one-step": nets["onestep"](yb, None),
+        preds = {"two-stage": vae.decode(mu, vae.anchor_of(yb)),
+                 "one-step": nets["onestep"](yb, None),
                  "power": power_kernel(yb, bank.windows.shape[-1])}
         for name, pred in preds.items():
             for i, p in zip(part.tolist(), pred.numpy()):
@@ -115,8 +130,14 @@ def main(argv=None) -> None:
     p.add_argument("--n", type=int, default=116)
     p.add_argument("--snr", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--foreign", action="store_true",
+                   help="only the stage-1 ceiling on ../shared/data/foreign (measure only)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
+    if a.foreign:
+        print(f"stage-1 ceiling on the foreign kernels ({a.weights}): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in foreign_ceiling(a.weights).items()))
+        return
     bank = class_bank(a.split, a.n, seed=a.seed)
     ceil = stage1_ceiling(bank.windows.numpy(), a.weights,
                           class_maps(bank, snr=a.snr, seed=a.seed).numpy())

@@ -45,7 +45,6 @@ def iter_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 
                         ) -> Generator[Progress, None, str]:
     """Generator form of :func:`run_paper_protocol`: yields the training's progress."""
     from ..models.data import bank_from_specs, make_observations
-    from ..models.features import anchor_kernel
     from ..models.nets import ModelConfig
     from ..models.train import TrainConfig, train
     from ..models.weights import cached_set
@@ -72,9 +71,7 @@ def iter_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 
         guide = (act > 0).float()
         with torch.no_grad():
             mu, _ = nets["encoder"].encode_observations(y, guide)
-            vae = nets["vae"]
-            two = vae.decode(mu, anchor_kernel(y, KERNEL_SIZE) if vae.cfg.anchor
-                             else None).numpy()
+            two = nets["vae"].decode(mu, nets["vae"].anchor_of(y)).numpy()
             one = nets["onestep"](y, guide).numpy()
     truth = bank_test.windows[idx].numpy()
     rows = []

@@ -6,7 +6,6 @@ import numpy as np
 import torch
 
 from ..progress import Progress
-from .features import anchor_kernel
 from .weights import cached_set
 
 #: Slices per network call: bounds memory for big stacks (256×256×128 and more).
@@ -74,7 +73,7 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
         else:
             mu, logvar = nets["encoder"].encode_observations(y, gb)
             vae = nets["vae"]
-            anchor = anchor_kernel(y, vae.cfg.kernel_size) if vae.cfg.anchor else None
+            anchor = vae.anchor_of(y)
             kernels.append(vae.decode(mu, anchor).cpu().numpy())
             std = (0.5 * logvar).exp()
             eps = torch.randn((UNCERTAINTY_SAMPLES, *mu.shape), generator=gen).to(device)

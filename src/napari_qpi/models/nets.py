@@ -152,13 +152,18 @@ class KernelVAE(nn.Module):
         mu, logvar = self.head(h).chunk(2, dim=1)
         return mu, logvar.clamp(-12, 6)
 
+    def anchor_of(self, maps: torch.Tensor) -> torch.Tensor | None:
+        """What :meth:`decode` needs for (B, H, W) maps: their power kernels when the
+        decoder is anchored, else None."""
+        return anchor_kernel(maps, self.cfg.kernel_size) if self.cfg.anchor else None
+
     def decode(self, z: torch.Tensor, anchor: torch.Tensor | None = None) -> torch.Tensor:
         """Latents (B, d) → kernels (B, k, k); an anchored VAE needs the maps' power
-        kernels (B, k, k) as ``anchor`` (:func:`.features.anchor_kernel`)."""
+        kernels (B, k, k) as ``anchor`` (:meth:`anchor_of`)."""
         if self.cfg.anchor:
             if anchor is None:
                 raise ValueError("this weight set decodes on the map's power kernel: "
-                                 "pass anchor=anchor_kernel(maps, k)")
+                                 "pass anchor=vae.anchor_of(maps)")
             return self.decoder(z, anchor)
         return self.decoder(z) / 10.0
 

@@ -21,7 +21,6 @@ from .._validation import check_choice, check_int
 from ..progress import Progress
 from . import losses
 from .data import BANK_GRID, SAMPLERS, KernelBank, bank_specs, iter_bank, make_observations
-from .features import anchor_kernel
 from .nets import KernelVAE, ModelConfig, ObservationEncoder, OneStep
 from .weights import save_set
 
@@ -179,11 +178,11 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
         if vae.cfg.anchor:  # the decoder reads the power kernel of a simulated map
             y, _, k, orders = _batch(bank, cfg, gen, device)
             y, k = _augment(y, k, gen=gen)
-            anchor = anchor_kernel(y, k.shape[-1])
+            anchor = vae.anchor_of(y)
         else:
             idx = torch.randint(0, len(bank), (cfg.batch_size,), generator=gen)
-            (k,), orders, anchor = _augment(bank.windows[idx], gen=gen), bank.orders[idx], None
-            k, orders = k.to(device), orders.to(device)
+            (k,) = _augment(bank.windows[idx].to(device), gen=gen)
+            orders, anchor = bank.orders[idx].to(device), None
         mu, logvar = vae.encode(k)
         z = mu + torch.randn(mu.shape, generator=gen).to(device) * (0.5 * logvar).exp()
         rec = vae.decode(z, anchor)
@@ -217,8 +216,7 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
             mu_t, logvar_t = vae.encode(k)
         mu, logvar = enc.encode_observations(y, guide)
         terms = {"mu": ((mu - mu_t) ** 2).mean(), "logvar": ((logvar - logvar_t) ** 2).mean()}
-        anchor = anchor_kernel(y, k.shape[-1]) if vae.cfg.anchor else None
-        dec = losses.reconstruction(vae.decode(mu, anchor), k)
+        dec = losses.reconstruction(vae.decode(mu, vae.anchor_of(y)), k)
         terms.update({f"dec_{n}": v for n, v in dec.items()})
         loss = terms["mu"] + terms["logvar"] + cfg.decoded_weight * sum(dec.values())
         return loss, terms

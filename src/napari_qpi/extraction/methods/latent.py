@@ -56,7 +56,6 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None):
     correction δ; no uncertainty, which belonged to the start), or None when the start has
     no latent at the map's own scale or the map is too small for the working window.
     """
-    from ...models.features import anchor_kernel
     from ...models.inference import predict
     from ...models.weights import cached_set
 
@@ -90,7 +89,7 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None):
     k_model = 65
     yt = torch.from_numpy(y).float()
     # an anchored decoder reads each slice's power kernel (the data's magnitude)
-    anchor = anchor_kernel(yt, k_model) if vae.cfg.anchor else None
+    anchor = vae.anchor_of(yt)
 
     def decode(z):
         return vae.decode(z, anchor)
