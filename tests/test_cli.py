@@ -202,3 +202,11 @@ def test_train_options_reach_the_recorded_config(tmp_path, capsys):
     cfg = json.loads((out / "train_log.json").read_text())["train"]
     assert (cfg["stage1_steps"], cfg["stage2_steps"], cfg["onestep_steps"]) == (2, 1, 2)
     assert (cfg["sampler"], cfg["init_from"], cfg["bank_size"]) == ("families", "seen", 4)
+
+
+def test_train_zero_stage1_steps_need_a_warm_start(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "tr"), "--stage1-steps", "0",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--init-from" in err and "Traceback" not in err
+    assert not (tmp_path / "tr").exists()

@@ -156,3 +156,18 @@ def test_bank_is_reused_when_only_the_schedule_changes(tmp_path):
     assert (tmp_path / "bank.pt").stat().st_mtime_ns == written  # loaded, not rebuilt
     with pytest.raises(ValueError, match="bank_size"):
         drain(train(dataclasses.replace(TINY, bank_size=7, stage1_steps=4), tmp_path))
+
+
+def test_zero_stage1_steps_keep_the_warm_start_decoder(tmp_path):
+    from safetensors.torch import load_file
+
+    first = drain(train(TINY, tmp_path / "first"))
+    cfg = dataclasses.replace(TINY, stage1_steps=0, init_from=str(first), seed=3)
+    second = drain(train(cfg, tmp_path / "second"))
+    old, new = (load_file(str(d / "vae.safetensors")) for d in (first, second))
+    assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)
+    # stage 2 did train: the encoder moved away from its warm start
+    enc_old, enc_new = (load_file(str(d / "encoder.safetensors")) for d in (first, second))
+    assert any(not torch.equal(enc_old[k], enc_new[k]) for k in enc_old)
+    with pytest.raises(ValueError, match="init_from"):
+        dataclasses.replace(TINY, stage1_steps=0)

@@ -199,8 +199,10 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int_at_least(1), default=None,
                    help="steps per stage (default: the training config's)")
     for stage in ("stage1", "stage2", "onestep"):
-        p.add_argument(f"--{stage}-steps", type=int_at_least(1), default=None,
-                       help=f"steps of {stage} only (overrides --steps)")
+        p.add_argument(f"--{stage}-steps", type=int_at_least(0 if stage == "stage1" else 1),
+                       default=None, help=f"steps of {stage} only (overrides --steps)"
+                       + ("; 0 keeps the --init-from set's stage 1" if stage == "stage1"
+                          else ""))
     p.add_argument("--init-from", default=None, metavar="SET",
                    help="warm start from a weight set (shipped name or folder): tensors "
                         "of matching name and shape")
@@ -223,6 +225,9 @@ def run_train(args) -> int:
     check_device(args.device)
     if args.init_from is not None:
         check_weights(args.init_from, "--init-from")
+    elif args.stage1_steps == 0:
+        raise UsageError("--stage1-steps 0 keeps the stage 1 of a warm start: pass "
+                         "--init-from SET, or at least 1 step")
     cfg = TrainConfig(split=args.split, seed=args.seed, sampler=args.sampler,
                       init_from=args.init_from)
     for stage in ("stage1", "stage2", "onestep"):

@@ -53,9 +53,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice(self.split, "split", ("all", "seen"))
         check_choice(self.sampler, "sampler", SAMPLERS)
-        for name in ("bank_size", "batch_size", "stage1_steps", "stage2_steps",
-                     "onestep_steps"):
+        for name in ("bank_size", "batch_size", "stage2_steps", "onestep_steps"):
             check_int(getattr(self, name), name, low=1)
+        # 0 stage-1 steps keeps the warm start's decoder (and so its latent space)
+        check_int(self.stage1_steps, "stage1_steps", low=0)
+        if self.stage1_steps == 0 and self.init_from is None:
+            raise ValueError("stage1_steps=0 keeps the stage 1 of a warm start: pass "
+                             "init_from (a weight set), or at least 1 step")
         check_int(self.seed, "seed", low=0)
         _check_real(self.lr, "lr", 0.0, 1.0, open_low=True)
         for name in ("beta", "symmetry_weight", "decoded_weight"):
@@ -346,6 +350,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
                                         device, warm=warm)),
         ("onestep", lambda: train_onestep(modules["onestep"], bank, cfg, gen, device)),
     ]
+    if cfg.stage1_steps == 0 and "stage1" not in done:
+        done.append("stage1")  # the warm start's stage 1, kept as it is
     for name, run in stages:
         if name in done:
             continue
