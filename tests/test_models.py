@@ -153,3 +153,16 @@ def test_shipped_seen_set_beats_power_on_held_out_physics_classes():
     scores = {m: np.median([v for cls in table.values() for v in cls[m]])
               for m in ("two-stage", "power")}
     assert scores["two-stage"] > scores["power"] + 0.03, scores
+
+
+def test_training_bank_subset_spreads_over_the_bank(tmp_path):
+    from napari_qpi.evaluation.classes import training_bank_subset
+    from napari_qpi.models.data import build_bank
+
+    bank = build_bank("seen", 9, seed=4, sampler="broad")
+    torch.save({"spectra": bank.spectra, "windows": bank.windows, "orders": bank.orders,
+                "families": bank.families, "config": {}}, tmp_path / "bank.pt")
+    sub = training_bank_subset(tmp_path / "bank.pt", 3)
+    assert sub.families == [bank.families[i] for i in (0, 4, 8)]
+    assert torch.equal(sub.windows, bank.windows[[0, 4, 8]])
+    assert torch.equal(sub.spectra, bank.spectra[[0, 4, 8]])
