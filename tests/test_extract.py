@@ -8,6 +8,7 @@ import pytest
 from napari_qpi import QPIStack, extract, simulate
 from napari_qpi.evaluation.metrics import kernel_similarity, tail_similarity
 from napari_qpi.extraction import METHODS, iter_extract
+from napari_qpi.extraction.extract import ZOOM_MARGIN
 from napari_qpi.physics import default_band
 
 NOISE = np.random.default_rng(0).normal(size=(80, 80))
@@ -141,11 +142,12 @@ def test_same_surface_at_two_pixel_sizes_gives_the_same_kernel_in_angstrom():
     fine_on_coarse = kf.kernel[0][::2, ::2]
     assert kernel_similarity(fine_on_coarse, kc.kernel[0]) > 0.9
     # the fine map's mean wavelength (≈ 27 px) lies beyond the networks' comfort band:
-    # it is also read at the working scale, and the reading that predicts held-out
-    # pixels better is kept; the coarse one (≈ 13 px) is read as it is
+    # it is also read at the working scale, and the resampled reading is kept only if it
+    # predicts held-out pixels clearly better (ZOOM_MARGIN): the kept one is never clearly
+    # worse; the coarse one (≈ 13 px) is read as it is
     scores = kf.info["working_zoom_cv"]
     assert len(scores) == 2 and min(scores) < 0.9
-    assert scores[kf.info["working_zoom"]] == min(scores.values())
+    assert scores[kf.info["working_zoom"]] <= min(scores.values()) + ZOOM_MARGIN
     assert kc.info["working_zoom"] == 1.0 and "working_zoom_cv" not in kc.info
     # and each sampling recovers its own true kernel, tail included
     assert tail_similarity(fine.kernel[0], kf.kernel[0]) > 0.8
