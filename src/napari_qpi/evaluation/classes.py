@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -152,18 +153,21 @@ def main(argv=None) -> None:
         print(f"stage-1 ceiling on the foreign kernels ({a.weights}): "
               + ", ".join(f"{k} {v:.3f}" for k, v in foreign_ceiling(a.weights).items()))
         return
-    bank = (class_bank(a.split, a.n, seed=a.seed) if a.bank is None
-            else training_bank_subset(a.bank, a.n))
-    if a.bank is not None:
-        a.split = f"training-bank kernels of {a.bank}"
+    if a.bank is None:
+        bank, label = class_bank(a.split, a.n, seed=a.seed), a.split
+    elif not Path(a.bank).is_file():
+        p.error(f"--bank {a.bank}: no such file (a training run's bank.pt)")
+    else:
+        bank, label = training_bank_subset(a.bank, a.n), f"training-bank kernels of {a.bank}"
     ceil = stage1_ceiling(bank.windows.numpy(), a.weights,
                           class_maps(bank, snr=a.snr, seed=a.seed).numpy())
-    print(f"stage-1 ceiling on {a.split} ({a.n} kernels): median {np.median(ceil):.3f}, "
+    print(f"stage-1 ceiling on {label} ({a.n} kernels): median {np.median(ceil):.3f}, "
           f"10th pct {np.percentile(ceil, 10):.3f}")
     tab = extraction_table(bank, a.weights, snr=a.snr, seed=a.seed)
-    print(f"blind tail similarity, {a.split}, SNR {a.snr:g}, by lattice/electrons:")
-    print(_summary(tab, lambda c: "/".join(c.split("/")[:2])))  # a legacy family: its name
+    print(f"blind tail similarity, {label}, SNR {a.snr:g}, by lattice/electrons:")
+    print(_summary(tab, lambda c: "/".join(c.split("/")[:2])))
     print("by defect:")
+    # a bank also holds legacy families, named without "/"
     print(_summary(tab, lambda c: c.split("/")[2] if c.count("/") == 2 else "legacy family"))
 
 
