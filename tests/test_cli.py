@@ -210,3 +210,20 @@ def test_train_zero_stage1_steps_need_a_warm_start(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--init-from" in err and "Traceback" not in err
     assert not (tmp_path / "tr").exists()
+
+
+def test_train_zero_stage1_steps_reach_the_config_and_keep_the_decoder(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from napari_qpi.models.weights import shipped_path
+
+    out = tmp_path / "tr"
+    assert main(["train", "--out", str(out), "--bank-size", "4", "--sampler", "families",
+                 "--steps", "2", "--stage1-steps", "0", "--init-from", "seen",
+                 "--quiet"]) == 0
+    cfg = json.loads((out / "train_log.json").read_text())["train"]
+    assert (cfg["stage1_steps"], cfg["stage2_steps"], cfg["onestep_steps"]) == (0, 2, 2)
+    old = load_file(str(shipped_path("seen") / "vae.safetensors"))
+    new = load_file(str(out / "vae.safetensors"))
+    assert all(torch.equal(old[k], new[k]) for k in old)

@@ -231,7 +231,8 @@ def run_train(args) -> int:
     cfg = TrainConfig(split=args.split, seed=args.seed, sampler=args.sampler,
                       init_from=args.init_from)
     for stage in ("stage1", "stage2", "onestep"):
-        steps = getattr(args, f"{stage}_steps") or args.steps
+        steps = getattr(args, f"{stage}_steps")
+        steps = args.steps if steps is None else steps  # (0 is a choice, not a default)
         if steps is not None:
             cfg = dataclasses.replace(cfg, **{f"{stage}_steps": steps})
     if args.bank_size is not None:
