@@ -136,6 +136,23 @@ class AnchoredDecoder(nn.Module):
         return crop_to(kern, self.k)
 
 
+def _anchor(cfg: ModelConfig, maps: torch.Tensor) -> torch.Tensor | None:
+    """The maps' power kernels for an anchored decoder, else None."""
+    return anchor_kernel(maps, cfg.kernel_size) if cfg.anchor else None
+
+
+def _decode(decoder: nn.Module, cfg: ModelConfig, z: torch.Tensor,
+            anchor: torch.Tensor | None) -> torch.Tensor:
+    """Either decoder kind on latents ``z``: anchored on ``anchor``, or the plain one
+    (its output scaled by 1/10, as trained)."""
+    if not cfg.anchor:
+        return decoder(z) / 10.0
+    if anchor is None:
+        raise ValueError("this weight set decodes on the map's power kernel: "
+                         "pass anchor=vae.anchor_of(maps)")
+    return decoder(z, anchor)
+
+
 class KernelVAE(nn.Module):
     """Stage 1: a VAE whose latent space holds physically valid kernels."""
 
@@ -155,17 +172,12 @@ class KernelVAE(nn.Module):
     def anchor_of(self, maps: torch.Tensor) -> torch.Tensor | None:
         """What :meth:`decode` needs for (B, H, W) maps: their power kernels when the
         decoder is anchored, else None."""
-        return anchor_kernel(maps, self.cfg.kernel_size) if self.cfg.anchor else None
+        return _anchor(self.cfg, maps)
 
     def decode(self, z: torch.Tensor, anchor: torch.Tensor | None = None) -> torch.Tensor:
         """Latents (B, d) → kernels (B, k, k); an anchored VAE needs the maps' power
         kernels (B, k, k) as ``anchor`` (:meth:`anchor_of`)."""
-        if self.cfg.anchor:
-            if anchor is None:
-                raise ValueError("this weight set decodes on the map's power kernel: "
-                                 "pass anchor=vae.anchor_of(maps)")
-            return self.decoder(z, anchor)
-        return self.decoder(z) / 10.0
+        return _decode(self.decoder, self.cfg, z, anchor)
 
 
 class ObservationEncoder(nn.Module):
@@ -230,9 +242,7 @@ class OneStep(nn.Module):
 
     def forward(self, y: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
         mu, _ = self.encoder.encode_observations(y, guide)
-        if self.cfg.anchor:
-            return self.decoder(mu, anchor_kernel(y, self.cfg.kernel_size))
-        return self.decoder(mu) / 10.0
+        return _decode(self.decoder, self.cfg, mu, _anchor(self.cfg, y))
 
 
 def count_parameters(module: nn.Module) -> int:
