@@ -10,6 +10,7 @@ import pytest
 from napari_qpi import extract, simulate
 from napari_qpi.extraction.extract import prepare
 from napari_qpi.extraction.fit import fit_map
+from napari_qpi.extraction.methods.auto import PREFER_MARGIN, PREFERRED, choose
 from napari_qpi.extraction.operator import ConvOperator
 from napari_qpi.extraction.quality import cv_residual, whiteness
 from napari_qpi.extraction.registry import METHODS
@@ -141,11 +142,20 @@ def test_auto_returns_a_named_candidate_and_its_scores():
     cands = res.info["candidates"]
     assert res.info["auto_pick"] in cands and res.method in METHODS
     assert {"two-stage", "power"} <= set(cands) and any(c.startswith("refine") for c in cands)
-    best = min(cands, key=lambda m: cands[m]["cv_residual"])
+    best = choose({m: c["cv_residual"] for m, c in cands.items()})
     assert res.method == best.split(" (")[0] and res.info["auto_pick"] == best
     for key in ("relative_residual", "cv_residual", "whiteness", "active_fraction",
                 "kernel_size", "noise_level", "sparsity"):
         assert key in res.info
+
+
+def test_auto_keeps_the_latent_fit_unless_another_is_clearly_better():
+    near = {"two-stage": 0.50, "power": 0.47, "refine (latent)": 0.47 * (1 + PREFER_MARGIN) - 1e-6}
+    assert choose(near) == PREFERRED == "refine (latent)"
+    far = dict(near, **{"refine (latent)": 0.47 * (1 + PREFER_MARGIN) + 1e-3})
+    assert choose(far) == "power"
+    # without a latent fit (e.g. at a resampled working scale): the lowest CV
+    assert choose({"two-stage": 0.5, "refine (power)": 0.4}) == "refine (power)"
 
 
 def test_extraction_of_pure_noise_warns():
