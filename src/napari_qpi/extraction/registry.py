@@ -154,7 +154,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("auto", _M + "auto:auto", learned=True, windowed=True,
            cost="≈ 1–5 s",
            description="runs the fast candidates (two-stage, power, refine) and keeps the "
-                       "one whose kernel best predicts held-out pixels of your map"),
+                       "latent fit unless another predicts held-out pixels of your map "
+                       "clearly better"),
     Method("two-stage", _M + "learned:two_stage", learned=True, working_scale=True,
            max_kernel_size=65, cost="≈ 20 ms per slice",
            description="learned latent prior of Ji et al. 2025: an encoder maps the map "
