@@ -1,4 +1,5 @@
-"""``method="auto"``: run the fast candidates, keep the one that best explains the map.
+"""``method="auto"``: run the fast candidates; keep the learned prior fitted to the map
+unless another candidate clearly explains the map better.
 
 Candidates: the learned two-stage kernel, the power-spectrum kernel and their refinements
 (:mod:`.refine`: SBD from each, and the latent fit through the learned decoder). Each is
@@ -10,8 +11,8 @@ The latent fit is kept unless another candidate predicts the held-out pixels cle
 better (:data:`PREFER_MARGIN`). It is the only candidate that both the learned prior and
 the map shape, and small CV differences mostly measure the kernel's core: on held-out
 class draws the CV residual ordered candidate pairs like the tail similarity only 55 % of
-the time. Measured on our own class draws (docs/benchmarks.md, "auto's pick"), never on
-the foreign set.
+the time. The rule and its margin were chosen on our own class draws (docs/extraction.md
+§6), never on the foreign set.
 """
 
 from __future__ import annotations
