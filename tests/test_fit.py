@@ -150,10 +150,13 @@ def test_auto_returns_a_named_candidate_and_its_scores():
 
 
 def test_auto_keeps_the_latent_fit_unless_another_is_clearly_better():
-    near = {"two-stage": 0.50, "power": 0.47, "refine (latent)": 0.47 * (1 + PREFER_MARGIN) - 1e-6}
+    near = {"two-stage": 0.55, "power": 0.47, "refine (latent)": 0.47 * (1 + PREFER_MARGIN) - 1e-6}
     assert choose(near) == PREFERRED == "refine (latent)"
     far = dict(near, **{"refine (latent)": 0.47 * (1 + PREFER_MARGIN) + 1e-3})
     assert choose(far) == "power"
+    # a fit that predicts held-out pixels worse than its own start is not kept
+    worse = {"two-stage": 0.48, "power": 0.47, "refine (latent)": 0.49}
+    assert choose(worse) == "power"
     # without a latent fit (e.g. at a resampled working scale): the lowest CV
     assert choose({"two-stage": 0.5, "refine (power)": 0.4}) == "refine (power)"
 

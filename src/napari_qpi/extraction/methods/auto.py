@@ -24,12 +24,16 @@ from .refine import compete
 #: lower by more than PREFER_MARGIN (relative).
 PREFERRED = "refine (latent)"
 PREFER_MARGIN = 0.10
+START = "two-stage"  # the latent fit's start: a fit that explains less than it is not kept
 
 
 def choose(scores: dict[str, float]) -> str:
-    """The candidate auto keeps: :data:`PREFERRED` unless another beats it by the margin."""
+    """The candidate auto keeps: :data:`PREFERRED` unless another beats it by the margin
+    or the fit predicts held-out pixels worse than the two-stage kernel it started from."""
     best = min(scores, key=scores.get)
-    if PREFERRED in scores and scores[PREFERRED] <= scores[best] * (1 + PREFER_MARGIN):
+    pref = scores.get(PREFERRED)
+    if (pref is not None and pref <= scores[best] * (1 + PREFER_MARGIN)
+            and pref <= scores.get(START, pref)):
         return PREFERRED
     return best
 
