@@ -208,7 +208,11 @@ def add_train(p: argparse.ArgumentParser) -> None:
                         "of matching name and shape")
     p.add_argument("--bank-size", type=int_at_least(1), default=None,
                    help="kernels in the training bank (default: the config's)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=None,
+                   help="maps per training step (default: the config's)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
+    p.add_argument("--workers", type=int_at_least(1), default=1,
+                   help="processes that simulate the kernel bank (same bank for any count)")
     p.add_argument("--restart", action="store_true", help="ignore a partial run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -237,6 +241,8 @@ def run_train(args) -> int:
             cfg = dataclasses.replace(cfg, **{f"{stage}_steps": steps})
     if args.bank_size is not None:
         cfg = dataclasses.replace(cfg, bank_size=args.bank_size)
+    if args.batch_size is not None:
+        cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
     bars: dict[str, tqdm] = {}
 
     def show(ev) -> None:  # one bar per stage
@@ -252,7 +258,8 @@ def run_train(args) -> int:
         advance(bar, ev)
 
     try:
-        out = drain(train(cfg, args.out, device=args.device, resume=not args.restart), show)
+        out = drain(train(cfg, args.out, device=args.device, resume=not args.restart,
+                               workers=args.workers), show)
     finally:
         for bar in bars.values():
             bar.close()

@@ -70,41 +70,72 @@ def build_bank(split: str, n: int, *, kernel_size: int = 65, seed: int = 0,
     return bank_from_specs(specs, kernel_size=kernel_size, progress=progress)
 
 
-def bank_from_specs(specs, *, kernel_size: int = 65, progress=None) -> KernelBank:
+def bank_from_specs(specs, *, kernel_size: int = 65, progress=None,
+                    workers: int = 1) -> KernelBank:
     """A bank holding the kernels of the given :class:`KernelSpec` / :class:`ClassSpec`
-    list; ``progress(done, total)`` is called every 100 kernels."""
+    list; ``progress(done, total)`` is called every 100 kernels; ``workers`` processes
+    share the simulation (:func:`iter_bank`)."""
     from ..progress import drain
 
-    gen = iter_bank(specs, kernel_size=kernel_size)
+    gen = iter_bank(specs, kernel_size=kernel_size, workers=workers)
     return drain(gen, None if progress is None else lambda ev: progress(ev.step, ev.total))
 
 
-def iter_bank(specs, *, kernel_size: int = 65):
-    """Generator form of :func:`bank_from_specs`: yields a Progress every 100 kernels,
-    returns the bank."""
+def _bank_entry(spec, kernel_size: int):
+    """One bank kernel: (rFFT on the bank grid, window, symmetry order, name)."""
     from ..physics.bands import SYMMETRY_ORDER
+
+    if isinstance(spec, ClassSpec):
+        grid, order, name = spec.grid(BANK_GRID), spec.order, spec.name
+    else:
+        gf = GreensFunction(spec.band, np.array([spec.energy]), BANK_GRID,
+                            spec.pixel_size, spec.broadening)
+        grid = kernel_grid(gf, spec.defect, spec.band, blur=spec.blur)[0]
+        order, name = SYMMETRY_ORDER[spec.band.family], spec.band.family
+    win = crop_centered(grid, kernel_size)
+    # canonical sign (positive core); extract() restores the data's sign later
+    norm = (np.linalg.norm(win) + 1e-30) * canonical_sign(win)
+    return (np.fft.rfft2(grid / norm).astype(np.complex64), (win / norm).astype(np.float32),
+            order, name)
+
+
+def _bank_chunk(specs, kernel_size: int) -> list:
+    return [_bank_entry(spec, kernel_size) for spec in specs]
+
+
+def iter_bank(specs, *, kernel_size: int = 65, workers: int = 1):
+    """Generator form of :func:`bank_from_specs`: yields a Progress every 100 kernels,
+    returns the bank.
+
+    ``workers`` > 1 simulates chunks of 100 kernels in that many processes (the
+    simulator is numpy, one core per kernel); the bank is the same for any count, since
+    every spec is drawn before the work is shared out.
+    """
     from ..progress import Progress
 
-    spectra, windows, orders, names = [], [], [], []
-    for i, spec in enumerate(specs):
-        if isinstance(spec, ClassSpec):
-            grid, order, name = spec.grid(BANK_GRID), spec.order, spec.name
-        else:
-            gf = GreensFunction(spec.band, np.array([spec.energy]), BANK_GRID,
-                                spec.pixel_size, spec.broadening)
-            grid = kernel_grid(gf, spec.defect, spec.band, blur=spec.blur)[0]
-            order, name = SYMMETRY_ORDER[spec.band.family], spec.band.family
-        win = crop_centered(grid, kernel_size)
-        # canonical sign (positive core); extract() restores the data's sign later
-        norm = (np.linalg.norm(win) + 1e-30) * canonical_sign(win)
-        spectra.append(np.fft.rfft2(grid / norm).astype(np.complex64))
-        windows.append((win / norm).astype(np.float32))
-        orders.append(order)
-        names.append(name)
-        if (i + 1) % 100 == 0:
-            yield Progress("bank", i + 1, len(specs))
+    chunks = [specs[i:i + 100] for i in range(0, len(specs), 100)]
+    entries: list = []
+    if workers <= 1:
+        results = (_bank_chunk(c, kernel_size) for c in chunks)
+        pool = None
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: a forked torch process can deadlock in its thread pools
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(_bank_chunk, chunks, [kernel_size] * len(chunks))
+    try:
+        for chunk in results:
+            entries += chunk
+            if len(chunk) == 100:
+                yield Progress("bank", len(entries), len(specs))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    spectra, windows, orders, names = zip(*entries) if entries else ((), (), (), ())
     return KernelBank(torch.from_numpy(np.stack(spectra)), torch.from_numpy(np.stack(windows)),
-                      torch.tensor(orders), names)
+                      torch.tensor(orders), list(names))
 
 
 def make_observations(bank: KernelBank, idx: torch.Tensor, size: int, gen: torch.Generator,
@@ -118,25 +149,30 @@ def make_observations(bank: KernelBank, idx: torch.Tensor, size: int, gen: torch
     """
     b = len(idx)
     m = BANK_GRID
+    dev = bank.spectra.device  # the FFTs run where the bank lives; draws stay on the CPU
     area = (size / 128) ** 2
     lo, hi = np.log(scatterers[0]), np.log(scatterers[1])
     counts = torch.exp(lo + (hi - lo) * torch.rand(b, generator=gen)) * area
     counts = counts.clamp(min=2).long()
-    x = torch.zeros(b, m, m)
+    pos, val = [], []
     for i in range(b):
         flat = torch.randperm(size * size, generator=gen)[: int(counts[i])]
-        x[i].view(-1)[(flat // size) * m + flat % size] = 0.6 + 0.8 * torch.rand(
-            len(flat), generator=gen)
-    y = torch.fft.irfft2(torch.fft.rfft2(x) * bank.spectra[idx], s=(m, m))[:, :size, :size]
+        pos.append(i * m * m + (flat // size) * m + flat % size)
+        val.append(0.6 + 0.8 * torch.rand(len(flat), generator=gen))
+    x = torch.zeros(b * m * m, device=dev)
+    x[torch.cat(pos).to(dev)] = torch.cat(val).to(dev)
+    x = x.view(b, m, m)
+    y = torch.fft.irfft2(torch.fft.rfft2(x) * bank.spectra[idx.to(dev)],
+                         s=(m, m))[:, :size, :size]
     act = x[:, :size, :size]
     # noise: var(signal)/var(noise) = snr
     snr = torch.exp(np.log(snr_range[0]) + (np.log(snr_range[1]) - np.log(snr_range[0]))
-                    * torch.rand(b, generator=gen))
-    noise = torch.randn(b, size, size, generator=gen)
-    pink = torch.rand(b, generator=gen) < 0.25
+                    * torch.rand(b, generator=gen)).to(dev)
+    noise = torch.randn(b, size, size, generator=gen).to(dev)
+    pink = (torch.rand(b, generator=gen) < 0.25).to(dev)
     if pink.any():
-        f = torch.sqrt(torch.fft.fftfreq(size)[:, None] ** 2
-                       + torch.fft.rfftfreq(size)[None, :] ** 2)
+        f = torch.sqrt(torch.fft.fftfreq(size, device=dev)[:, None] ** 2
+                       + torch.fft.rfftfreq(size, device=dev)[None, :] ** 2)
         f[0, 0] = float("inf")
         noise[pink] = torch.fft.irfft2(torch.fft.rfft2(noise[pink]) / f.sqrt(), s=(size, size))
     noise = noise - noise.mean((-2, -1), keepdim=True)
@@ -147,5 +183,6 @@ def make_observations(bank: KernelBank, idx: torch.Tensor, size: int, gen: torch
     if streak.any():
         rows = torch.randn(int(streak.sum()), size, 1, generator=gen)
         rows = rows * (torch.rand(int(streak.sum()), size, 1, generator=gen) < 0.15)
-        y[streak] = y[streak] + 0.5 * sig_var[streak].sqrt()[:, None, None] * rows
+        streak = streak.to(dev)
+        y[streak] = y[streak] + 0.5 * sig_var[streak].sqrt()[:, None, None] * rows.to(dev)
     return y, act

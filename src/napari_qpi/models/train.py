@@ -152,11 +152,12 @@ def _batch(bank: KernelBank, cfg: TrainConfig, gen: torch.Generator, device):
     idx = torch.randint(0, len(bank), (cfg.batch_size,), generator=gen)
     size = cfg.map_sizes[int(torch.randint(0, len(cfg.map_sizes), (1,), generator=gen))]
     y, act = make_observations(bank, idx, size, gen, scatterers=cfg.scatterers)
-    y = y * torch.where(torch.rand(len(y), 1, 1, generator=gen) < 0.5, -1.0, 1.0)
+    y = y * torch.where(torch.rand(len(y), 1, 1, generator=gen) < 0.5, -1.0, 1.0).to(y.device)
     guide = (act > 0).float()
     guide[torch.rand(len(y), generator=gen) < cfg.guide_drop] = 0.0
-    return (y.to(device), guide.to(device), bank.windows[idx].to(device),
-            bank.orders[idx].to(device))
+    at = idx.to(bank.windows.device)
+    return (y.to(device), guide.to(device), bank.windows[at].to(device),
+            bank.orders[at].to(device))
 
 
 def _fit(stage: str, module: torch.nn.Module, steps: int, cfg: TrainConfig, batch_loss):
@@ -185,8 +186,9 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
             anchor = vae.anchor_of(y)
         else:
             idx = torch.randint(0, len(bank), (cfg.batch_size,), generator=gen)
-            (k,) = _augment(bank.windows[idx].to(device), gen=gen)
-            orders, anchor = bank.orders[idx].to(device), None
+            at = idx.to(bank.windows.device)
+            (k,) = _augment(bank.windows[at].to(device), gen=gen)
+            orders, anchor = bank.orders[at].to(device), None
         mu, logvar = vae.encode(k)
         z = mu + torch.randn(mu.shape, generator=gen).to(device) * (0.5 * logvar).exp()
         rec = vae.decode(z, anchor)
@@ -265,7 +267,7 @@ def _warm_start(modules: dict, source: str) -> frozenset:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
-          resume: bool = True, bank: KernelBank | None = None,
+          resume: bool = True, bank: KernelBank | None = None, workers: int = 1,
           ) -> Generator[Progress, None, Path]:
     """Train all three networks; write a weight set to ``out_dir``.
 
@@ -282,6 +284,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
         they exist; they must have been written with the same ``cfg``.
     bank : KernelBank, optional
         The caller's kernels (e.g. the paper protocol's fixed 80) instead of a drawn bank.
+    workers : int
+        Processes that simulate the bank (the same bank for any count).
 
     Yields
     ------
@@ -307,6 +311,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
         device = str(torch.device(device))
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda')") from err
+    check_int(workers, "workers", low=1)
     bank_file, state_file = out / "bank.pt", out / "state.pt"
     state = None
     if resume and bank is None and bank_file.is_file():
@@ -326,10 +331,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
     else:
         specs = bank_specs(cfg.split, cfg.bank_size, seed=cfg.seed, sampler=cfg.sampler,
                            family_fraction=cfg.family_fraction)
-        bank = yield from iter_bank(specs, kernel_size=cfg.model.kernel_size)
+        bank = yield from iter_bank(specs, kernel_size=cfg.model.kernel_size,
+                                    workers=workers)
         torch.save({"spectra": bank.spectra, "windows": bank.windows, "orders": bank.orders,
                     "families": bank.families, "config": _jsonable(cfg.to_dict())}, bank_file)
     yield Progress("bank", len(bank), len(bank), {"seconds": time.perf_counter() - t0})
+    if device != "cpu":  # observations are made where the bank lives (data.make_observations)
+        bank = KernelBank(bank.spectra.to(device), bank.windows.to(device),
+                          bank.orders.to(device), bank.families)
 
     mcfg = cfg.model
     modules = {"vae": KernelVAE(mcfg).to(device), "encoder": ObservationEncoder(mcfg).to(device),
