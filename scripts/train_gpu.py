@@ -7,7 +7,11 @@ budget (the counts are recorded in each set's config, so the run is reproducible
 it), and (3) trains the ``all`` and ``seen`` sets at once, one process each, with the
 kernel bank simulated by several processes. Usage::
 
-    python scripts/train_gpu.py --out OUT [--budget 200] [--bank-size 16000] [--seed 5]
+    OMP_NUM_THREADS=1 PYTHONPATH=src python scripts/train_gpu.py --out OUT \
+        [--budget 200] [--bank-size 10000] [--seed 5] [--splits all,seen] [--workers 7]
+
+The bank is the slow part (≈ 0.2 s per kernel per process on a 16-core GPU machine);
+size the run by it.
 
 Each set is written to ``WORK/<split>`` and packed as ``OUT/<split>.tar``.
 """
@@ -29,8 +33,9 @@ from napari_qpi.models.train import TrainConfig, train
 from napari_qpi.progress import drain
 
 STAGES = ("stage1", "stage2", "onestep")
-#: at most this many steps per stage (≈ 5–6 passes over a 16000-kernel bank at batch 64:
-#: more passes over fewer kernels memorise them, docs/models.md)
+#: at most this many steps per stage: 8–10 passes over a 10000-kernel bank at batch 64
+#: (round 4's budget gave ≈ 4; more passes over the same kernels memorise them,
+#: docs/models.md: grow the bank with the budget)
 MAX_STEPS = {"stage1": 1200, "stage2": 1500, "onestep": 1300}
 #: two training processes share the GPU and the cores
 CONCURRENCY_SLOWDOWN = 1.6
@@ -90,7 +95,7 @@ def main() -> None:
     p.add_argument("--out", required=True, help="where the packed sets go")
     p.add_argument("--work", default="/tmp/napari_qpi_train", help="working folder")
     p.add_argument("--budget", type=float, default=200.0, help="training seconds per set")
-    p.add_argument("--bank-size", type=int, default=16000)
+    p.add_argument("--bank-size", type=int, default=10000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--workers", type=int, default=7)
