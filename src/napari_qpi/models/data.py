@@ -131,8 +131,8 @@ def iter_bank(specs, *, kernel_size: int = 65, workers: int = 1):
             if len(chunk) == 100:
                 yield Progress("bank", len(entries), len(specs))
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        if pool is not None:  # a cancelled run returns now; busy workers end their chunk
+            pool.shutdown(wait=False, cancel_futures=True)
     spectra, windows, orders, names = zip(*entries) if entries else ((), (), (), ())
     return KernelBank(torch.from_numpy(np.stack(spectra)), torch.from_numpy(np.stack(windows)),
                       torch.tensor(orders), list(names))
