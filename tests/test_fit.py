@@ -15,6 +15,7 @@ from napari_qpi.extraction.operator import ConvOperator
 from napari_qpi.extraction.quality import cv_residual, whiteness
 from napari_qpi.extraction.registry import METHODS
 from napari_qpi.extraction.window import estimate_window, radial_profile
+from napari_qpi.progress import drain
 
 
 def _stack(seed=0, shape=(64, 64), energies=(0.0, 20.0, 40.0), **kw):
@@ -177,3 +178,22 @@ def test_operator_forward_of_fit_reproduces_the_map():
     back = sim.observation - res.residual
     diff = (back - model) - (back - model).mean(axis=(-2, -1), keepdims=True)
     assert np.abs(diff).max() < 1e-3 * np.abs(sim.observation).max()
+
+
+@pytest.mark.parametrize(("crop_over_wide", "kept"), [(0.97, 65), (1.02, 65), (0.9, 21)])
+def test_automatic_window_cuts_a_tail_only_when_the_crop_is_clearly_better(
+        monkeypatch, crop_over_wide, kept):
+    """A learned 65-px kernel keeps its tail unless the crop at the estimated window
+    predicts held-out pixels better by more than WINDOW_MARGIN (5 %)."""
+    from napari_qpi.extraction import quality
+    from napari_qpi.extraction.extract import WINDOW_MARGIN, choose_window
+    from napari_qpi.extraction.registry import MethodResult
+
+    assert 0.03 < WINDOW_MARGIN < 0.1
+    cv = {65: 0.5, 21: 0.5 * crop_over_wide}
+    monkeypatch.setattr(quality, "problem_cv", lambda problem, k, s=None: cv[k.shape[-1]])
+    kernel = np.random.default_rng(0).normal(size=(1, 65, 65))
+    result = drain(choose_window(None, MethodResult(kernel, None, None, None, {}), None, 21,
+                                 None))
+    assert result.kernel.shape[-1] == kept
+    assert result.info["window_cv"] == cv and result.info["window_estimate"] == 21

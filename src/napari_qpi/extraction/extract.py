@@ -29,6 +29,11 @@ DEFAULT_KERNEL_SIZE = 65
 ZOOM_MARGIN = 0.01
 #: Cross-validated residual above which a fit is reported as explaining little.
 CV_WARNING = 0.9
+#: How much lower (relative) the crop's cross-validated residual must be for the
+#: automatic window to cut a wider kernel's tail. Small differences mostly measure the
+#: core; chosen on our own class draws (docs/models.md, "The window choice"), never on
+#: a validation set.
+WINDOW_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -211,8 +216,9 @@ def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimat
     """Keep a kernel wider than the estimated window, or its crop, by cross-validation.
 
     The estimate says where the map's own signal ends; a kernel from a method that
-    estimated a wider window (for free) keeps its tail only if the tail predicts held-out
-    pixels better than the crop does.
+    estimated a wider window (for free) keeps its tail unless the crop predicts held-out
+    pixels clearly better (by more than :data:`WINDOW_MARGIN`): the tail carries little of
+    the kernel's energy but most of its physics.
     """
     from .quality import problem_cv
     from .scale import center_window
@@ -226,7 +232,7 @@ def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimat
               int(estimate): problem_cv(problem, crop, sparsity)}
     yield Progress("choosing the kernel window on held-out pixels", 1, 1)
     info = {**result.info, "window_cv": scores, "window_estimate": int(estimate)}
-    if scores[estimate] >= scores[kernel.shape[-1]]:
+    if scores[estimate] >= (1 - WINDOW_MARGIN) * scores[kernel.shape[-1]]:
         return MethodResult(kernel, result.activation, result.uncertainty, result.latent,
                             info)
     unc = None if result.uncertainty is None else center_window(result.uncertainty, estimate)
