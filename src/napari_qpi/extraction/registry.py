@@ -116,8 +116,9 @@ class Method:
     windowed : bool
         Its estimate depends on the window (a blind solver has more room to fit noise in
         a larger one): with ``kernel_size=None`` it runs at the window estimated from the
-        data. Other methods estimate the largest window and ``extract`` keeps it or its
-        crop to the estimated window, whichever predicts held-out pixels better.
+        data. Other methods estimate the largest window and ``extract`` keeps it unless
+        its crop to the estimated window predicts held-out pixels clearly better
+        (``extract.WINDOW_MARGIN``).
     cost : str
         Rough cost on a 128² slice on two CPU cores, for tooltips.
     description : str
