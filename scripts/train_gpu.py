@@ -66,24 +66,18 @@ def smoke(args) -> dict:
 
 
 def child(args) -> None:
-    steps = json.loads(args.steps)
-    cfg = config(args.split, steps, args)
+    cfg = config(args.split, json.loads(args.steps), args)
     t0 = time.perf_counter()
-    specs = bank_specs(cfg.split, cfg.bank_size, seed=cfg.seed, sampler=cfg.sampler,
-                       family_fraction=cfg.family_fraction)
-    bank = drain(iter_bank(specs, kernel_size=cfg.model.kernel_size, workers=args.workers))
-    print(f"{args.split}: bank of {len(bank)} in {time.perf_counter() - t0:.0f} s", flush=True)
-    last = {}
 
     def show(ev) -> None:
         if ev.step % 250 == 0 or ev.step == ev.total:
-            last[ev.message] = ev.info
             print(f"{args.split} {ev.message} {ev.step}/{ev.total} "
                   f"{time.perf_counter() - t0:.0f} s {ev.info.get('loss', '')}", flush=True)
 
     out = Path(args.work) / args.split
-    drain(train(cfg, out, device=args.device, bank=bank, resume=False), show)
-    (out / "state.pt").unlink(missing_ok=True)
+    drain(train(cfg, out, device=args.device, resume=False, workers=args.workers), show)
+    for scratch in ("bank.pt", "state.pt"):  # GBs of checkpoint; only the set travels
+        (out / scratch).unlink(missing_ok=True)
     with tarfile.open(Path(args.out) / f"{args.split}.tar", "w") as tar:
         tar.add(out, arcname=args.split)
     print(f"{args.split}: done in {time.perf_counter() - t0:.0f} s", flush=True)
