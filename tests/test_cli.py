@@ -198,17 +198,19 @@ def test_train_options_reach_the_recorded_config(tmp_path, capsys):
     out = tmp_path / "tr"
     assert main(["train", "--out", str(out), "--bank-size", "4", "--sampler", "families",
                  "--steps", "2", "--stage2-steps", "1", "--init-from", "seen",
-                 "--quiet"]) == 0
+                 "--guide-shift", "3", "--quiet"]) == 0
     cfg = json.loads((out / "train_log.json").read_text())["train"]
     assert (cfg["stage1_steps"], cfg["stage2_steps"], cfg["onestep_steps"]) == (2, 1, 2)
     assert (cfg["sampler"], cfg["init_from"], cfg["bank_size"]) == ("families", "seen", 4)
+    assert cfg["guide_shift"] == 3
 
 
-def test_train_zero_stage1_steps_need_a_warm_start(tmp_path, capsys):
-    assert main(["train", "--out", str(tmp_path / "tr"), "--stage1-steps", "0",
+@pytest.mark.parametrize("stage", ["stage1", "onestep"])
+def test_train_zero_steps_need_a_warm_start(tmp_path, capsys, stage):
+    assert main(["train", "--out", str(tmp_path / "tr"), f"--{stage}-steps", "0",
                  "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "--init-from" in err and "Traceback" not in err
+    assert "--init-from" in err and f"--{stage}-steps" in err and "Traceback" not in err
     assert not (tmp_path / "tr").exists()
 
 

@@ -144,14 +144,14 @@ def test_shipped_seen_set_beats_power_on_held_out_physics_classes():
     from napari_qpi.evaluation.classes import (
         class_bank,
         class_maps,
-        extraction_table,
+        network_table,
         stage1_ceiling,
     )
 
     bank = class_bank("held_out", 24, seed=0)
     ceiling = stage1_ceiling(bank.windows.numpy(), "seen", class_maps(bank).numpy())
     assert np.median(ceiling) > 0.85
-    table = extraction_table(bank, "seen", snr=5.0)
+    table = network_table(bank, "seen", snr=5.0)
     scores = {m: np.median([v for cls in table.values() for v in cls[m]])
               for m in ("two-stage", "power")}
     assert scores["two-stage"] > scores["power"] + 0.03, scores

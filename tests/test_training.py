@@ -173,6 +173,40 @@ def test_zero_stage1_steps_keep_the_warm_start_decoder(tmp_path):
         dataclasses.replace(TINY, stage1_steps=0)
 
 
+def test_zero_onestep_steps_keep_the_warm_start_baseline(tmp_path):
+    from safetensors.torch import load_file
+
+    first = drain(train(TINY, tmp_path / "first"))
+    cfg = dataclasses.replace(TINY, stage1_steps=0, onestep_steps=0, init_from=str(first))
+    second = drain(train(cfg, tmp_path / "second"))
+    old, new = (load_file(str(d / "onestep.safetensors")) for d in (first, second))
+    assert all(torch.equal(old[k], new[k]) for k in old)
+    with pytest.raises(ValueError, match="init_from"):
+        dataclasses.replace(TINY, onestep_steps=0)
+
+
+def test_guide_shift_moves_whole_scatterer_maps_of_half_the_guided_samples():
+    """A shifted guide is the exact one rolled by at most guide_shift px (what a user's
+    clicks or a blind fit's peaks give); the maps and kernels are drawn as without it."""
+    from napari_qpi.models.train import _batch
+
+    bank = build_bank("all", 4, sampler="families", seed=1)
+    cfg = dataclasses.replace(TINY, batch_size=24, guide_drop=0.0, map_sizes=(96,))
+    plain = _batch(bank, cfg, torch.Generator().manual_seed(5), "cpu")
+    moved = _batch(bank, dataclasses.replace(cfg, guide_shift=3),
+                   torch.Generator().manual_seed(5), "cpu")
+    assert torch.equal(plain[0], moved[0]) and torch.equal(plain[2], moved[2])
+    same = 0
+    for exact, guide in zip(plain[1], moved[1]):
+        rolls = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                 if torch.equal(exact.roll((dy, dx), (-2, -1)), guide)]
+        assert rolls, "a guide that is not a roll of the exact one"
+        same += (0, 0) in rolls
+    assert 0 < same < len(plain[1])  # some kept exact, some moved
+    with pytest.raises(ValueError, match="guide_shift"):
+        dataclasses.replace(TINY, guide_shift=-1)
+
+
 def test_bank_simulated_by_several_processes_is_the_same_bank(tmp_path):
     """Specs are drawn before the work is shared out: any worker count gives the same
     kernels in the same order (what a GPU run relies on to stay reproducible)."""

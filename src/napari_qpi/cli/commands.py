@@ -199,10 +199,13 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int_at_least(1), default=None,
                    help="steps per stage (default: the training config's)")
     for stage in ("stage1", "stage2", "onestep"):
-        p.add_argument(f"--{stage}-steps", type=int_at_least(0 if stage == "stage1" else 1),
+        p.add_argument(f"--{stage}-steps", type=int_at_least(0 if stage != "stage2" else 1),
                        default=None, help=f"steps of {stage} only (overrides --steps)"
-                       + ("; 0 keeps the --init-from set's stage 1" if stage == "stage1"
-                          else ""))
+                       + ("" if stage == "stage2" else
+                          f"; 0 keeps the --init-from set's {stage} network"))
+    p.add_argument("--guide-shift", type=int_at_least(0), default=None, metavar="PX",
+                   help="largest random offset (px) of the scatterer map given to half "
+                        "the guided training maps (default: the config's, 0)")
     p.add_argument("--init-from", default=None, metavar="SET",
                    help="warm start from a weight set (shipped name or folder): tensors "
                         "of matching name and shape")
@@ -229,8 +232,9 @@ def run_train(args) -> int:
     check_device(args.device)
     if args.init_from is not None:
         check_weights(args.init_from, "--init-from")
-    elif args.stage1_steps == 0:
-        raise UsageError("--stage1-steps 0 keeps the stage 1 of a warm start: pass "
+    elif 0 in (args.stage1_steps, args.onestep_steps):
+        stage = "stage1" if args.stage1_steps == 0 else "onestep"
+        raise UsageError(f"--{stage}-steps 0 keeps the network of a warm start: pass "
                          "--init-from SET, or at least 1 step")
     cfg = TrainConfig(split=args.split, seed=args.seed, sampler=args.sampler,
                       init_from=args.init_from)
@@ -243,6 +247,8 @@ def run_train(args) -> int:
         cfg = dataclasses.replace(cfg, bank_size=args.bank_size)
     if args.batch_size is not None:
         cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
+    if args.guide_shift is not None:
+        cfg = dataclasses.replace(cfg, guide_shift=args.guide_shift)
     bars: dict[str, tqdm] = {}
 
     def show(ev) -> None:  # one bar per stage

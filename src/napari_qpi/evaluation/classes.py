@@ -26,7 +26,7 @@ from ..models.weights import cached_set
 from ..physics.classes import CLASS_EVAL_STREAM, CLASS_SPLITS, sample_classes
 from ..progress import drain
 
-__all__ = ["class_bank", "class_maps", "extract_table", "extraction_table",
+__all__ = ["class_bank", "class_maps", "extract_table", "network_table",
            "foreign_ceiling", "stage1_ceiling", "training_bank_subset"]
 
 
@@ -100,9 +100,10 @@ def class_maps(bank: KernelBank, *, snr: float = 5.0, size: int = 128,
 
 
 @torch.no_grad()
-def extraction_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.0,
-                     size: int = 128, seed: int = 0) -> dict[str, dict[str, list[float]]]:
-    """Blind tail similarity of two-stage, one-step and the power kernel per class.
+def network_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.0,
+                  size: int = 128, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+    """Blind tail similarity of the networks alone (two-stage, one-step) and the power
+    kernel per class; :func:`extract_table` runs whole :func:`~napari_qpi.extract` calls.
 
     One map per bank kernel, ``size``² px, 5–100 scatterers, white/1-f noise at ``snr``.
     """
@@ -199,7 +200,7 @@ def main(argv=None) -> None:
                           class_maps(bank, snr=a.snr, seed=a.seed).numpy())
     print(f"stage-1 ceiling on {label} ({a.n} kernels): median {np.median(ceil):.3f}, "
           f"10th pct {np.percentile(ceil, 10):.3f}")
-    tab = extraction_table(bank, a.weights, snr=a.snr, seed=a.seed)
+    tab = network_table(bank, a.weights, snr=a.snr, seed=a.seed)
     print(f"blind tail similarity, {label}, SNR {a.snr:g}, by lattice/electrons:")
     print(_summary(tab, lambda c: "/".join(c.split("/")[:2])))
     print("by defect:")

@@ -44,6 +44,11 @@ class TrainConfig:
     decoded_weight: float = 1.0
     map_sizes: tuple[int, ...] = (96, 128)
     guide_drop: float = 0.5
+    #: largest global offset (px) of the scatterer map given to guided samples, drawn
+    #: for half of them: positions a user clicks, or the peaks of a blind fit, mark a
+    #: defect's brightest lobe, not the site its kernel is centred on (a 0 trains on
+    #: exact sites only)
+    guide_shift: int = 0
     scatterers: tuple[int, int] = (5, 100)
     model: ModelConfig = field(default_factory=ModelConfig)
     #: warm start: a weight set (shipped name or folder) whose tensors of matching
@@ -53,13 +58,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice(self.split, "split", ("all", "seen"))
         check_choice(self.sampler, "sampler", SAMPLERS)
-        for name in ("bank_size", "batch_size", "stage2_steps", "onestep_steps"):
+        for name in ("bank_size", "batch_size", "stage2_steps"):
             check_int(getattr(self, name), name, low=1)
-        # 0 stage-1 steps keeps the warm start's decoder (and so its latent space)
-        check_int(self.stage1_steps, "stage1_steps", low=0)
-        if self.stage1_steps == 0 and self.init_from is None:
-            raise ValueError("stage1_steps=0 keeps the stage 1 of a warm start: pass "
-                             "init_from (a weight set), or at least 1 step")
+        # 0 steps keeps the warm start's network (stage 1: its decoder and latent space)
+        for name in ("stage1_steps", "onestep_steps"):
+            check_int(getattr(self, name), name, low=0)
+            if getattr(self, name) == 0 and self.init_from is None:
+                raise ValueError(f"{name}=0 keeps the network of a warm start: pass "
+                                 "init_from (a weight set), or at least 1 step")
+        check_int(self.guide_shift, "guide_shift", low=0, high=16)
         check_int(self.seed, "seed", low=0)
         _check_real(self.lr, "lr", 0.0, 1.0, open_low=True)
         for name in ("beta", "symmetry_weight", "decoded_weight"):
@@ -154,6 +161,11 @@ def _batch(bank: KernelBank, cfg: TrainConfig, gen: torch.Generator, device):
     y, act = make_observations(bank, idx, size, gen, scatterers=cfg.scatterers)
     y = y * torch.where(torch.rand(len(y), 1, 1, generator=gen) < 0.5, -1.0, 1.0).to(y.device)
     guide = (act > 0).float()
+    if cfg.guide_shift:
+        s = cfg.guide_shift
+        moves = torch.randint(-s, s + 1, (len(y), 2), generator=gen)
+        moves[torch.rand(len(y), generator=gen) < 0.5] = 0
+        guide = torch.stack([g.roll(tuple(m.tolist()), (-2, -1)) for g, m in zip(guide, moves)])
     guide[torch.rand(len(y), generator=gen) < cfg.guide_drop] = 0.0
     at = idx.to(bank.windows.device)
     return (y.to(device), guide.to(device), bank.windows[at].to(device),
@@ -359,8 +371,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
                                         device, warm=warm)),
         ("onestep", lambda: train_onestep(modules["onestep"], bank, cfg, gen, device)),
     ]
-    if cfg.stage1_steps == 0 and "stage1" not in done:
-        done.append("stage1")  # the warm start's stage 1, kept as it is
+    for name in ("stage1", "onestep"):
+        if getattr(cfg, f"{name}_steps") == 0 and name not in done:
+            done.append(name)  # the warm start's network, kept as it is
     for name, run in stages:
         if name in done:
             continue
