@@ -29,37 +29,18 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from scipy.ndimage import distance_transform_edt
 
 from napari_qpi.evaluation.classes import class_bank
 from napari_qpi.evaluation.score import score
 from napari_qpi.extraction.extract import prepare, run_method
-from napari_qpi.extraction.fista import centre
-from napari_qpi.extraction.fit import fit_map
 from napari_qpi.extraction.methods import latent
-from napari_qpi.extraction.operator import ConvOperator
-from napari_qpi.extraction.quality import holdout_mask
+from napari_qpi.extraction.quality import cv_residual, holdout_mask
 from napari_qpi.extraction.registry import METHODS, MethodResult, Problem
 from napari_qpi.models.data import canonical_sign, make_observations
 from napari_qpi.models.inference import predict
 from napari_qpi.models.weights import cached_set
 from napari_qpi.physics.classes import CLASS_EVAL_STREAM
 from napari_qpi.progress import drain
-
-
-def holdout_scores(y, noise, kernel, seed: int, away: float) -> tuple[float, float]:
-    """(CV residual, tail-aware CV residual) of a kernel from one fit on 90 % of pixels."""
-    train = holdout_mask(y.shape[-2:], seed)
-    fit = fit_map(y, kernel, noise=noise, mask=train, rounds=2, num_iter=40)  # as cv_residual
-    pred = ConvOperator(fit.kernel, y.shape[-2:]).forward(fit.activation)
-    b = ((y - pred) * train).sum(axis=(-2, -1), keepdims=True) / train.sum()
-    r = pred + b - y
-    x = fit.activation
-    far = distance_transform_edt(x < 0.2 * x.max()) > away
-    out = []
-    for held in (1 - train, (1 - train) * far):
-        out.append(float(np.linalg.norm(r * held) / np.linalg.norm(centre(y, held))))
-    return out[0], out[1]
 
 
 def main(argv=None) -> None:
@@ -110,8 +91,8 @@ def main(argv=None) -> None:
             latent._peaks = guided if name == "encoder" else (lambda *_, **__: None)
             kern = drain(latent.latent_fit(problem, st, train)).kernel
             row[name] = score(truth, kern)["tail_similarity"]
-            row[name + "_cv"], row[name + "_tail_cv"] = holdout_scores(y, noise, kern, i,
-                                                                       a.away)
+            for suffix, away in (("_cv", None), ("_tail_cv", a.away)):
+                row[name + suffix] = cv_residual(y, kern, noise=noise, rng=i, away=away)
         latent._peaks = guided
         rows.append(row)
     print(f"{a.split} classes, seed {a.seed}, SNR {a.snr:g}, {len(rows)} maps, "
