@@ -36,6 +36,7 @@ from napari_qpi.extraction.extract import prepare, run_method
 from napari_qpi.extraction.methods import latent
 from napari_qpi.extraction.quality import cv_residual, holdout_mask
 from napari_qpi.extraction.registry import METHODS, MethodResult, Problem
+from napari_qpi.extraction.selfguide import self_guide
 from napari_qpi.models.data import canonical_sign, make_observations
 from napari_qpi.models.inference import predict
 from napari_qpi.models.weights import cached_set
@@ -62,7 +63,6 @@ def main(argv=None) -> None:
                                    snr_range=(a.snr, a.snr))
     maps, acts = maps.numpy().astype(float), acts.numpy()
     vae = cached_set(a.weights, "cpu")[1]["vae"]
-    guided = latent._peaks
     rows = []
     for i, obs in enumerate(maps):
         y, _, noise, _ = prepare(obs[None])
@@ -81,19 +81,20 @@ def main(argv=None) -> None:
         kg, _, zg = drain(predict(y, method="two-stage", guide=(acts[i] > 0).astype(np.float32),
                                   weights=a.weights))
         train = holdout_mask(y.shape[-2:], i)
-        peaks = guided(latent._activation(y, start.kernel, None, train, num_iter=40))
+        guide = self_guide(y, start.kernel, train)
+        peaks = None if guide is None else np.argwhere(guide > 0)
         hit = np.nan if peaks is None else float(np.mean(np.sqrt(
             ((peaks[:, None] - true_pos[None]) ** 2).sum(-1)).min(1) <= 1))
         row = {"defect": bank.families[i].split("/")[2], "hit": hit}
         for name, st in (("encoder", start), ("guide", MethodResult(kg, None, None, zg)),
                          ("oracle", oracle)):
             # oracle starts are not re-read with self-guidance (that would replace them)
-            latent._peaks = guided if name == "encoder" else (lambda *_, **__: None)
+            latent.self_guide = self_guide if name == "encoder" else (lambda *_, **__: None)
             kern = drain(latent.latent_fit(problem, st, train)).kernel
             row[name] = score(truth, kern)["tail_similarity"]
             for suffix, away in (("_cv", None), ("_tail_cv", a.away)):
                 row[name + suffix] = cv_residual(y, kern, noise=noise, rng=i, away=away)
-        latent._peaks = guided
+        latent.self_guide = self_guide
         rows.append(row)
     print(f"{a.split} classes, seed {a.seed}, SNR {a.snr:g}, {len(rows)} maps, "
           f"`{a.weights}` weights; tail similarity of the latent fit by start, median "

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from napari_qpi.extraction.selfguide import self_guide
 from napari_qpi.models.data import bank_specs, iter_bank
 from napari_qpi.models.train import TrainConfig, train
 from napari_qpi.progress import drain
@@ -44,7 +45,8 @@ CONCURRENCY_SLOWDOWN = 1.6
 def config(split: str, steps: dict, args) -> TrainConfig:
     return TrainConfig(split=split, sampler="broad", bank_size=args.bank_size, seed=args.seed,
                        batch_size=args.batch_size, init_from="default" if split == "all"
-                       else "seen", **{f"{s}_steps": steps[s] for s in STAGES})
+                       else "seen", self_guide=args.self_guide, centre=args.centre,
+                       **{f"{s}_steps": steps[s] for s in STAGES})
 
 
 def smoke(args) -> dict:
@@ -60,8 +62,8 @@ def smoke(args) -> dict:
                 torch.cuda.synchronize()
             stamps[ev.message].append(time.perf_counter())
 
-    drain(train(cfg, Path(args.work) / "smoke", device=args.device, bank=bank, resume=False),
-          mark)
+    drain(train(cfg, Path(args.work) / "smoke", device=args.device, bank=bank, resume=False,
+                self_guide=self_guide), mark)
     return {s: (t[-1] - t[9]) / (len(t) - 10) for s, t in stamps.items()}
 
 
@@ -75,7 +77,8 @@ def child(args) -> None:
                   f"{time.perf_counter() - t0:.0f} s {ev.info.get('loss', '')}", flush=True)
 
     out = Path(args.work) / args.split
-    drain(train(cfg, out, device=args.device, resume=False, workers=args.workers), show)
+    drain(train(cfg, out, device=args.device, resume=False, workers=args.workers,
+                self_guide=self_guide), show)
     for scratch in ("bank.pt", "state.pt"):  # GBs of checkpoint; only the set travels
         (out / scratch).unlink(missing_ok=True)
     with tarfile.open(Path(args.out) / f"{args.split}.tar", "w") as tar:
@@ -95,6 +98,13 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=7)
     p.add_argument("--device", default="cuda")
     p.add_argument("--splits", default="all,seen", help="the sets to train")
+    p.add_argument("--self-guide", type=float, default=0.0,
+                   help="TrainConfig.self_guide of both sets")
+    p.add_argument("--centre", default="site", choices=("site", "bright"),
+                   help="TrainConfig.centre of both sets")
+    p.add_argument("--fixed-steps", default=None,
+                   help='JSON steps per stage instead of the budget rule, e.g. '
+                        '{"stage1": 0, "stage2": 1200, "onestep": 0} (0 keeps the warm start)')
     p.add_argument("--split")
     p.add_argument("--steps")
     args = p.parse_args()
@@ -109,12 +119,16 @@ def main() -> None:
     per_step = smoke(args)
     scale = CONCURRENCY_SLOWDOWN * sum(per_step[s] * MAX_STEPS[s] for s in STAGES) / args.budget
     steps = {s: int(MAX_STEPS[s] / max(scale, 1.0)) for s in STAGES}
+    if args.fixed_steps:
+        steps = json.loads(args.fixed_steps)
     print(f"smoke {time.perf_counter() - t0:.0f} s; s/step {per_step}; steps {steps}", flush=True)
     procs = [subprocess.Popen([sys.executable, __file__, "child", "--out", args.out,
                                "--work", args.work,
                                "--split", split, "--steps", json.dumps(steps),
                                "--bank-size", str(args.bank_size), "--seed", str(args.seed),
                                "--batch-size", str(args.batch_size),
+                               "--self-guide", str(args.self_guide),
+                               "--centre", args.centre,
                                "--workers", str(args.workers), "--device", args.device])
              for split in args.splits.split(",")]
     codes = [proc.wait() for proc in procs]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from napari_qpi.models import losses
-from napari_qpi.models.data import build_bank
+from napari_qpi.models.data import build_bank, make_observations
 from napari_qpi.models.nets import KernelVAE, ModelConfig
 from napari_qpi.models.train import TrainConfig, train
 from napari_qpi.progress import Progress, drain
@@ -205,6 +206,72 @@ def test_guide_shift_moves_whole_scatterer_maps_of_half_the_guided_samples():
     assert 0 < same < len(plain[1])  # some kept exact, some moved
     with pytest.raises(ValueError, match="guide_shift"):
         dataclasses.replace(TINY, guide_shift=-1)
+
+
+def test_aligned_loss_forgives_a_shift_within_its_radius_only():
+    torch.manual_seed(0)
+    true = torch.randn(2, 33, 33)
+    pred = true.roll((2, -3), (-2, -1))
+    p, t = losses.aligned(pred, true, 4)
+    assert p.shape == t.shape == (2, 25, 25) and torch.allclose(p, t)
+    assert losses.reconstruction(p, t)["full"] < 1e-10
+    far = true.roll((6, 0), (-2, -1))  # beyond the radius: no window matches it
+    p, t = losses.aligned(far, true, 4)
+    assert losses.reconstruction(p, t)["full"] > 0.5
+
+
+def test_self_guided_stage2_trains_and_needs_the_guide_function(tmp_path):
+    from napari_qpi.extraction.selfguide import self_guide
+
+    calls = []
+
+    def spy(maps, kernels):
+        calls.append((maps.shape, kernels.shape))
+        return self_guide(maps, kernels)
+
+    for fraction in (0.5, 1.0):  # 1.0: no sample keeps its exact positions
+        cfg = dataclasses.replace(TINY, self_guide=fraction, stage2_steps=3)
+        events = []
+        drain(train(cfg, tmp_path / f"run{fraction}", self_guide=spy), events.append)
+        stage2 = [e.info for e in events if e.message == "stage2"]
+        assert len(stage2) == 3
+        assert all(torch.isfinite(torch.tensor(i["loss"])) and "self_full" in i for i in stage2)
+        assert ("mu" in stage2[0]) == (fraction < 1)
+    n = round(0.5 * TINY.batch_size)
+    assert calls[0] == ((n, 1, 80, 80), (n, 1, 65, 65))
+    with pytest.raises(ValueError, match="self_guide"):
+        drain(train(dataclasses.replace(TINY, self_guide=0.5), tmp_path / "none"))
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(ValueError, match="self_guide"):
+        dataclasses.replace(TINY, self_guide=1.5)
+
+
+def test_recentred_bank_moves_each_kernel_to_its_brightest_point():
+    from scipy.ndimage import gaussian_filter
+
+    from napari_qpi.evaluation.classes import class_bank
+    from napari_qpi.models.data import BRIGHT_SIGMA, bright_offsets, recentre_bank
+
+    bank = class_bank("held_out", 12, seed=8)
+    moved = recentre_bank(bank)
+    d = bright_offsets(bank.windows.numpy())
+    assert (np.abs(d).sum(1) > 0).sum() >= 3  # multi-site defects do move
+    assert not bright_offsets(moved.windows.numpy()).any()  # and then stay
+    c = bank.windows.shape[-1] // 2
+    for w, m, (dy, dx) in zip(bank.windows.numpy(), moved.windows.numpy(), d):
+        inner, ref = m[9:-9, 9:-9], w[9 + dy:w.shape[0] - 9 + dy, 9 + dx:w.shape[1] - 9 + dx]
+        cos = (inner * ref).sum() / np.linalg.norm(inner) / np.linalg.norm(ref)
+        assert cos > 1 - 1e-5 and abs(np.linalg.norm(m) - 1) < 1e-5  # a shift, unit norm
+        assert gaussian_filter(m, BRIGHT_SIGMA)[c, c] >= gaussian_filter(w, BRIGHT_SIGMA)[c, c]
+    # maps made from it: the matched filter peaks on the marked scatterers
+    y, act = make_observations(moved, torch.arange(12), 96, torch.Generator().manual_seed(0),
+                               snr_range=(50, 50))
+    from napari_qpi.extraction.selfguide import self_guide
+    guides = self_guide(y[:, None], moved.windows[:, None])
+    hits = (guides * (act > 0)).sum() / guides.sum()
+    assert hits > 0.8
+    with pytest.raises(ValueError, match="centre"):
+        dataclasses.replace(TINY, centre="middle")
 
 
 def test_bank_simulated_by_several_processes_is_the_same_bank(tmp_path):

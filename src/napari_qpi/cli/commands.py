@@ -206,6 +206,13 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guide-shift", type=int_at_least(0), default=None, metavar="PX",
                    help="largest random offset (px) of the scatterer map given to half "
                         "the guided training maps (default: the config's, 0)")
+    p.add_argument("--self-guide", type=float, default=None, metavar="FRACTION",
+                   help="fraction of each stage-2 batch guided by the scatterers the "
+                        "encoder's own blind kernel finds, as auto guides it (default 0)")
+    p.add_argument("--centre", default=None, choices=("site", "bright"),
+                   help="the pixel each training kernel is centred on: the defect's first "
+                        "site, or its brightest point, where a blind fit or a click puts a "
+                        "scatterer (default: the config's, site)")
     p.add_argument("--init-from", default=None, metavar="SET",
                    help="warm start from a weight set (shipped name or folder): tensors "
                         "of matching name and shape")
@@ -225,6 +232,7 @@ def run_train(args) -> int:
 
     from tqdm import tqdm
 
+    from ..extraction.selfguide import self_guide
     from ..models.train import TrainConfig, train
     from ..progress import drain
 
@@ -249,6 +257,12 @@ def run_train(args) -> int:
         cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
     if args.guide_shift is not None:
         cfg = dataclasses.replace(cfg, guide_shift=args.guide_shift)
+    if args.centre is not None:
+        cfg = dataclasses.replace(cfg, centre=args.centre)
+    if args.self_guide is not None:
+        if not 0 <= args.self_guide <= 1:
+            raise UsageError(f"--self-guide must be a fraction in [0, 1], got {args.self_guide}")
+        cfg = dataclasses.replace(cfg, self_guide=args.self_guide)
     bars: dict[str, tqdm] = {}
 
     def show(ev) -> None:  # one bar per stage
@@ -265,7 +279,7 @@ def run_train(args) -> int:
 
     try:
         out = drain(train(cfg, args.out, device=args.device, resume=not args.restart,
-                               workers=args.workers), show)
+                               workers=args.workers, self_guide=self_guide), show)
     finally:
         for bar in bars.values():
             bar.close()

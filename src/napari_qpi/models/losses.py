@@ -58,3 +58,24 @@ def symmetry(pred: torch.Tensor, orders: torch.Tensor) -> torch.Tensor:
 def kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z|x) ‖ N(0, 1)), summed over latent dimensions, mean over the batch."""
     return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
+
+
+def aligned(pred: torch.Tensor, true: torch.Tensor, radius: int) -> tuple[torch.Tensor,
+                                                                          torch.Tensor]:
+    """Inner (k − 2r)² windows of ``pred`` and of ``true`` moved by the shift (≤ ``radius``
+    px each way) under which they agree best (cosine).
+
+    A kernel is centred on one site of its defect; which one a map cannot say (K ⊛ X is
+    unchanged when K moves and X moves back), so a network guided by positions found in
+    the map is scored up to that shift.
+    """
+    k, r = true.shape[-1], int(radius)
+    n = k - 2 * r
+    p = pred[..., r:k - r, r:k - r]
+    windows = true.unfold(-2, n, 1).unfold(-2, n, 1)  # (B, 2r+1, 2r+1, n, n)
+    cos = (windows * p[:, None, None]).sum((-2, -1)) / (
+        windows.norm(dim=(-2, -1)) * p.norm(dim=(-2, -1))[:, None, None]).clamp_min(1e-12)
+    best = cos.flatten(1).argmax(1)
+    rows = torch.arange(len(true), device=true.device)
+    t = windows.flatten(1, 2)[rows, best]
+    return p, t

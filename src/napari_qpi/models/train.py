@@ -20,7 +20,16 @@ import torch
 from .._validation import check_choice, check_int
 from ..progress import Progress
 from . import losses
-from .data import BANK_GRID, SAMPLERS, KernelBank, bank_specs, iter_bank, make_observations
+from .data import (
+    BANK_GRID,
+    CENTRES,
+    SAMPLERS,
+    KernelBank,
+    bank_specs,
+    iter_bank,
+    make_observations,
+    recentre_bank,
+)
 from .nets import KernelVAE, ModelConfig, ObservationEncoder, OneStep
 from .weights import save_set
 
@@ -49,6 +58,15 @@ class TrainConfig:
     #: defect's brightest lobe, not the site its kernel is centred on (a 0 trains on
     #: exact sites only)
     guide_shift: int = 0
+    #: fraction of each stage-2 batch whose guide is the self-guidance of the encoder's
+    #: own blind kernel (the positions ``auto`` gives it; scored up to a shift of
+    #: ``self_guide_radius`` px, :func:`.losses.aligned`); needs ``train(self_guide=…)``
+    self_guide: float = 0.0
+    self_guide_radius: int = 6
+    #: the pixel a kernel is centred on: the defect's first site (``"site"``, the
+    #: simulator's choice) or its brightest point (``"bright"``, where a blind fit and a
+    #: user's click put a scatterer; :func:`.data.recentre_bank`)
+    centre: str = "site"
     scatterers: tuple[int, int] = (5, 100)
     model: ModelConfig = field(default_factory=ModelConfig)
     #: warm start: a weight set (shipped name or folder) whose tensors of matching
@@ -58,6 +76,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice(self.split, "split", ("all", "seen"))
         check_choice(self.sampler, "sampler", SAMPLERS)
+        check_choice(self.centre, "centre", CENTRES)
         for name in ("bank_size", "batch_size", "stage2_steps"):
             check_int(getattr(self, name), name, low=1)
         # 0 steps keeps the warm start's network (stage 1: its decoder and latent space)
@@ -67,11 +86,12 @@ class TrainConfig:
                 raise ValueError(f"{name}=0 keeps the network of a warm start: pass "
                                  "init_from (a weight set), or at least 1 step")
         check_int(self.guide_shift, "guide_shift", low=0, high=16)
+        check_int(self.self_guide_radius, "self_guide_radius", low=0, high=16)
         check_int(self.seed, "seed", low=0)
         _check_real(self.lr, "lr", 0.0, 1.0, open_low=True)
         for name in ("beta", "symmetry_weight", "decoded_weight"):
             _check_real(getattr(self, name), name, 0.0, math.inf)
-        for name in ("guide_drop", "family_fraction"):
+        for name in ("guide_drop", "family_fraction", "self_guide"):
             _check_real(getattr(self, name), name, 0.0, 1.0)
         k = self.model.kernel_size
         if not isinstance(self.model, ModelConfig):
@@ -215,10 +235,13 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
 
 
 def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
-                 cfg: TrainConfig, gen, device, *, warm: frozenset = frozenset()):
+                 cfg: TrainConfig, gen, device, *, warm: frozenset = frozenset(),
+                 self_guide=None):
     """Stage 2: the observation encoder aligned to the frozen stage-1 posterior.
 
-    ``warm`` names the encoder trunks already initialised by a warm start.
+    ``warm`` names the encoder trunks already initialised by a warm start;
+    ``self_guide`` (maps, kernels) → guides marks the scatterers a kernel finds in its
+    maps (``cfg.self_guide`` > 0 needs it).
     """
     for p in vae.parameters():
         p.requires_grad_(False)
@@ -228,15 +251,33 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
         if hasattr(enc, trunk) and trunk not in warm:
             getattr(enc, trunk).load_state_dict(vae.encoder.state_dict())
 
+    n_self = round(cfg.self_guide * cfg.batch_size)
+
     def batch_loss():
         y, guide, k, _ = _batch(bank, cfg, gen, device)
+        if n_self:  # the first n_self maps: the positions the blind kernel finds
+            with torch.no_grad():
+                blind = vae.decode(enc.encode_observations(y[:n_self], None)[0],
+                                   vae.anchor_of(y[:n_self]))
+                guide = torch.cat([self_guide(y[:n_self, None], blind[:, None]),
+                                   guide[n_self:]])
         with torch.no_grad():
             mu_t, logvar_t = vae.encode(k)
         mu, logvar = enc.encode_observations(y, guide)
-        terms = {"mu": ((mu - mu_t) ** 2).mean(), "logvar": ((logvar - logvar_t) ** 2).mean()}
-        dec = losses.reconstruction(vae.decode(mu, vae.anchor_of(y)), k)
-        terms.update({f"dec_{n}": v for n, v in dec.items()})
-        loss = terms["mu"] + terms["logvar"] + cfg.decoded_weight * sum(dec.values())
+        decoded = vae.decode(mu, vae.anchor_of(y))
+        terms, loss = {}, decoded.new_zeros(())
+        if n_self < len(y):  # exact positions (or none): the stage-1 latent of the kernel
+            rest = slice(n_self, None)
+            terms = {"mu": ((mu[rest] - mu_t[rest]) ** 2).mean(),
+                     "logvar": ((logvar[rest] - logvar_t[rest]) ** 2).mean()}
+            dec = losses.reconstruction(decoded[rest], k[rest])
+            terms.update({f"dec_{n}": v for n, v in dec.items()})
+            loss = terms["mu"] + terms["logvar"] + cfg.decoded_weight * sum(dec.values())
+        if n_self:  # which defect site the kernel is centred on, the map cannot say
+            own = losses.reconstruction(*losses.aligned(decoded[:n_self], k[:n_self],
+                                                        cfg.self_guide_radius))
+            terms.update({f"self_{n}": v for n, v in own.items()})
+            loss = loss + cfg.self_guide * cfg.decoded_weight * sum(own.values())
         return loss, terms
 
     yield from _fit("stage2", enc, cfg.stage2_steps, cfg, batch_loss)
@@ -280,7 +321,7 @@ def _warm_start(modules: dict, source: str) -> frozenset:
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
           resume: bool = True, bank: KernelBank | None = None, workers: int = 1,
-          ) -> Generator[Progress, None, Path]:
+          self_guide=None) -> Generator[Progress, None, Path]:
     """Train all three networks; write a weight set to ``out_dir``.
 
     Parameters
@@ -298,6 +339,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
         The caller's kernels (e.g. the paper protocol's fixed 80) instead of a drawn bank.
     workers : int
         Processes that simulate the bank (the same bank for any count).
+    self_guide : callable, optional
+        ``(maps (B, 1, H, W), kernels (B, 1, k, k)) → (B, H, W)`` scatterer guides, for
+        ``cfg.self_guide`` > 0 (:func:`napari_qpi.extraction.selfguide.self_guide`; passed
+        in because training sits below extraction).
 
     Yields
     ------
@@ -324,6 +369,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda')") from err
     check_int(workers, "workers", low=1)
+    if cfg.self_guide > 0 and not callable(self_guide):
+        raise ValueError("cfg.self_guide > 0 needs self_guide=napari_qpi.extraction."
+                         "selfguide.self_guide (or set self_guide=0)")
     bank_file, state_file = out / "bank.pt", out / "state.pt"
     state = None
     if resume and bank is None and bank_file.is_file():
@@ -347,6 +395,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
                                     workers=workers)
         torch.save({"spectra": bank.spectra, "windows": bank.windows, "orders": bank.orders,
                     "families": bank.families, "config": _jsonable(cfg.to_dict())}, bank_file)
+    if cfg.centre == "bright":  # after bank.pt: the stored bank is the simulator's
+        bank = recentre_bank(bank)
     yield Progress("bank", len(bank), len(bank), {"seconds": time.perf_counter() - t0})
     if device != "cpu":  # observations are made where the bank lives (data.make_observations)
         bank = KernelBank(bank.spectra.to(device), bank.windows.to(device),
@@ -368,7 +418,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
     stages = [
         ("stage1", lambda: train_stage1(modules["vae"], bank, cfg, gen, device)),
         ("stage2", lambda: train_stage2(modules["encoder"], modules["vae"], bank, cfg, gen,
-                                        device, warm=warm)),
+                                        device, warm=warm, self_guide=self_guide)),
         ("onestep", lambda: train_onestep(modules["onestep"], bank, cfg, gen, device)),
     ]
     for name in ("stage1", "onestep"):

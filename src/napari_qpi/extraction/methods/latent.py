@@ -18,35 +18,18 @@ import numpy as np
 import torch
 
 from ...progress import Progress
-from ..fista import fista, support_mask
+from ..fista import support_mask
 from ..operator import ConvOperator
 from ..registry import MethodResult, Problem
 from ..scale import center_window
+from ..selfguide import activation as _activation
+from ..selfguide import polarity, self_guide
 
 #: Outer alternations, latent steps per alternation, FISTA iterations per alternation.
 OUTER, INNER, FISTA_ITERS = 6, 15, 20
 PRIOR_WEIGHT = 1e-3  # ‖z − z₀‖² per latent dimension
 INNER_WEIGHT = 1.0  # ‖δ‖² inside the decoder window, relative to the data term
 OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
-RELATIVE_SPARSITY = 0.15  # λ of the activation, relative to max |Aᵀ Y|
-
-
-def _peaks(activation: np.ndarray, fraction: float = 0.25) -> np.ndarray | None:
-    """(N, 2) pixels of the activation's local maxima above ``fraction`` of its max."""
-    from scipy.ndimage import maximum_filter
-
-    if activation.max() <= 0:
-        return None
-    keep = (activation == maximum_filter(activation, size=5)) & (
-        activation > fraction * activation.max())
-    pos = np.argwhere(keep)
-    return pos if len(pos) else None
-
-
-def _activation(y, kernel, support, mask, x0=None, num_iter=FISTA_ITERS):
-    op = ConvOperator(kernel, y.shape[-2:])
-    lam = RELATIVE_SPARSITY * float(np.abs(op.adjoint(y * (1 if mask is None else mask))).max())
-    return fista(op, y, sparsity=lam, num_iter=num_iter, x0=x0, support=support, mask=mask)
 
 
 def latent_fit(problem: Problem, start: MethodResult, mask=None):
@@ -67,10 +50,8 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None):
     support = None if problem.positions is None else support_mask(problem.positions, (h, w))
     kernel, latent = np.asarray(start.kernel, float), start.latent
     if problem.positions is None:
-        peaks = _peaks(_activation(y, kernel, None, mask, num_iter=40))
-        if peaks is not None:
-            guide = np.zeros((h, w), np.float32)
-            guide[peaks[:, 0], peaks[:, 1]] = 1.0
+        guide = self_guide(y, kernel, mask)
+        if guide is not None:
             gen = predict(y, method="two-stage", guide=guide, device="cpu",
                           weights=problem.weights)
             while True:
@@ -80,10 +61,7 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None):
                     kernel, _, latent = stop.value
                     break
     # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0)
-    corr = ConvOperator(kernel, (h, w)).adjoint(y)
-    top = np.abs(corr) >= np.sort(np.abs(corr).ravel())[-max(5, corr.size // 200)]
-    polarity = 1.0 if corr[top].sum() >= 0 else -1.0
-    kernel = polarity * kernel
+    kernel = polarity(y, kernel) * kernel
     _, nets, _ = cached_set(problem.weights, "cpu")
     vae = nets["vae"]
     k_model = 65
