@@ -98,12 +98,10 @@ def main(argv=None) -> None:
         for name, st in (("encoder", start), ("guide", MethodResult(kg, None, None, zg)),
                          ("oracle", oracle)):
             # oracle starts are not re-read with self-guidance (that would replace them)
-            latent.self_guide = self_guide if name == "encoder" else (lambda *_, **__: None)
-            kern = drain(latent.latent_fit(problem, st, train)).kernel
+            kern = drain(latent.latent_fit(problem, st, train, reread=name == "encoder")).kernel
             row[name] = score(truth, kern)["tail_similarity"]
             for suffix, away in (("_cv", None), ("_tail_cv", a.away)):
                 row[name + suffix] = cv_residual(y, kern, noise=noise, rng=i, away=away)
-        latent.self_guide = self_guide
         rows.append(row)
     print(f"{a.split} classes, seed {a.seed}, SNR {a.snr:g}, {len(rows)} maps, "
           f"`{a.weights}` weights; tail similarity of the latent fit by start, median "

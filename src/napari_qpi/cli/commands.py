@@ -17,6 +17,7 @@ from .checks import (
     check_output,
     check_weights,
     drain_with_bar,
+    fraction,
     int_at_least,
     method_list,
     methods_text,
@@ -206,7 +207,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guide-shift", type=int_at_least(0), default=None, metavar="PX",
                    help="largest random offset (px) of the scatterer map given to half "
                         "the guided training maps (default: the config's, 0)")
-    p.add_argument("--self-guide", type=float, default=None, metavar="FRACTION",
+    p.add_argument("--self-guide", type=fraction, default=None, metavar="FRACTION",
                    help="fraction of each stage-2 batch guided by the scatterers the "
                         "encoder's own blind kernel finds, as auto guides it (default 0)")
     p.add_argument("--centre", default=None, choices=("site", "bright"),
@@ -260,8 +261,6 @@ def run_train(args) -> int:
     if args.centre is not None:
         cfg = dataclasses.replace(cfg, centre=args.centre)
     if args.self_guide is not None:
-        if not 0 <= args.self_guide <= 1:
-            raise UsageError(f"--self-guide must be a fraction in [0, 1], got {args.self_guide}")
         cfg = dataclasses.replace(cfg, self_guide=args.self_guide)
     bars: dict[str, tqdm] = {}
 

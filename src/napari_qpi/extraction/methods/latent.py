@@ -32,8 +32,11 @@ INNER_WEIGHT = 1.0  # ‖δ‖² inside the decoder window, relative to the data
 OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
 
 
-def latent_fit(problem: Problem, start: MethodResult, mask=None):
+def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool = True):
     """Refine ``start`` (a two-stage result on the problem's pixels) through the decoder.
+
+    Blind (no positions) and with ``reread``, the start is first re-read by the guided
+    encoder at the scatterers its own kernel marks (self-guidance).
 
     Returns a MethodResult with the fitted latent (the kernel is its decoding plus the
     correction δ; no uncertainty, which belonged to the start), or None when the start has
@@ -49,7 +52,7 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None):
     k = problem.kernel_size
     support = None if problem.positions is None else support_mask(problem.positions, (h, w))
     kernel, latent = np.asarray(start.kernel, float), start.latent
-    if problem.positions is None:
+    if problem.positions is None and reread:
         guide = self_guide(y, kernel, mask)
         if guide is not None:
             gen = predict(y, method="two-stage", guide=guide, device="cpu",
