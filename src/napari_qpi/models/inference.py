@@ -10,8 +10,12 @@ from .weights import cached_set
 
 #: Slices per network call: bounds memory for big stacks (256×256×128 and more).
 BATCH = 16
-#: Posterior samples for the per-pixel uncertainty.
-UNCERTAINTY_SAMPLES = 16
+#: Quarter turns each slice is seen in. Rotating a map rotates its kernel; the networks
+#: learnt that only approximately, so each runs on the map turned by 0, 90, 180 and 270°
+#: and its kernels, turned back, are averaged — the estimate then turns with the map.
+ROTATIONS = 4
+#: Posterior samples for the per-pixel uncertainty, spread evenly over the rotations.
+UNCERTAINTY_SAMPLES = 8
 
 
 def guide_map(positions: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
@@ -26,9 +30,25 @@ def guide_map(positions: np.ndarray | None, shape: tuple[int, int]) -> np.ndarra
 _guide_map = guide_map  # the name learned.py imports today
 
 
+def _views(a: torch.Tensor, views: int) -> torch.Tensor:
+    """(B, …, H, W) → (V·B, …): view r turned by r·(4 / V) quarter turns."""
+    return torch.cat([torch.rot90(a, r * 4 // views, (-2, -1)) for r in range(views)])
+
+
+def _back(a: torch.Tensor, views: int) -> torch.Tensor:
+    """(V·B, …, k, k) from :func:`_views` → (V, B, …, k, k), each view turned back."""
+    return torch.stack([torch.rot90(b, -r * 4 // views, (-2, -1))
+                        for r, b in enumerate(a.unflatten(0, (views, -1)))])
+
+
+def _unit(k: torch.Tensor) -> torch.Tensor:
+    return k / (k.flatten(-2).norm(dim=-1)[..., None, None] + 1e-12)
+
+
 @torch.no_grad()
 def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.ndarray | None = None,
-            weights: str = "default", device: str = "cpu", seed: int = 0):
+            weights: str = "default", device: str = "cpu", seed: int = 0,
+            rotations: int | None = None):
     """Predict kernels slice by slice, in batches; a generator of progress.
 
     Parameters
@@ -43,7 +63,12 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
     device : str
     seed : int
         Seed of the posterior samples behind the uncertainty (the kernel itself is
-        the decoded posterior mean, deterministic).
+        deterministic).
+    rotations : {4, 2, 1}, optional
+        Views of each slice, a quarter turn (4) or half turn (2) apart, that the network
+        runs on; default :data:`ROTATIONS`. The kernel
+        is the mean of their unit-norm kernels turned back, the uncertainty the spread of
+        posterior samples drawn over all of them. 1 runs the network once, as trained.
 
     Yields
     ------
@@ -56,7 +81,11 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
     uncertainty : (E, k, k) ndarray or None
         None for the one-step baseline.
     latent : (E, d) ndarray or None
+        The two-stage posterior mean of each slice as given (not turned).
     """
+    rotations = ROTATIONS if rotations is None else rotations
+    if rotations not in (1, 2, 4):
+        raise ValueError(f"rotations must be 1, 2 or 4 quarter-turn steps, got {rotations!r}")
     _, nets, _ = cached_set(weights, device)
     e = observation.shape[0]
     kernels, spreads, latents = [], [], []
@@ -65,8 +94,10 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
     for start in range(0, e, BATCH):
         y = torch.from_numpy(np.asarray(observation[start:start + BATCH], np.float32)).to(device)
         gb = None if g is None else g[None].expand(len(y), *g.shape).to(device)
+        y = _views(y, rotations)
+        gb = None if gb is None else _views(gb, rotations)
         if method == "one-step":
-            k = nets["onestep"](y, gb)
+            k = _unit(_back(nets["onestep"](y, gb), rotations)).mean(0)
             kernels.append(k.cpu().numpy())
             spreads.append(None)
             latents.append(None)
@@ -74,18 +105,20 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             mu, logvar = nets["encoder"].encode_observations(y, gb)
             vae = nets["vae"]
             anchor = vae.anchor_of(y)
-            kernels.append(vae.decode(mu, anchor).cpu().numpy())
+            kernels.append(_unit(_back(vae.decode(mu, anchor), rotations)).mean(0).cpu().numpy())
+            # samples drawn over every view: the spread holds the posterior's width and
+            # the views' disagreement
+            per = max(1, UNCERTAINTY_SAMPLES // rotations)
             std = (0.5 * logvar).exp()
-            eps = torch.randn((UNCERTAINTY_SAMPLES, *mu.shape), generator=gen).to(device)
+            eps = torch.randn((per, *mu.shape), generator=gen).to(device)
             samples = vae.decode((mu[None] + eps * std[None]).flatten(0, 1),
-                                 None if anchor is None
-                                 else anchor.repeat(UNCERTAINTY_SAMPLES, 1, 1))
-            samples = samples.view(UNCERTAINTY_SAMPLES, len(y), *samples.shape[-2:])
-            # the kernel is normalised later; express the spread relative to its norm
-            norm = kernels[-1].reshape(len(y), -1)
-            norm = np.linalg.norm(norm, axis=1)[:, None, None] + 1e-12
-            spreads.append(samples.std(0).cpu().numpy() / norm)
-            latents.append(mu.cpu().numpy())
+                                 None if anchor is None else anchor.repeat(per, 1, 1))
+            # (per, V·B, k, k) → (V·B, per, …) → turned back (V, B, per, …) → (V·per, B, …)
+            samples = _back(samples.unflatten(0, (per, -1)).transpose(0, 1), rotations)
+            samples = _unit(samples.transpose(1, 2).flatten(0, 1))
+            # the kernel is normalised later; the spread is relative to its norm
+            spreads.append(samples.std(0).cpu().numpy())
+            latents.append(mu[:len(mu) // rotations].cpu().numpy())
         yield Progress(f"{method} network", min(start + BATCH, e), e)
     kernel = np.concatenate(kernels)
     unc = None if spreads[0] is None else np.concatenate(spreads)

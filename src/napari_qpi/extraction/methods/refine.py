@@ -70,11 +70,16 @@ def compete(problem: Problem):
 
     from ..quality import holdout_mask
     from .latent import latent_fit
+    from .learned import run_network
 
     results = yield from candidates(problem)
     train = holdout_mask(problem.observation.shape[-2:], problem.rng)
     big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
-    fitted = yield from latent_fit(big, results["two-stage"], train)
+    fitted = None
+    if problem.info.get("working_zoom", 1.0) == 1.0:  # the fit works at the map's scale
+        # the fit starts from one view of the network: a latent and its own decoding
+        start = yield from run_network(big, "two-stage", rotations=1)
+        fitted = yield from latent_fit(big, start, train)
     results.update((yield from polish(problem, results, train)))
     if fitted is not None:
         results["refine (latent)"] = fitted
