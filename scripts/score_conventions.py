@@ -9,6 +9,7 @@ states), which a method must handle as well as the maps as simulated.
 
     PYTHONPATH=src python scripts/score_conventions.py --weights seen
     PYTHONPATH=src python scripts/score_conventions.py --weights seen --negate --n 116
+    PYTHONPATH=src python scripts/score_conventions.py --weights seen --rotations 1
 
 Results are in docs/models.md ("Rounds 6 and 7") and docs/extraction.md §6. Our own
 evaluation stream only, never the foreign set.
@@ -37,7 +38,13 @@ def main(argv=None) -> None:
     p.add_argument("--snr", type=float, default=5.0)
     p.add_argument("--methods", default="auto,two-stage")
     p.add_argument("--negate", action="store_true", help="flip the sign of every map")
+    p.add_argument("--rotations", type=int, choices=(1, 2, 4), default=None,
+                   help="views per slice of the networks (default: the shipped 4)")
     a = p.parse_args(argv)
+    if a.rotations is not None:
+        import napari_qpi.models.inference as inference
+
+        inference.ROTATIONS = a.rotations
     torch.set_num_threads(1)
     bank = class_bank(a.split, a.n, seed=a.seed)
     bright = recentre_bank(bank)
