@@ -30,9 +30,12 @@ def guide_map(positions: np.ndarray | None, shape: tuple[int, int]) -> np.ndarra
 _guide_map = guide_map  # the name learned.py imports today
 
 
-def _views(a: torch.Tensor, views: int) -> torch.Tensor:
-    """(B, …, H, W) → (V·B, …): view r turned by r·(4 / V) quarter turns."""
-    return torch.cat([torch.rot90(a, r * 4 // views, (-2, -1)) for r in range(views)])
+def _views(a: torch.Tensor, views: int) -> list[torch.Tensor]:
+    """(B, H, W) → the network inputs of the views, view r turned by r·(4 / V) quarter
+    turns: one (V·B, H, W) batch for square maps, else one batch per view (a quarter turn
+    swaps H and W). Their outputs, concatenated, are in view order."""
+    turned = [torch.rot90(a, r * 4 // views, (-2, -1)) for r in range(views)]
+    return [torch.cat(turned)] if all(t.shape == a.shape for t in turned) else turned
 
 
 def _back(a: torch.Tensor, views: int) -> torch.Tensor:
@@ -94,17 +97,20 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
     for start in range(0, e, BATCH):
         y = torch.from_numpy(np.asarray(observation[start:start + BATCH], np.float32)).to(device)
         gb = None if g is None else g[None].expand(len(y), *g.shape).to(device)
-        y = _views(y, rotations)
-        gb = None if gb is None else _views(gb, rotations)
+        ys = _views(y, rotations)
+        gs = [None] * len(ys) if gb is None else _views(gb, rotations)
         if method == "one-step":
-            k = _unit(_back(nets["onestep"](y, gb), rotations)).mean(0)
+            k = torch.cat([nets["onestep"](v, gv) for v, gv in zip(ys, gs)])
+            k = _unit(_back(k, rotations)).mean(0)
             kernels.append(k.cpu().numpy())
             spreads.append(None)
             latents.append(None)
         else:
-            mu, logvar = nets["encoder"].encode_observations(y, gb)
+            enc = [nets["encoder"].encode_observations(v, gv) for v, gv in zip(ys, gs)]
+            mu, logvar = torch.cat([m for m, _ in enc]), torch.cat([lv for _, lv in enc])
             vae = nets["vae"]
-            anchor = vae.anchor_of(y)
+            anchors = [vae.anchor_of(v) for v in ys]
+            anchor = None if anchors[0] is None else torch.cat(anchors)
             kernels.append(_unit(_back(vae.decode(mu, anchor), rotations)).mean(0).cpu().numpy())
             # samples drawn over every view: the spread holds the posterior's width and
             # the views' disagreement
