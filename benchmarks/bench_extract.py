@@ -1,8 +1,10 @@
 """Speed and memory of extraction (a script, not a timed test).
 
     python benchmarks/bench_extract.py
+    python benchmarks/bench_extract.py --network-only
 
-Prints the network time per 128×128 slice (target ≤ 50 ms on 2 CPU cores), the whole
+Prints the network time per 128×128 slice (target ≤ 50 ms on 2 CPU cores; with
+``--network-only`` for one view and the default four, and nothing else), the whole
 extract() time per slice, and the peak resident memory of a 256×256×128 stack
 extraction (target < 2 GB) measured in a fresh process.
 """
@@ -27,23 +29,33 @@ print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    import argparse
+
     import torch
 
     from napari_qpi import extract, simulate
     from napari_qpi.models.inference import predict
     from napari_qpi.progress import drain
 
+    p = argparse.ArgumentParser(description="speed and memory of extraction")
+    p.add_argument("--network-only", action="store_true",
+                   help="time the network alone, with one view and with the default four")
+    a = p.parse_args(argv)
     sim = simulate(seed=0, energies=np.linspace(-20, 60, 16))
     obs = sim.observation
     for threads in (1, 2):
         torch.set_num_threads(threads)
         drain(predict(obs[:2]))  # warm up, load weights
-        t = time.perf_counter()
-        for _ in range(3):
-            drain(predict(obs))
-        net = (time.perf_counter() - t) / 3 / len(obs)
-        print(f"network, two-stage, 128×128, {threads} thread(s): {1000 * net:.1f} ms/slice")
+        for views in (1, None) if a.network_only else (None,):
+            t = time.perf_counter()
+            for _ in range(3):
+                drain(predict(obs, rotations=views))
+            net = (time.perf_counter() - t) / 3 / len(obs)
+            print(f"network, two-stage, 128×128, {views or 'default'} view(s), "
+                  f"{threads} thread(s): {1000 * net:.1f} ms/slice")
+    if a.network_only:
+        return
     torch.set_num_threads(2)
     for method in ("two-stage", "one-step"):
         t = time.perf_counter()

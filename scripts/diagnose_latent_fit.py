@@ -36,6 +36,7 @@ from napari_qpi.evaluation.classes import class_bank
 from napari_qpi.evaluation.score import score
 from napari_qpi.extraction.extract import prepare, run_method
 from napari_qpi.extraction.methods import latent
+from napari_qpi.extraction.methods.learned import run_network
 from napari_qpi.extraction.quality import cv_residual, holdout_mask
 from napari_qpi.extraction.registry import METHODS, MethodResult, Problem
 from napari_qpi.extraction.selfguide import self_guide
@@ -77,9 +78,11 @@ def main(argv=None) -> None:
     for i, obs in enumerate(maps):
         y, _, noise, _ = prepare(obs[None])
         problem = Problem(y, None, 65, "cpu", None, noise, a.weights, i, max_window=65)
-        start = drain(run_method(METHODS["two-stage"], problem))
+        drain(run_method(METHODS["two-stage"], problem))  # sets the working zoom
         if problem.info.get("working_zoom", 1.0) != 1.0:
             continue  # the latent fit runs at the map's own scale only
+        # as refine.compete: the fit starts from one view, a latent and its decoding
+        start = drain(run_network(problem, "two-stage", rotations=1))
         truth = bank.windows[i].numpy()
         t = torch.as_tensor(truth * canonical_sign(truth) / np.linalg.norm(truth),
                             dtype=torch.float32)[None]
@@ -89,7 +92,7 @@ def main(argv=None) -> None:
         oracle = MethodResult(k.numpy(), None, None, z.numpy())
         true_pos = np.argwhere(acts[i] > 0)
         kg, _, zg = drain(predict(y, method="two-stage", guide=(acts[i] > 0).astype(np.float32),
-                                  weights=a.weights))
+                                  weights=a.weights, rotations=1))
         train = holdout_mask(y.shape[-2:], i)
         guide = self_guide(y, start.kernel, train)
         peaks = None if guide is None else np.argwhere(guide > 0)

@@ -69,9 +69,9 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
         deterministic).
     rotations : {4, 2, 1}, optional
         Views of each slice, a quarter turn (4) or half turn (2) apart, that the network
-        runs on; default :data:`ROTATIONS`. The kernel
-        is the mean of their unit-norm kernels turned back, the uncertainty the spread of
-        posterior samples drawn over all of them. 1 runs the network once, as trained.
+        runs on; default :data:`ROTATIONS`. The kernel is the mean of their unit-norm
+        kernels turned back, the uncertainty the spread of posterior samples drawn over
+        all of them. 1 runs the network once, as trained (a latent and its decoding).
 
     Yields
     ------
