@@ -129,6 +129,39 @@ def test_anchored_decoder_applies_its_phase_on_the_right_grid(shift):
     assert torch.allclose(out, expected, atol=1e-5)
 
 
+def test_decoder_upsampling_is_nearest_neighbour():
+    from napari_qpi.models.nets import _Nearest2
+
+    x = torch.randn(3, 5, 7, 4)
+    assert torch.equal(_Nearest2()(x),
+                       torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+def test_shared_power_kernels_give_the_same_numbers():
+    """Inference computes each map's power kernel once, for the encoder's power trunk
+    and the anchored decoder, and decodes several latents per map on one anchor: both
+    shortcuts must give what the plain calls give."""
+    from napari_qpi.models.nets import ObservationEncoder
+
+    torch.manual_seed(0)
+    cfg = ModelConfig()
+    vae, enc = KernelVAE(cfg).eval(), ObservationEncoder(cfg).eval()
+    torch.nn.init.normal_(vae.decoder.mix[-1].weight, std=0.1)  # a decoder that uses z
+    y = torch.randn(3, 96, 96)
+    guide = (torch.rand(3, 96, 96) < 0.003).float()
+    anchor = vae.anchor_of(y)
+    with torch.no_grad():
+        for a, b in zip(enc.encode_observations(y, guide),
+                        enc.encode_observations(y, guide, anchor)):
+            assert torch.equal(a, b)
+        z = torch.randn(6, cfg.latent_dim)  # two latents per map, tiled
+        assert torch.allclose(vae.decode(z, anchor), vae.decode(z, anchor.repeat(2, 1, 1)),
+                              atol=1e-6)
+        assert not torch.allclose(vae.decode(z, anchor), vae.decode(z, anchor.flip(0)))
+    with pytest.raises(ValueError, match="anchor"):
+        vae.decode(torch.randn(4, cfg.latent_dim), anchor)
+
+
 def test_old_weight_configs_load_without_the_anchor():
     old = {k: v for k, v in ModelConfig().to_dict().items()
            if k not in ("anchor", "power_branch", "guide_branch", "head_width")}

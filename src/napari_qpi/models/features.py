@@ -102,11 +102,11 @@ def anchor_kernel(y: torch.Tensor, kernel_size: int) -> torch.Tensor:
 
 
 def observation_features(y: torch.Tensor, guide: torch.Tensor | None, kernel_size: int,
-                         *, power: bool = False):
+                         *, power: torch.Tensor | None = None):
     """Encoder inputs and z-scored maps.
 
-    The image is (B, C, 72, 72) = [spectrum, guide, flag] and, with ``power``, the
-    power kernel as a fourth channel.
+    The image is (B, C, 72, 72) = [spectrum, guide, flag] and, when given, the maps'
+    power kernels ``power`` (B, k, k; :func:`anchor_kernel` of ``y``) as a fourth channel.
     """
     y = zscore(y)
     b = y.shape[0]
@@ -123,6 +123,6 @@ def observation_features(y: torch.Tensor, guide: torch.Tensor | None, kernel_siz
         pad_to(g[:, None], IMAGE_SIZE)[:, 0],
         flag[:, None, None].expand(b, IMAGE_SIZE, IMAGE_SIZE),
     ]
-    if power:  # scaled like the guide and the stage-1 input (unit norm × 10)
-        chans.append(pad_to(power_kernel(y, kernel_size)[:, None] * 10.0, IMAGE_SIZE)[:, 0])
+    if power is not None:  # scaled like the guide and the stage-1 input (unit norm × 10)
+        chans.append(pad_to(power[:, None] * 10.0, IMAGE_SIZE)[:, 0])
     return torch.stack(chans, dim=1), y

@@ -106,10 +106,11 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             spreads.append(None)
             latents.append(None)
         else:
-            enc = [nets["encoder"].encode_observations(v, gv) for v, gv in zip(ys, gs)]
-            mu, logvar = torch.cat([m for m, _ in enc]), torch.cat([lv for _, lv in enc])
             vae = nets["vae"]
             anchors = [vae.anchor_of(v) for v in ys]
+            enc = [nets["encoder"].encode_observations(v, gv, a)
+                   for v, gv, a in zip(ys, gs, anchors)]
+            mu, logvar = torch.cat([m for m, _ in enc]), torch.cat([lv for _, lv in enc])
             anchor = None if anchors[0] is None else torch.cat(anchors)
             kernels.append(_unit(_back(vae.decode(mu, anchor), rotations)).mean(0).cpu().numpy())
             # samples drawn over every view: the spread holds the posterior's width and
@@ -117,8 +118,7 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             per = max(1, UNCERTAINTY_SAMPLES // rotations)
             std = (0.5 * logvar).exp()
             eps = torch.randn((per, *mu.shape), generator=gen).to(device)
-            samples = vae.decode((mu[None] + eps * std[None]).flatten(0, 1),
-                                 None if anchor is None else anchor.repeat(per, 1, 1))
+            samples = vae.decode((mu[None] + eps * std[None]).flatten(0, 1), anchor)
             # (per, V·B, k, k) → (V·B, per, …) → turned back (V, B, per, …) → (V·per, B, …)
             samples = _back(samples.unflatten(0, (per, -1)).transpose(0, 1), rotations)
             samples = _unit(samples.transpose(1, 2).flatten(0, 1))

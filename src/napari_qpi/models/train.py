@@ -130,14 +130,15 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
         y, guide, k, _ = _batch(bank, cfg, gen, device)
         if n_self:  # the first n_self maps: the positions the blind kernel finds
             with torch.no_grad():
-                blind = vae.decode(enc.encode_observations(y[:n_self], None)[0],
-                                   vae.anchor_of(y[:n_self]))
+                a = vae.anchor_of(y[:n_self])
+                blind = vae.decode(enc.encode_observations(y[:n_self], None, a)[0], a)
                 guide = torch.cat([self_guide(y[:n_self, None], blind[:, None]),
                                    guide[n_self:]])
         with torch.no_grad():
             mu_t, logvar_t = vae.encode(k)
-        mu, logvar = enc.encode_observations(y, guide)
-        decoded = vae.decode(mu, vae.anchor_of(y))
+        anchor = vae.anchor_of(y)  # the power trunk's input too: computed once
+        mu, logvar = enc.encode_observations(y, guide, anchor)
+        decoded = vae.decode(mu, anchor)
         terms, loss = {}, decoded.new_zeros(())
         if n_self < len(y):  # exact positions (or none): the stage-1 latent of the kernel
             rest = slice(n_self, None)
