@@ -87,8 +87,9 @@ def main(argv=None) -> None:
         t = torch.as_tensor(truth * canonical_sign(truth) / np.linalg.norm(truth),
                             dtype=torch.float32)[None]
         with torch.no_grad():
-            z = vae.encode(t)[0]
-            k = vae.decode(z, vae.anchor_of(torch.as_tensor(y, dtype=torch.float32)))
+            anchor = vae.anchor_of(torch.as_tensor(y, dtype=torch.float32))
+            z = vae.encode(t, anchor)[0]
+            k = vae.decode(z, anchor)
         oracle = MethodResult(k.numpy(), None, None, z.numpy())
         true_pos = np.argwhere(acts[i] > 0)
         kg, _, zg = drain(predict(y, method="two-stage", guide=(acts[i] > 0).astype(np.float32),

@@ -73,7 +73,7 @@ def main(argv=None) -> None:
     yy, xx = np.mgrid[-h:h + 1, -h:h + 1]
     tail = torch.as_tensor(np.hypot(yy, xx) > max(3, k.shape[-1] // 16), dtype=torch.float32)
     with torch.no_grad():
-        z0 = vae.encode(k)[0]
+        z0 = vae.encode(k, anchor)[0]
         ceiling = vae.decode(z0, anchor)
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=0.05)

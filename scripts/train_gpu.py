@@ -30,6 +30,7 @@ import torch
 
 from napari_qpi.extraction.selfguide import self_guide
 from napari_qpi.models.data import bank_specs, iter_bank
+from napari_qpi.models.nets import ModelConfig
 from napari_qpi.models.train import TrainConfig, train
 from napari_qpi.progress import drain
 
@@ -46,6 +47,7 @@ def config(split: str, steps: dict, args) -> TrainConfig:
     return TrainConfig(split=split, sampler="broad", bank_size=args.bank_size, seed=args.seed,
                        batch_size=args.batch_size, init_from="default" if split == "all"
                        else "seen", self_guide=args.self_guide, centre=args.centre,
+                       model=ModelConfig(anchored_encoder=args.anchored_encoder),
                        **{f"{s}_steps": steps[s] for s in STAGES})
 
 
@@ -102,6 +104,8 @@ def main() -> None:
                    help="TrainConfig.self_guide of both sets")
     p.add_argument("--centre", default="site", choices=("site", "bright"),
                    help="TrainConfig.centre of both sets")
+    p.add_argument("--anchored-encoder", action="store_true",
+                   help="ModelConfig.anchored_encoder of both sets")
     p.add_argument("--fixed-steps", default=None,
                    help='JSON steps per stage instead of the budget rule, e.g. '
                         '{"stage1": 0, "stage2": 1200, "onestep": 0} (0 keeps the warm start)')
@@ -129,6 +133,7 @@ def main() -> None:
                                "--batch-size", str(args.batch_size),
                                "--self-guide", str(args.self_guide),
                                "--centre", args.centre,
+                               *(["--anchored-encoder"] if args.anchored_encoder else []),
                                "--workers", str(args.workers), "--device", args.device])
              for split in args.splits.split(",")]
     codes = [proc.wait() for proc in procs]

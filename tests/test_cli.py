@@ -198,8 +198,10 @@ def test_train_options_reach_the_recorded_config(tmp_path, capsys):
     out = tmp_path / "tr"
     assert main(["train", "--out", str(out), "--bank-size", "4", "--sampler", "families",
                  "--steps", "2", "--stage2-steps", "1", "--init-from", "seen",
-                 "--guide-shift", "3", "--self-guide", "0.5", "--quiet"]) == 0
+                 "--guide-shift", "3", "--self-guide", "0.5", "--anchored-encoder",
+                 "--quiet"]) == 0
     cfg = json.loads((out / "train_log.json").read_text())["train"]
+    assert cfg["model"]["anchored_encoder"] is True
     assert (cfg["stage1_steps"], cfg["stage2_steps"], cfg["onestep_steps"]) == (2, 1, 2)
     assert (cfg["sampler"], cfg["init_from"], cfg["bank_size"]) == ("families", "seen", 4)
     assert cfg["guide_shift"] == 3 and cfg["self_guide"] == 0.5

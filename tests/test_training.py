@@ -289,3 +289,31 @@ def test_bank_simulated_by_several_processes_is_the_same_bank(tmp_path):
     with pytest.raises(ValueError, match="workers"):
         drain(train(TINY, tmp_path / "w", workers=0))
     assert not (tmp_path / "w").exists()
+
+
+def test_anchored_stage1_encoder_warm_starts_silent_and_trains(tmp_path):
+    """``ModelConfig(anchored_encoder=True)``: stage 1's encoder also reads the map's
+    power kernel. Warm-started from a set without it, the new input channel starts at
+    zero, so the posterior is the source's for any anchor; a fresh run trains every
+    stage (the encoder's kernel trunks start from the kernel channel) and its set loads."""
+    from napari_qpi.models.train import _warm_start
+    from napari_qpi.models.weights import load_set
+
+    first = drain(train(TINY, tmp_path / "first"))
+    _, source, _ = load_set(first)
+    vae = KernelVAE(ModelConfig(anchored_encoder=True))
+    _warm_start({"vae": vae}, str(first))
+    k = torch.randn(3, 65, 65)
+    k = k / k.flatten(1).norm(dim=1)[:, None, None]
+    with torch.no_grad():
+        for a, b in zip(source["vae"].encode(k), vae.encode(k, torch.randn(3, 65, 65))):
+            assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="anchor"):
+        vae.encode(k)
+    with pytest.raises(ValueError, match="anchored_encoder"):
+        KernelVAE(ModelConfig(anchored_encoder=True, anchor=False))
+
+    cfg = dataclasses.replace(TINY, model=ModelConfig(anchored_encoder=True))
+    _, nets, _ = load_set(drain(train(cfg, tmp_path / "fresh")))
+    assert nets["vae"].encoder.net[0][0].weight.shape[1] == 2
+    assert nets["encoder"].power.net[0][0].weight.shape[1] == 1

@@ -214,6 +214,11 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    help="the pixel each training kernel is centred on: the defect's first "
                         "site, or its brightest point, where a blind fit or a click puts a "
                         "scatterer (default: the config's, site)")
+    p.add_argument("--anchored-encoder", action="store_true",
+                   help="stage 1's encoder also reads each map's power kernel, so stage 2 "
+                        "aligns to the latent that decodes best on it (ModelConfig."
+                        "anchored_encoder; from a set without it, the new input starts "
+                        "silent)")
     p.add_argument("--init-from", default=None, metavar="SET",
                    help="warm start from a weight set (shipped name or folder): tensors "
                         "of matching name and shape")
@@ -262,6 +267,9 @@ def run_train(args) -> int:
         cfg = dataclasses.replace(cfg, centre=args.centre)
     if args.self_guide is not None:
         cfg = dataclasses.replace(cfg, self_guide=args.self_guide)
+    if args.anchored_encoder:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model,
+                                                                 anchored_encoder=True))
     bars: dict[str, tqdm] = {}
 
     def show(ev) -> None:  # one bar per stage

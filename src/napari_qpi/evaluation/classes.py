@@ -59,8 +59,11 @@ def stage1_ceiling(kernels: np.ndarray, weights: str = "default",
     if vae.cfg.anchor and maps is None:
         raise ValueError("an anchored weight set needs the kernels' maps")
     y = None if maps is None else torch.as_tensor(np.asarray(maps), dtype=torch.float32)
-    rec = torch.cat([vae.decode(vae.encode(k[p])[0], None if y is None else vae.anchor_of(y[p]))
-                     for p in torch.arange(len(k)).split(64)])
+    def rec_of(p):
+        anchor = None if y is None else vae.anchor_of(y[p])
+        return vae.decode(vae.encode(k[p], anchor)[0], anchor)
+
+    rec = torch.cat([rec_of(p) for p in torch.arange(len(k)).split(64)])
     ts = _tail_similarity()
     return np.array([ts(a, b) for a, b in zip(k.numpy(), rec.numpy())])
 

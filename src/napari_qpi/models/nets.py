@@ -34,6 +34,10 @@ class ModelConfig:
     #: magnitude in q-space, the latent its phase (sign, asymmetry) and a gain, so the
     #: decoder holds any kernel at least as well as the power spectrum shows it
     anchor: bool = True
+    #: stage 1's encoder reads the map's power kernel beside the kernel: the latent that
+    #: decodes best depends on the anchor it is decoded on (docs/models.md, "What limits
+    #: the foreign maps"), so stage 2 is aligned to that latent
+    anchored_encoder: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -173,14 +177,25 @@ class KernelVAE(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.anchored_encoder and not cfg.anchor:
+            raise ValueError("anchored_encoder=True needs anchor=True (the map's power kernel)")
         self.cfg = cfg
-        self.encoder = ImageEncoder(1, cfg.widths)
+        self.encoder = ImageEncoder(2 if cfg.anchored_encoder else 1, cfg.widths)
         self.head = nn.Linear(self.encoder.out_features, 2 * cfg.latent_dim)
         self.decoder = AnchoredDecoder(cfg) if cfg.anchor else KernelDecoder(cfg)
 
-    def encode(self, kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, k, k) unit-norm kernels → posterior mean and log-variance (B, d)."""
-        h = self.encoder(pad_to(kernel[:, None] * 10.0, IMAGE_SIZE))
+    def encode(self, kernel: torch.Tensor, anchor: torch.Tensor | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, k, k) unit-norm kernels → posterior mean and log-variance (B, d); a set
+        with ``anchored_encoder`` also reads the power kernels (B, k, k) of their maps
+        (:meth:`anchor_of`), which other sets ignore."""
+        x = kernel[:, None]
+        if self.cfg.anchored_encoder:
+            if anchor is None:
+                raise ValueError("this weight set encodes a kernel with its map's power "
+                                 "kernel: pass anchor=vae.anchor_of(maps)")
+            x = torch.cat([x, anchor[:, None]], 1)
+        h = self.encoder(pad_to(x * 10.0, IMAGE_SIZE))
         mu, logvar = self.head(h).chunk(2, dim=1)
         return mu, logvar.clamp(-12, 6)
 

@@ -94,7 +94,7 @@ def train_stage1(vae: KernelVAE, bank: KernelBank, cfg: TrainConfig, gen, device
             at = idx.to(bank.windows.device)
             (k,) = _augment(bank.windows[at].to(device), gen=gen)
             orders, anchor = bank.orders[at].to(device), None
-        mu, logvar = vae.encode(k)
+        mu, logvar = vae.encode(k, anchor)
         z = mu + torch.randn(mu.shape, generator=gen).to(device) * (0.5 * logvar).exp()
         rec = vae.decode(z, anchor)
         terms = losses.reconstruction(rec, k)
@@ -122,7 +122,8 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
     # stage 1's kernel encoder (unless a warm start already trained them)
     for trunk in ("guide", "power"):
         if hasattr(enc, trunk) and trunk not in warm:
-            getattr(enc, trunk).load_state_dict(vae.encoder.state_dict())
+            getattr(enc, trunk).load_state_dict(_first_channels(
+                vae.encoder.state_dict(), getattr(enc, trunk).state_dict()))
 
     n_self = round(cfg.self_guide * cfg.batch_size)
 
@@ -134,9 +135,9 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
                 blind = vae.decode(enc.encode_observations(y[:n_self], None, a)[0], a)
                 guide = torch.cat([self_guide(y[:n_self, None], blind[:, None]),
                                    guide[n_self:]])
-        with torch.no_grad():
-            mu_t, logvar_t = vae.encode(k)
         anchor = vae.anchor_of(y)  # the power trunk's input too: computed once
+        with torch.no_grad():
+            mu_t, logvar_t = vae.encode(k, anchor)
         mu, logvar = enc.encode_observations(y, guide, anchor)
         decoded = vae.decode(mu, anchor)
         terms, loss = {}, decoded.new_zeros(())
@@ -186,11 +187,30 @@ def _warm_start(modules: dict, source: str) -> frozenset:
     for name, net in nets.items():
         own = modules[name].state_dict()
         for key, value in net.state_dict().items():
-            if key in own and own[key].shape == value.shape:
+            if key not in own:
+                continue
+            if own[key].shape == value.shape:
                 own[key].copy_(value)
-                if name == "encoder":
-                    warm.add(key.split(".")[0])
+            elif _more_inputs(own[key], value):  # a new input channel starts silent
+                own[key].zero_()[:, :value.shape[1]].copy_(value)
+            else:
+                continue
+            if name == "encoder":
+                warm.add(key.split(".")[0])
     return frozenset(warm)
+
+
+def _more_inputs(own: torch.Tensor, source: torch.Tensor) -> bool:
+    """A convolution weight that differs from ``source`` only by more input channels."""
+    return (own.ndim == 4 and own.shape[0] == source.shape[0]
+            and own.shape[2:] == source.shape[2:] and own.shape[1] > source.shape[1])
+
+
+def _first_channels(source: dict, target: dict) -> dict:
+    """``source`` tensors cut to ``target``'s input channels (a kernel encoder that also
+    reads the anchor → a one-channel trunk: its kernel channel)."""
+    return {k: v[:, :target[k].shape[1]] if v.shape != target[k].shape else v
+            for k, v in source.items()}
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
