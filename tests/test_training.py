@@ -296,13 +296,13 @@ def test_anchored_stage1_encoder_warm_starts_silent_and_trains(tmp_path):
     power kernel. Warm-started from a set without it, the new input channel starts at
     zero, so the posterior is the source's for any anchor; a fresh run trains every
     stage (the encoder's kernel trunks start from the kernel channel) and its set loads."""
-    from napari_qpi.models.train import _warm_start
+    from napari_qpi.models.warm import warm_start
     from napari_qpi.models.weights import load_set
 
     first = drain(train(TINY, tmp_path / "first"))
     _, source, _ = load_set(first)
     vae = KernelVAE(ModelConfig(anchored_encoder=True))
-    _warm_start({"vae": vae}, str(first))
+    warm_start({"vae": vae}, str(first))
     k = torch.randn(3, 65, 65)
     k = k / k.flatten(1).norm(dim=1)[:, None, None]
     with torch.no_grad():

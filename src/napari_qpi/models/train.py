@@ -21,6 +21,7 @@ from . import losses
 from .data import KernelBank, bank_specs, iter_bank, make_observations, recentre_bank
 from .nets import KernelVAE, ObservationEncoder, OneStep
 from .train_config import TrainConfig, _check_resume, _jsonable
+from .warm import first_channels, warm_start
 from .weights import save_set
 
 __all__ = ["TrainConfig", "train", "train_onestep", "train_stage1", "train_stage2"]
@@ -122,7 +123,7 @@ def train_stage2(enc: ObservationEncoder, vae: KernelVAE, bank: KernelBank,
     # stage 1's kernel encoder (unless a warm start already trained them)
     for trunk in ("guide", "power"):
         if hasattr(enc, trunk) and trunk not in warm:
-            getattr(enc, trunk).load_state_dict(_first_channels(
+            getattr(enc, trunk).load_state_dict(first_channels(
                 vae.encoder.state_dict(), getattr(enc, trunk).state_dict()))
 
     n_self = round(cfg.self_guide * cfg.batch_size)
@@ -173,44 +174,6 @@ def _save_state(path: Path, modules: dict, done: list[str], gen: torch.Generator
                 cfg: TrainConfig) -> None:
     torch.save({"modules": {n: m.state_dict() for n, m in modules.items()}, "done": done,
                 "rng": gen.get_state(), "config": _jsonable(cfg.to_dict())}, path)
-
-
-def _warm_start(modules: dict, source: str) -> frozenset:
-    """Copy tensors of matching name and shape from a weight set; return the encoder
-    trunks (``guide``, ``power``) that got weights."""
-    from .weights import SHIPPED, load_set, shipped_path
-
-    path = shipped_path(source) if source in SHIPPED else Path(source)
-    _, nets, _ = load_set(path, parts=tuple(n for n in modules if (path / f"{n}.safetensors")
-                                            .is_file()))
-    warm = set()
-    for name, net in nets.items():
-        own = modules[name].state_dict()
-        for key, value in net.state_dict().items():
-            if key not in own:
-                continue
-            if own[key].shape == value.shape:
-                own[key].copy_(value)
-            elif _more_inputs(own[key], value):  # a new input channel starts silent
-                own[key].zero_()[:, :value.shape[1]].copy_(value)
-            else:
-                continue
-            if name == "encoder":
-                warm.add(key.split(".")[0])
-    return frozenset(warm)
-
-
-def _more_inputs(own: torch.Tensor, source: torch.Tensor) -> bool:
-    """A convolution weight that differs from ``source`` only by more input channels."""
-    return (own.ndim == 4 and own.shape[0] == source.shape[0]
-            and own.shape[2:] == source.shape[2:] and own.shape[1] > source.shape[1])
-
-
-def _first_channels(source: dict, target: dict) -> dict:
-    """``source`` tensors cut to ``target``'s input channels (a kernel encoder that also
-    reads the anchor → a one-channel trunk: its kernel channel)."""
-    return {k: v[:, :target[k].shape[1]] if v.shape != target[k].shape else v
-            for k, v in source.items()}
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
@@ -301,7 +264,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
                "onestep": OneStep(mcfg).to(device)}
     warm = frozenset()
     if cfg.init_from is not None:
-        warm = _warm_start(modules, cfg.init_from)
+        warm = warm_start(modules, cfg.init_from)
     done: list[str] = []
     if state is not None:
         for n, sd in state["modules"].items():
