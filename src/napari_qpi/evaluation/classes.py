@@ -118,8 +118,9 @@ def network_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.0,
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for part in idx.split(32):
         yb = y[part]
-        mu, _ = nets["encoder"].encode_observations(yb, None)
-        preds = {"two-stage": vae.decode(mu, vae.anchor_of(yb)),
+        anchor = vae.anchor_of(yb)
+        mu, _ = nets["encoder"].encode_observations(yb, None, anchor)
+        preds = {"two-stage": vae.decode(mu, anchor),
                  "one-step": nets["onestep"](yb, None),
                  "power": power_kernel(yb, bank.windows.shape[-1])}
         for name, pred in preds.items():

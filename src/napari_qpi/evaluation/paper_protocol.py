@@ -70,8 +70,9 @@ def iter_paper_protocol(*, seed: int = 0, steps: int = STEPS, per_kernel: int = 
                                    snr_range=(5.0, 40.0))
         guide = (act > 0).float()
         with torch.no_grad():
-            mu, _ = nets["encoder"].encode_observations(y, guide)
-            two = nets["vae"].decode(mu, nets["vae"].anchor_of(y)).numpy()
+            anchor = nets["vae"].anchor_of(y)
+            mu, _ = nets["encoder"].encode_observations(y, guide, anchor)
+            two = nets["vae"].decode(mu, anchor).numpy()
             one = nets["onestep"](y, guide).numpy()
     truth = bank_test.windows[idx].numpy()
     rows = []
