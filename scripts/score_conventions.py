@@ -10,6 +10,12 @@ states), which a method must handle as well as the maps as simulated.
     PYTHONPATH=src python scripts/score_conventions.py --weights seen
     PYTHONPATH=src python scripts/score_conventions.py --weights seen --negate --n 116
     PYTHONPATH=src python scripts/score_conventions.py --weights seen --rotations 1
+    PYTHONPATH=src python scripts/score_conventions.py --weights RUN --against seen
+
+``--against`` runs the same calls with a second weight set and prints the paired
+per-map differences (first-site truth): on 116 maps the median of the scores moves by
+more than the median of the differences where the distribution is steep (round 9,
+docs/models.md), so a rule comparing two sets should read the paired table.
 
 Results are in docs/models.md ("Rounds 6 and 7") and docs/extraction.md §6. Our own
 evaluation stream only, never the foreign set.
@@ -40,6 +46,8 @@ def main(argv=None) -> None:
     p.add_argument("--negate", action="store_true", help="flip the sign of every map")
     p.add_argument("--rotations", type=int, choices=(1, 2, 4), default=None,
                    help="views per slice of the networks (default: the shipped 4)")
+    p.add_argument("--against", default=None, metavar="WEIGHTS",
+                   help="also run a second weight set and print paired differences")
     a = p.parse_args(argv)
     if a.rotations is not None:
         import napari_qpi.models.inference as inference
@@ -51,15 +59,22 @@ def main(argv=None) -> None:
     maps = class_maps(bank, snr=a.snr, seed=a.seed).numpy().astype(float)
     methods = a.methods.split(",")
     by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    diff: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for i, obs in enumerate(maps):
         defect = bank.families[i].split("/")[2]
+        obs = -obs if a.negate else obs
         for m in methods:
-            kernel = extract(-obs if a.negate else obs, method=m, weights=a.weights,
-                             rng=i).kernel
+            kernel = extract(obs, method=m, weights=a.weights, rng=i).kernel
             for truth, name in ((bank, "site"), (bright, "bright")):
                 s = score(truth.windows[i].numpy(), kernel)["tail_similarity"]
                 for group in (defect, "all"):
                     by[group][f"{m} ({name})"].append(s)
+            if a.against:
+                other = extract(obs, method=m, weights=a.against, rng=i).kernel
+                d = by[defect][f"{m} (site)"][-1] - score(bank.windows[i].numpy(),
+                                                          other)["tail_similarity"]
+                for group in (defect, "all"):
+                    diff[group][m].append(d)
     cols = [f"{m} ({c})" for m in methods for c in ("site", "bright")]
     print(f"{a.split} classes, seed {a.seed}, SNR {a.snr:g}, `{a.weights}` weights"
           + (", maps negated" if a.negate else "") + "; median tail similarity against "
@@ -68,6 +83,15 @@ def main(argv=None) -> None:
     for d in sorted(by, key=lambda d: (d == "all", d)):
         print(f"| {d} | {len(by[d][cols[0]])} | "
               + " | ".join(f"{np.median(by[d][c]):.3f}" for c in cols) + " |")
+    if a.against:
+        print(f"\npaired per-map difference `{a.weights}` − `{a.against}` (first-site truth): "
+              "median / mean / maps better by > 0.05 / worse by > 0.05")
+        print("| defect | n | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods))
+        for d in sorted(diff, key=lambda d: (d == "all", d)):
+            cells = [np.asarray(diff[d][m]) for m in methods]
+            print(f"| {d} | {len(cells[0])} | " + " | ".join(
+                f"{np.median(x):+.3f} / {x.mean():+.3f} / {(x > 0.05).sum()} / "
+                f"{(x < -0.05).sum()}" for x in cells) + " |")
 
 
 if __name__ == "__main__":
