@@ -227,3 +227,16 @@ def test_classes_cli_names_an_unknown_extract_method(capsys):
         main(["seen", "--n", "2", "--extract", "auto,magic"])
     err = capsys.readouterr().err
     assert "--extract" in err and "magic" in err and "auto" in err
+
+
+def test_classes_cli_pairs_two_weight_sets_map_by_map(capsys):
+    from napari_qpi.evaluation.classes import main
+
+    main(["seen", "--n", "4", "--against", "seen"])  # a set against itself: zero per map
+    out = capsys.readouterr().out
+    for name in ("stage-1 ceiling", "two-stage", "one-step"):
+        assert f"  {name}: +0.000 / +0.000 / 0 / 0" in out
+    main(["default", "--n", "4", "--against", "seen"])  # two different sets: not all zero
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("  two-stage:")]
+    assert len(lines) == 1 and lines[0] != "  two-stage: +0.000 / +0.000 / 0 / 0"

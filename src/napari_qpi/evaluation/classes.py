@@ -174,6 +174,9 @@ def main(argv=None) -> None:
                    help="kernels of a training run's bank.pt instead of fresh classes")
     p.add_argument("--foreign", action="store_true",
                    help="only the stage-1 ceiling on ../shared/data/foreign (measure only)")
+    p.add_argument("--against", default=None, metavar="WEIGHTS",
+                   help="also print per-map differences from a second weight set on the "
+                        "same maps (a rule comparing two sets reads these, not two medians)")
     p.add_argument("--extract", default=None, metavar="METHODS",
                    help="comma-separated methods run through extract() instead of the "
                         "network tables")
@@ -200,8 +203,8 @@ def main(argv=None) -> None:
         print(f"blind tail similarity through extract(), {label}, SNR {a.snr:g}, by defect:")
         print(_summary(tab, _defect, methods))
         return
-    ceil = stage1_ceiling(bank.windows.numpy(), a.weights,
-                          class_maps(bank, snr=a.snr, seed=a.seed).numpy())
+    maps = class_maps(bank, snr=a.snr, seed=a.seed).numpy()
+    ceil = stage1_ceiling(bank.windows.numpy(), a.weights, maps)
     print(f"stage-1 ceiling on {label} ({a.n} kernels): median {np.median(ceil):.3f}, "
           f"10th pct {np.percentile(ceil, 10):.3f}")
     tab = network_table(bank, a.weights, snr=a.snr, seed=a.seed)
@@ -209,6 +212,16 @@ def main(argv=None) -> None:
     print(_summary(tab, lambda c: "/".join(c.split("/")[:2])))
     print("by defect:")
     print(_summary(tab, _defect))
+    if a.against:
+        other = network_table(bank, a.against, snr=a.snr, seed=a.seed)
+        diffs = {"stage-1 ceiling": ceil - stage1_ceiling(bank.windows.numpy(), a.against, maps)}
+        for m in ("two-stage", "one-step"):  # same class order, same maps in each
+            diffs[m] = np.concatenate([np.subtract(tab[c][m], other[c][m]) for c in tab])
+        print(f"paired per map, `{a.weights}` − `{a.against}`: median / mean / "
+              "better by > 0.05 / worse by > 0.05")
+        for name, d in diffs.items():
+            print(f"  {name}: {np.median(d):+.3f} / {d.mean():+.3f} / {(d > 0.05).sum()} / "
+                  f"{(d < -0.05).sum()}")
 
 
 def _defect(cls: str) -> str:
