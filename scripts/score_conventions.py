@@ -29,7 +29,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from napari_qpi.evaluation.classes import class_bank, class_maps
+from napari_qpi.evaluation.classes import class_bank, class_maps, paired
 from napari_qpi.evaluation.score import score
 from napari_qpi.extraction.extract import extract
 from napari_qpi.models.data import recentre_bank
@@ -65,14 +65,14 @@ def main(argv=None) -> None:
         obs = -obs if a.negate else obs
         for m in methods:
             kernel = extract(obs, method=m, weights=a.weights, rng=i).kernel
-            for truth, name in ((bank, "site"), (bright, "bright")):
-                s = score(truth.windows[i].numpy(), kernel)["tail_similarity"]
-                for group in (defect, "all"):
-                    by[group][f"{m} ({name})"].append(s)
+            s = {name: score(truth.windows[i].numpy(), kernel)["tail_similarity"]
+                 for truth, name in ((bank, "site"), (bright, "bright"))}
+            for group in (defect, "all"):
+                for name, v in s.items():
+                    by[group][f"{m} ({name})"].append(v)
             if a.against:
                 other = extract(obs, method=m, weights=a.against, rng=i).kernel
-                d = by[defect][f"{m} (site)"][-1] - score(bank.windows[i].numpy(),
-                                                          other)["tail_similarity"]
+                d = s["site"] - score(bank.windows[i].numpy(), other)["tail_similarity"]
                 for group in (defect, "all"):
                     diff[group][m].append(d)
     cols = [f"{m} ({c})" for m in methods for c in ("site", "bright")]
@@ -88,10 +88,8 @@ def main(argv=None) -> None:
               "median / mean / maps better by > 0.05 / worse by > 0.05")
         print("| defect | n | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods))
         for d in sorted(diff, key=lambda d: (d == "all", d)):
-            cells = [np.asarray(diff[d][m]) for m in methods]
-            print(f"| {d} | {len(cells[0])} | " + " | ".join(
-                f"{np.median(x):+.3f} / {x.mean():+.3f} / {(x > 0.05).sum()} / "
-                f"{(x < -0.05).sum()}" for x in cells) + " |")
+            print(f"| {d} | {len(diff[d][methods[0]])} | "
+                  + " | ".join(paired(diff[d][m]) for m in methods) + " |")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from ..physics.classes import CLASS_EVAL_STREAM, CLASS_SPLITS, sample_classes
 from ..progress import drain
 
 __all__ = ["class_bank", "class_maps", "extract_table", "network_table",
-           "foreign_ceiling", "stage1_ceiling", "training_bank_subset"]
+           "foreign_ceiling", "paired", "stage1_ceiling", "training_bank_subset"]
 
 
 def _tail_similarity():
@@ -104,16 +104,18 @@ def class_maps(bank: KernelBank, *, snr: float = 5.0, size: int = 128,
 
 @torch.no_grad()
 def network_table(bank: KernelBank, weights: str = "seen", *, snr: float = 5.0,
-                  size: int = 128, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+                  size: int = 128, seed: int = 0,
+                  maps: torch.Tensor | None = None) -> dict[str, dict[str, list[float]]]:
     """Blind tail similarity of the networks alone (two-stage, one-step) and the power
     kernel per class; :func:`extract_table` runs whole :func:`~napari_qpi.extract` calls.
 
-    One map per bank kernel, ``size``² px, 5–100 scatterers, white/1-f noise at ``snr``.
+    One map per bank kernel, ``size``² px, 5–100 scatterers, white/1-f noise at ``snr``
+    (``maps``, when the caller already has :func:`class_maps` of these arguments).
     """
     _, nets, _ = cached_set(weights)
     vae = nets["vae"]
     idx = torch.arange(len(bank))
-    y = class_maps(bank, snr=snr, size=size, seed=seed)
+    y = class_maps(bank, snr=snr, size=size, seed=seed) if maps is None else maps
     ts = _tail_similarity()
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for part in idx.split(32):
@@ -203,25 +205,33 @@ def main(argv=None) -> None:
         print(f"blind tail similarity through extract(), {label}, SNR {a.snr:g}, by defect:")
         print(_summary(tab, _defect, methods))
         return
-    maps = class_maps(bank, snr=a.snr, seed=a.seed).numpy()
-    ceil = stage1_ceiling(bank.windows.numpy(), a.weights, maps)
+    maps = class_maps(bank, snr=a.snr, seed=a.seed)
+    ceil = stage1_ceiling(bank.windows.numpy(), a.weights, maps.numpy())
     print(f"stage-1 ceiling on {label} ({a.n} kernels): median {np.median(ceil):.3f}, "
           f"10th pct {np.percentile(ceil, 10):.3f}")
-    tab = network_table(bank, a.weights, snr=a.snr, seed=a.seed)
+    tab = network_table(bank, a.weights, snr=a.snr, seed=a.seed, maps=maps)
     print(f"blind tail similarity, {label}, SNR {a.snr:g}, by lattice/electrons:")
     print(_summary(tab, lambda c: "/".join(c.split("/")[:2])))
     print("by defect:")
     print(_summary(tab, _defect))
     if a.against:
-        other = network_table(bank, a.against, snr=a.snr, seed=a.seed)
-        diffs = {"stage-1 ceiling": ceil - stage1_ceiling(bank.windows.numpy(), a.against, maps)}
+        other = network_table(bank, a.against, snr=a.snr, seed=a.seed, maps=maps)
+        diffs = {"stage-1 ceiling": ceil - stage1_ceiling(bank.windows.numpy(), a.against,
+                                                          maps.numpy())}
         for m in ("two-stage", "one-step"):  # same class order, same maps in each
             diffs[m] = np.concatenate([np.subtract(tab[c][m], other[c][m]) for c in tab])
         print(f"paired per map, `{a.weights}` − `{a.against}`: median / mean / "
               "better by > 0.05 / worse by > 0.05")
         for name, d in diffs.items():
-            print(f"  {name}: {np.median(d):+.3f} / {d.mean():+.3f} / {(d > 0.05).sum()} / "
-                  f"{(d < -0.05).sum()}")
+            print(f"  {name}: {paired(d)}")
+
+
+def paired(d) -> str:
+    """Per-map differences of two weight sets on the same maps: "median / mean / maps
+    better by > 0.05 / worse by > 0.05" (on ~100 maps two medians can move by more than
+    the median of the differences where the scores are spread steeply)."""
+    d = np.asarray(d, float)
+    return f"{np.median(d):+.3f} / {d.mean():+.3f} / {(d > 0.05).sum()} / {(d < -0.05).sum()}"
 
 
 def _defect(cls: str) -> str:
