@@ -5,6 +5,7 @@ import pytest
 
 from napari_qpi import simulate
 from napari_qpi.evaluation.metrics import (
+    aligned_tail_similarity,
     core_mask,
     kernel_similarity,
     max_shift,
@@ -90,6 +91,31 @@ def test_blob_has_no_tail(kernel):
     ts = tail_similarity(kernel, blob)
     assert np.median(ks) > 0.5
     np.testing.assert_allclose(ts, 0, atol=1e-12)
+
+
+def test_aligned_tail_forgives_only_the_labelling(kernel):
+    a = kernel[2]
+    # a dimer centred on its first site, and the same dimer centred on its second
+    dimer = a + 0.8 * _shift(a, 3, 1)
+    other = _shift(dimer, -3, -1)
+    assert tail_similarity(dimer, other) < 0.85  # the other site's core stays in one
+    assert aligned_tail_similarity(dimer, other) > 0.97
+    np.testing.assert_allclose(aligned_tail_similarity(kernel, -4 * kernel), 1, atol=1e-9)
+    # batched like the others, never below the headline on a pure shift within range
+    est = kernel + 0.01 * np.random.default_rng(1).normal(size=kernel.shape)
+    batch = aligned_tail_similarity(kernel, est)
+    assert batch.shape == (8,)
+    np.testing.assert_allclose(batch[4], aligned_tail_similarity(kernel[4], est[4]))
+    assert np.all(batch >= tail_similarity(kernel, est) - 1e-9)
+    # what it does not forgive: a blob (its own core is cut wherever it is aligned),
+    # another kernel, a shift beyond the search
+    k = kernel.shape[-1]
+    r = np.arange(k) - k // 2
+    blob = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * 1.5**2)) * core_mask(k)
+    np.testing.assert_allclose(aligned_tail_similarity(kernel, blob), 0, atol=1e-12)
+    noise = np.random.default_rng(2).normal(size=a.shape)
+    assert aligned_tail_similarity(a, noise) < 0.2
+    assert aligned_tail_similarity(a, _shift(a, 20, 0)) < 0.4
 
 
 def test_paper_errors_hand_case():

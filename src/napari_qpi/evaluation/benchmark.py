@@ -29,7 +29,8 @@ SNRS = (20.0, 5.0, 1.0)
 TRUTH_METRICS = ("tail_similarity", "kernel_similarity", "paper_rmse", "qspace_correlation")
 BLIND_METRICS = ("relative_residual", "cv_residual", "whiteness", "active_fraction")
 METRICS = TRUTH_METRICS + BLIND_METRICS
-SHORT = {"tail_similarity": "tail", "kernel_similarity": "kernel", "paper_rmse": "RMSE",
+SHORT = {"tail_similarity": "tail", "aligned_tail_similarity": "tail, aligned",
+         "kernel_similarity": "kernel", "paper_rmse": "RMSE",
          "qspace_correlation": "q-corr", "relative_residual": "resid",
          "cv_residual": "cv-resid", "whiteness": "white", "active_fraction": "active",
          "kernel_size": "window px"}

@@ -29,9 +29,11 @@ __all__ = ["ForeignCase", "default_directory", "foreign_table", "iter_foreign",
            "load_foreign", "run_foreign"]
 
 FILES = ("maps", "stacks")
-#: Columns of the foreign tables: the headline score against the truth, then the
+#: Columns of the foreign tables: the headline score against the truth, the same blind
+#: to which dimer site the kernel is centred on (a diagnostic), then the
 #: no-ground-truth scores.
-COLUMNS = ("tail_similarity", "kernel_similarity", *BLIND_METRICS, "kernel_size")
+COLUMNS = ("tail_similarity", "aligned_tail_similarity", "kernel_similarity",
+           *BLIND_METRICS, "kernel_size")
 
 
 @dataclass(frozen=True)

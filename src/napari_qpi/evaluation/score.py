@@ -11,8 +11,8 @@ __all__ = ["SCORES", "score"]
 
 #: The metrics :func:`score` returns, in table order; similarities first (higher is
 #: better), then errors (lower is better).
-SCORES = ("tail_similarity", "kernel_similarity", "qspace_correlation", "paper_rmse",
-          "paper_mae")
+SCORES = ("tail_similarity", "aligned_tail_similarity", "kernel_similarity",
+          "qspace_correlation", "paper_rmse", "paper_mae")
 
 _REDUCE = {"median": np.median, "mean": np.mean}
 
@@ -73,9 +73,12 @@ def score(truth, estimate, *, reduce: str = "median", window: str = "truth") -> 
     Returns
     -------
     dict
-        ``tail_similarity``, ``kernel_similarity``, ``qspace_correlation`` (1 is perfect;
-        invariant to sign, scale and small shifts), ``paper_rmse``, ``paper_mae`` (0 is
-        perfect; sign-sensitive), and ``window``: the side in px of the compared window.
+        ``tail_similarity``, ``aligned_tail_similarity`` (a diagnostic: the same with
+        the estimate aligned before its core is cut, blind to which site of a
+        multi-site defect it is centred on), ``kernel_similarity``,
+        ``qspace_correlation`` (1 is perfect; invariant to sign, scale and small
+        shifts), ``paper_rmse``, ``paper_mae`` (0 is perfect; sign-sensitive), and
+        ``window``: the side in px of the compared window.
 
     Examples
     --------
