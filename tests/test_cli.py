@@ -68,6 +68,7 @@ def test_version(capsys):
     (["benchmark", "--n", "-1"], "--n"),
     (["benchmark", "--methods", "power,magic"], "magic"),
     (["benchmark", "--foreign", "{tmp}/no_such_dir"], "no_such_dir"),
+    (["benchmark", "--guided"], "--guided needs --foreign"),
     (["train", "--out", "{tmp}/tr", "--steps", "0"], "--steps"),
     (["train", "--out", "{tmp}/tr", "--bank-size", "0"], "--bank-size"),
     (["train", "--out", "{stack}"], "is a file"),

@@ -140,6 +140,9 @@ def add_benchmark(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel-size", type=odd_window, default=None,
                    help="with --foreign: the window every method returns (default: "
                         "chosen from the data)")
+    p.add_argument("--guided", action="store_true",
+                   help="with --foreign: give every method the true scatterer positions "
+                        "(an oracle: what finding them costs)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the cases")
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="also write the table here")
@@ -153,6 +156,8 @@ def run_benchmark(args) -> int:
 
     if args.out is not None:
         check_output(args.out)
+    if args.guided and args.foreign is None:
+        raise UsageError("--guided needs --foreign (the seeded set has guided rows already)")
     if args.protocol == "paper":
         from ..evaluation.paper_protocol import iter_paper_protocol
 
@@ -167,7 +172,8 @@ def run_benchmark(args) -> int:
             raise UsageError(f"--foreign: no folder {folder or '../shared/data/foreign'}")
         records = drain_with_bar(iter_foreign(args.methods, folder, limit=args.limit,
                                               weights=weights,
-                                              kernel_size=args.kernel_size),
+                                              kernel_size=args.kernel_size,
+                                              guided=args.guided),
                                  quiet=args.quiet, desc="foreign set")
         text = foreign_table(records)
     else:

@@ -93,13 +93,14 @@ def load_foreign(directory, *, limit: int | None = None) -> list[ForeignCase]:
 
 def iter_foreign(methods, directory=None, *, limit: int | None = None,
                  weights: str = "default", kernel_size: int | None = None,
-                 ) -> Generator[Progress, None, list[dict]]:
+                 guided: bool = False) -> Generator[Progress, None, list[dict]]:
     """Generator form of :func:`run_foreign`: one :class:`Progress` per case and method
     (the record in ``info["record"]``); returns the records."""
     from ..extraction.extract import extract
     from ..extraction.registry import get_method
 
-    methods = [m for m in methods if not get_method(m).needs_positions]  # blind only
+    if not guided:
+        methods = [m for m in methods if not get_method(m).needs_positions]
     directory = default_directory() if directory is None else directory
     if directory is None:
         raise ValueError("no foreign set found at ../shared/data/foreign; pass its folder")
@@ -109,9 +110,11 @@ def iter_foreign(methods, directory=None, *, limit: int | None = None,
         for method in methods:
             t0 = time.perf_counter()
             res = extract(case.observation, method=method, weights=weights,
-                          kernel_size=kernel_size)
+                          kernel_size=kernel_size,
+                          positions=case.positions if guided else None)
             rec = {"set": case.set, "index": case.index, "family": case.family,
                    "defect": case.defect, "snr": case.snr, "method": method,
+                   "mode": "guided" if guided else "blind",
                    "energies": int(np.shape(case.observation)[0]) if case.set == "stacks"
                    else 1, **record(res, case.kernel, time.perf_counter() - t0)}
             records.append(rec)
@@ -122,6 +125,7 @@ def iter_foreign(methods, directory=None, *, limit: int | None = None,
 
 def run_foreign(methods, directory=None, *, limit: int | None = None,
                 weights: str = "default", kernel_size: int | None = None,
+                guided: bool = False,
                 on_event: Callable[[Progress], None] | None = None) -> list[dict]:
     """Run each method blind on every foreign case and score it against the truth.
 
@@ -139,6 +143,10 @@ def run_foreign(methods, directory=None, *, limit: int | None = None,
     kernel_size : int, optional
         Kernel window every method returns; default: chosen from the data, as a user
         would run it.
+    guided : bool
+        Give every method the true scatterer positions (an oracle no user has: it
+        separates what finding the scatterers costs from what reading the kernel
+        does); default blind.
     on_event : callable, optional
         Called with each :class:`~napari_qpi.progress.Progress`.
 
@@ -146,14 +154,15 @@ def run_foreign(methods, directory=None, *, limit: int | None = None,
     -------
     list of dict
         One record per (case, method): ``set``, ``index``, ``family``, ``defect``,
-        ``snr``, ``method``, the scores of :func:`~.score.score` (medians over
-        energies), ``relative_residual``, ``cv_residual``, ``whiteness``,
-        ``active_fraction``, ``kernel_size`` (the window the method returned; NaN when
-        not reported), ``seconds``, ``chosen`` (what ``auto`` picked) and ``window``
-        (the truth's window, on which the scores are taken).
+        ``snr``, ``method``, ``mode`` (``"blind"`` or ``"guided"``), the scores of
+        :func:`~.score.score` (medians over energies), ``relative_residual``,
+        ``cv_residual``, ``whiteness``, ``active_fraction``, ``kernel_size`` (the
+        window the method returned; NaN when not reported), ``seconds``, ``chosen``
+        (what ``auto`` picked) and ``window`` (the truth's window, on which the scores
+        are taken).
     """
     return drain(iter_foreign(methods, directory, limit=limit, weights=weights,
-                              kernel_size=kernel_size), on_event)
+                              kernel_size=kernel_size, guided=guided), on_event)
 
 
 def foreign_table(records: list[dict]) -> str:
@@ -165,7 +174,8 @@ def foreign_table(records: list[dict]) -> str:
         if not rs:
             continue
         n = len({r["index"] for r in rs})
-        out += [f"### Foreign {name} ({n} cases, blind)", "",
+        mode = " and ".join(sorted({r.get("mode", "blind") for r in rs}))
+        out += [f"### Foreign {name} ({n} cases, {mode})", "",
                 table(rs, group=("method", "defect"), metrics=COLUMNS, per="case",
                       pick_rate=False), "",
                 table(rs, group=("method", "snr"), metrics=COLUMNS, per="case",
