@@ -110,19 +110,16 @@ def labelling(split: str, n: int, seed: int) -> None:
     the labelling cost that no estimator can avoid without knowing the simulator's site."""
     from napari_qpi.evaluation.classes import CLASS_EVAL_STREAM
     from napari_qpi.evaluation.metrics import aligned_tail_similarity, tail_similarity
-    from napari_qpi.models.data import BANK_GRID, bright_offsets
+    from napari_qpi.models.data import BANK_GRID, bright_offsets, shifted_spectra
     from napari_qpi.physics.classes import sample_classes
     from napari_qpi.physics.kernels import crop_centered
 
     specs = sample_classes(split, n, CLASS_EVAL_STREAM + seed)  # the specs of class_bank
     bank = class_bank(split, n, seed=seed)
-    q0 = torch.fft.fftfreq(BANK_GRID, dtype=torch.float64)[:, None]
-    q1 = torch.fft.rfftfreq(BANK_GRID, dtype=torch.float64)[None, :]
 
     def centred_on(i: int, d) -> np.ndarray:  # K(r + d): the point d moved to the centre
-        ramp = torch.exp(2j * np.pi * (q0 * d[0] + q1 * d[1]))
-        grid = torch.fft.irfft2(bank.spectra[i].to(torch.complex128) * ramp,
-                                s=(BANK_GRID, BANK_GRID))
+        spec = shifted_spectra(bank.spectra[i:i + 1].to(torch.complex128), [d])
+        grid = torch.fft.irfft2(spec, s=(BANK_GRID, BANK_GRID))[0]
         return crop_centered(grid.numpy(), bank.windows.shape[-1])
 
     rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -176,9 +176,9 @@ def aligned_tail_similarity(a, b, *, shift: int | None = None,
     since the other site's core stays in one kernel and is cut from the other. Here it
     scores ≈ 1: each shifted estimate loses its own core too. At every shift the inner
     product is the headline's and both norms are no larger, so it is never below
-    :func:`tail_similarity`. The price is a little
-    leniency: on held-out class kernels a Gaussian blob at the centre scores a median
-    0.31–0.50 here by defect kind, against 0.28–0.37 by :func:`tail_similarity`.
+    :func:`tail_similarity`. The price is a little leniency: on held-out class kernels
+    a Gaussian blob at the centre scores a median 0.31–0.50 here by defect kind,
+    against 0.28–0.37 by :func:`tail_similarity`.
 
     Examples
     --------

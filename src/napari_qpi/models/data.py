@@ -163,19 +163,27 @@ def bright_offsets(windows: np.ndarray) -> np.ndarray:
     return np.stack(np.unravel_index(flat, w.shape[-2:]), 1) - h
 
 
+def shifted_spectra(spectra: torch.Tensor, offsets) -> torch.Tensor:
+    """The (N, M, M//2 + 1) bank spectra of K(r + d): each kernel moved so that its
+    point ``d`` (``offsets``, (N, 2) row/col px, sub-pixel allowed) is the centre."""
+    m = spectra.shape[-2]
+    d = torch.as_tensor(np.asarray(offsets, float), dtype=torch.float64)
+    q0 = torch.fft.fftfreq(m, dtype=torch.float64)[None, :, None]
+    q1 = torch.fft.rfftfreq(m, dtype=torch.float64)[None, None, :]
+    ramp = torch.exp(2j * np.pi * (q0 * d[:, :1, None] + q1 * d[:, 1:, None]))
+    return spectra * ramp.to(spectra.dtype)
+
+
 def recentre_bank(bank: KernelBank) -> KernelBank:
     """The bank with every kernel moved so that its brightest point
     (:func:`bright_offsets`) is the centre pixel; windows cut again from the full grid,
     unit norm and canonical sign as before. Maps made from it mark their scatterers where
     a blind fit finds them."""
     m, k = BANK_GRID, bank.windows.shape[-1]
-    q0 = torch.fft.fftfreq(m, dtype=torch.float64)[None, :, None]
-    q1 = torch.fft.rfftfreq(m, dtype=torch.float64)[None, None, :]
     spectra, windows = [], []
     for at in range(0, len(bank), 500):  # in chunks: a bank holds GBs of spectra
-        d = torch.from_numpy(bright_offsets(bank.windows[at:at + 500].numpy()))
-        ramp = torch.exp(2j * np.pi * (q0 * d[:, :1, None] + q1 * d[:, 1:, None]))
-        spec = bank.spectra[at:at + 500].cpu() * ramp.to(torch.complex64)  # K(r + d)
+        d = bright_offsets(bank.windows[at:at + 500].numpy())
+        spec = shifted_spectra(bank.spectra[at:at + 500].cpu(), d)  # K(r + d)
         win = crop_centered(torch.fft.irfft2(spec, s=(m, m)).numpy(), k)
         norm = np.stack([(np.linalg.norm(w) + 1e-30) * canonical_sign(w) for w in win])
         spectra.append(spec / torch.from_numpy(norm).to(torch.complex64)[:, None, None])
