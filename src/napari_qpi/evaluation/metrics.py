@@ -178,7 +178,8 @@ def aligned_tail_similarity(a, b, *, shift: int | None = None,
     product is the headline's and both norms are no larger, so it is never below
     :func:`tail_similarity`. The price is a little leniency: on held-out class kernels
     a Gaussian blob at the centre scores a median 0.31–0.50 here by defect kind,
-    against 0.28–0.37 by :func:`tail_similarity`.
+    against 0.28–0.37 by :func:`tail_similarity` (``scripts/score_conventions.py
+    --labelling``).
 
     Examples
     --------
