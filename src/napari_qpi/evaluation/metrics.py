@@ -150,14 +150,8 @@ def aligned_tail_similarity(a, b, *, shift: int | None = None,
                             radius: int | None = None) -> float | np.ndarray:
     """Tail similarity with the estimate aligned first, the core cut around both centres.
 
-    Parameters
-    ----------
-    a, b : (..., k, k) array_like
-        True and estimated kernels, same odd window.
-    shift : int, optional
-        Largest shift per axis; default ``max(2, k // 8)``.
-    radius : int, optional
-        Core radius in px; default ``max(3, k // 16)``.
+    Parameters are those of :func:`tail_similarity` (``a`` true, ``b`` estimated, the
+    same odd window; ``shift`` and ``radius`` with the same defaults).
 
     Returns
     -------
