@@ -64,13 +64,8 @@ def record(split: str, seed: int, snr: float, n: int, weights: str) -> list[dict
 
 def replay(recs: list[dict], margin: float) -> list[dict]:
     """The candidate each map's auto would keep with ``PREFER_MARGIN = margin``."""
-    shipped = auto_mod.PREFER_MARGIN
-    auto_mod.PREFER_MARGIN = margin
-    try:
-        return [r["candidates"][auto_mod.choose({k: v["cv"] for k, v in
-                                                 r["candidates"].items()})] for r in recs]
-    finally:
-        auto_mod.PREFER_MARGIN = shipped
+    return [r["candidates"][auto_mod.choose({k: v["cv"] for k, v in r["candidates"].items()},
+                                            margin)] for r in recs]
 
 
 def report(recs: list[dict], margin: float) -> None:

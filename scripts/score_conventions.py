@@ -77,9 +77,10 @@ def main(argv=None) -> None:
         obs = -obs if a.negate else obs
         for m in methods:
             kernel = extract(obs, method=m, weights=a.weights, rng=i).kernel
-            s = {name: score(truth.windows[i].numpy(), kernel)["tail_similarity"]
-                 for truth, name in ((bank, "site"), (bright, "bright"))}
-            s["aligned"] = score(bank.windows[i].numpy(), kernel)["aligned_tail_similarity"]
+            site = score(bank.windows[i].numpy(), kernel)
+            s = {"site": site["tail_similarity"],
+                 "bright": score(bright.windows[i].numpy(), kernel)["tail_similarity"],
+                 "aligned": site["aligned_tail_similarity"]}
             for group in (defect, "all"):
                 for name, v in s.items():
                     by[group][f"{m} ({name})"].append(v)
@@ -136,13 +137,14 @@ def labelling(split: str, n: int, seed: int) -> None:
             continue
         where = {"another site": sites[1:], "brightest point": bright_offsets(truth[None]),
                  "sites' centre": sites.mean(0, keepdims=True)}
-        for group in (spec.name.split("/")[2], "all multi-site"):
-            for name, points in where.items():
-                est = [centred_on(i, p) for p in points]
-                rows[group][f"{name} (tail)"].append(
-                    np.mean([tail_similarity(truth, e) for e in est]))
-                rows[group][f"{name} (aligned)"].append(
-                    np.mean([aligned_tail_similarity(truth, e) for e in est]))
+        for name, points in where.items():
+            est = [centred_on(i, p) for p in points]
+            got = {f"{name} (tail)": np.mean([tail_similarity(truth, e) for e in est]),
+                   f"{name} (aligned)": np.mean([aligned_tail_similarity(truth, e)
+                                                 for e in est])}
+            for group in (spec.name.split("/")[2], "all multi-site"):
+                for col, v in got.items():
+                    rows[group][col].append(v)
     cols = list(next(iter(rows.values())))
     print(f"{split} classes, seed {seed}: the true kernel centred on another point of its "
           "defect, scored against itself centred on the first site; median over kernels "

@@ -27,12 +27,12 @@ PREFER_MARGIN = 0.10
 START = "two-stage"  # the latent fit's start: a fit that explains less than it is not kept
 
 
-def choose(scores: dict[str, float]) -> str:
-    """The candidate auto keeps: :data:`PREFERRED` unless another beats it by the margin
+def choose(scores: dict[str, float], margin: float = PREFER_MARGIN) -> str:
+    """The candidate auto keeps: :data:`PREFERRED` unless another beats it by ``margin``
     or the fit predicts held-out pixels worse than the two-stage kernel it started from."""
     best = min(scores, key=scores.get)
     pref = scores.get(PREFERRED)
-    if (pref is not None and pref <= scores[best] * (1 + PREFER_MARGIN)
+    if (pref is not None and pref <= scores[best] * (1 + margin)
             and pref <= scores.get(START, pref)):
         return PREFERRED
     return best
