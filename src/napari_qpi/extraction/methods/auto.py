@@ -44,6 +44,6 @@ def auto(problem: Problem):
     best = choose(scores)
     r = results[best]
     # "refine (power)": the refine candidate started from the power kernel
-    info = {"method": best.split(" (")[0], "auto_pick": best,
+    info = {**r.info, "method": best.split(" (")[0], "auto_pick": best,
             "candidates": {name: {"cv_residual": float(v)} for name, v in scores.items()}}
     return MethodResult(r.kernel, r.activation, r.uncertainty, r.latent, info)

@@ -10,6 +10,10 @@ the decoder's: real tails reach beyond any output window, and a model that canno
 them pushes their signal into the kernel's centre.
 
 Only the pixels of ``mask`` enter the fit, so its cross-validated residual is honest.
+
+The fit starts from one view of the network, and the four quarter-turn views of a map give
+different starts and different fits; :func:`best_view_fit` runs all four and keeps the one
+that predicts held-out pixels best (docs/extraction.md §6).
 """
 
 from __future__ import annotations
@@ -30,9 +34,59 @@ OUTER, INNER, FISTA_ITERS = 6, 15, 20
 PRIOR_WEIGHT = 1e-3  # ‖z − z₀‖² per latent dimension
 INNER_WEIGHT = 1.0  # ‖δ‖² inside the decoder window, relative to the data term
 OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
+#: Quarter-turn views the fit starts from (best_view_fit). On fresh draws of our classes
+#: the best of four by CV residual raised auto's paired mean tail similarity by +0.027
+#: (aligned +0.017) at twice auto's time; chosen by a rule written before the run.
+VIEWS = (0, 1, 2, 3)
+LABEL = "refine: latent fit against the map"
 
 
-def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool = True):
+def turn(problem: Problem, r: int) -> Problem:
+    """The problem turned by ``r`` quarter turns (``np.rot90`` of the map, its positions
+    turned with it); its other fields are shared."""
+    from dataclasses import replace
+
+    y, pos = problem.observation, problem.positions
+    if pos is not None:
+        pos = np.asarray(pos, float)
+        h, w = y.shape[-2:]
+        for _ in range(r % 4):  # np.rot90: (i, j) → (W − 1 − j, i); H and W swap
+            pos, h, w = np.stack([w - 1 - pos[:, 1], pos[:, 0]], 1), w, h
+    return replace(problem, observation=np.ascontiguousarray(np.rot90(y, r, (-2, -1))),
+                   positions=pos)
+
+
+def best_view_fit(problem: Problem, mask=None, views=VIEWS):
+    """The latent fit started from each quarter-turn view of the network; the one whose
+    kernel (turned back) predicts the pixels outside ``mask`` best.
+
+    ``views`` are the quarter turns of the map the network and the fit run on.
+
+    Returns ``(MethodResult, cv_residual)`` or None (no view could be fitted). The result's
+    ``info["latent_view"]`` is its view: its latent decodes to the kernel turned by that
+    many quarter turns.
+    """
+    from ..quality import problem_cv
+    from .learned import run_network
+
+    best = None
+    for i, r in enumerate(views):
+        turned = turn(problem, r)
+        start = yield from run_network(turned, "two-stage", rotations=1)
+        turned_mask = None if mask is None else np.ascontiguousarray(np.rot90(mask, r))
+        fit = yield from latent_fit(turned, start, turned_mask,
+                                    label=f"{LABEL} (view {i + 1} of {len(views)})")
+        if fit is None:
+            continue
+        kernel = np.ascontiguousarray(np.rot90(fit.kernel, -r, (-2, -1)))
+        cv = problem_cv(problem, kernel)
+        if best is None or cv < best[1]:
+            best = MethodResult(kernel, None, None, fit.latent, {"latent_view": r}), cv
+    return best
+
+
+def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool = True,
+               label: str = LABEL):
     """Refine ``start`` (a two-stage result on the problem's pixels) through the decoder.
 
     ``start`` must be one view of the network (``rotations=1``): the fit begins at its
@@ -102,7 +156,7 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
         return torch.nn.functional.pad(sign * decode(z), (pad, pad, pad, pad)) + delta
 
     for outer in range(OUTER):
-        yield Progress("refine: latent fit against the map", outer, OUTER)
+        yield Progress(label, outer, OUTER)
         x = torch.from_numpy(act).float()
         for _ in range(INNER):
             fit = geometry.kernel_forward(work_kernel(), x)
@@ -117,7 +171,7 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
             kw = work_kernel().double().numpy()
         kw = kw / (np.linalg.norm(kw) / np.sqrt(e) + 1e-12)
         act = _activation(y, kw, support, mask, x0=act * (np.abs(act).max() > 0))
-    yield Progress("refine: latent fit against the map", OUTER, OUTER)
+    yield Progress(label, OUTER, OUTER)
     with torch.no_grad():
         lat = z.numpy().copy()
     return MethodResult(center_window(kw, k), None, None, lat)

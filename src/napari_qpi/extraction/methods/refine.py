@@ -69,22 +69,20 @@ def compete(problem: Problem):
     from dataclasses import replace
 
     from ..quality import holdout_mask
-    from .latent import latent_fit
-    from .learned import run_network
+    from .latent import best_view_fit
 
     results = yield from candidates(problem)
     train = holdout_mask(problem.observation.shape[-2:], problem.rng)
     big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
     fitted = None
     if problem.info.get("working_zoom", 1.0) == 1.0:  # the fit works at the map's scale
-        # the fit starts from one view of the network: a latent and its own decoding
-        start = yield from run_network(big, "two-stage", rotations=1)
-        fitted = yield from latent_fit(big, start, train)
+        # each fit starts from one view of the network: a latent and its own decoding
+        fitted = yield from best_view_fit(big, train)
     results.update((yield from polish(problem, results, train)))
-    if fitted is not None:
-        results["refine (latent)"] = fitted
     yield Progress("scoring candidates on held-out pixels", 0, 1)
     scores = score_all(problem, results)
+    if fitted is not None:  # scored on the same held-out pixels when its view was chosen
+        results["refine (latent)"], scores["refine (latent)"] = fitted
     yield Progress("scoring candidates on held-out pixels", 1, 1)
     return results, scores
 
@@ -94,7 +92,7 @@ def refine(problem: Problem):
     results, scores = yield from compete(problem)
     best = min(scores, key=scores.get)
     result = results[best]
-    info = {"refine_kept": best, "refine_cv": scores}
+    info = {**result.info, "refine_kept": best, "refine_cv": scores}
     # kernel, latent and uncertainty belong together: only learned kernels have them
     return MethodResult(result.kernel, result.activation, result.uncertainty, result.latent,
                         info)
