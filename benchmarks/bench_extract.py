@@ -5,7 +5,8 @@
 
 Prints the network time per 128×128 slice (target ≤ 50 ms on 2 CPU cores; with
 ``--network-only`` for one view and the default four, and nothing else), the whole
-extract() time per slice, and the peak resident memory of a 256×256×128 stack
+extract() time per slice, the time of ``auto`` and ``sbd`` on one map and on an
+8-energy stack, and the peak resident memory of a 256×256×128 stack
 extraction (target < 2 GB) measured in a fresh process.
 """
 
@@ -62,6 +63,12 @@ def main(argv=None) -> None:
         extract(obs, method=method)
         print(f"extract({method}) 16×128×128: "
               f"{1000 * (time.perf_counter() - t) / len(obs):.1f} ms/slice")
+    # the default method and the classical anchor, on one map and on an 8-energy stack
+    for method in ("auto", "sbd"):
+        for n in (1, 8):
+            t = time.perf_counter()
+            extract(obs[:n], method=method)
+            print(f"extract({method}) {n}×128×128: {time.perf_counter() - t:.1f} s")
     out = subprocess.run([sys.executable, "-c", BIG], capture_output=True, text=True,
                          check=True).stdout.split()
     print(f"extract(two-stage) 128×256×256: {float(out[0]):.1f} s, "

@@ -13,10 +13,7 @@ scores both rules exactly as ``extract()`` would return them).
     PYTHONPATH=src python scripts/auto_choice.py --seed 3 --snr 20 --n 58 --out runs/c.json
     PYTHONPATH=src python scripts/auto_choice.py --load runs/c.json runs/d.json
 
-With ``--views`` it also runs the latent fit from the network's other three quarter-turn
-views (the problem turned, fitted, the kernel turned back) and replays auto with, as its
-latent candidate, the view fit of lowest CV residual (``--load`` replays it when the
-records hold the views). Results are in docs/extraction.md §6.
+Results are in docs/extraction.md §6.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -33,36 +29,9 @@ import napari_qpi.extraction.methods.auto as auto_mod
 from napari_qpi.evaluation.classes import class_bank, class_maps, paired
 from napari_qpi.evaluation.score import score
 from napari_qpi.extraction.extract import extract
-from napari_qpi.extraction.methods.latent import latent_fit
-from napari_qpi.extraction.methods.learned import run_network
-from napari_qpi.extraction.quality import holdout_mask, problem_cv
-from napari_qpi.progress import drain
-
-LATENT = auto_mod.PREFERRED
 
 
-def view_fits(problem) -> dict:
-    """The latent fit from views 1–3: name → (kernel, CV residual), as compete runs view 0.
-
-    The problem (map and training pixels) is turned by r quarter turns, fitted from its
-    own one-view start, and the kernel turned back, so all are scored on the same pixels.
-    """
-    train = holdout_mask(problem.observation.shape[-2:], problem.rng)
-    big = replace(problem, kernel_size=problem.max_window or problem.kernel_size, info={})
-    out = {}
-    for r in (1, 2, 3):
-        turned = replace(big, observation=np.ascontiguousarray(
-            np.rot90(big.observation, r, (-2, -1))))
-        start = drain(run_network(turned, "two-stage", rotations=1))
-        fit = drain(latent_fit(turned, start, np.ascontiguousarray(np.rot90(train, r))))
-        if fit is not None:
-            k = np.ascontiguousarray(np.rot90(fit.kernel, -r, (-2, -1)))
-            out[f"{LATENT} view {r}"] = (k, problem_cv(problem, k))
-    return out
-
-
-def record(split: str, seed: int, snr: float, n: int, weights: str,
-           views: bool = False) -> list[dict]:
+def record(split: str, seed: int, snr: float, n: int, weights: str) -> list[dict]:
     """Every candidate's scores on ``n`` maps of ``split`` at ``snr``."""
     seen: dict = {}
     compete = auto_mod.compete
@@ -70,8 +39,6 @@ def record(split: str, seed: int, snr: float, n: int, weights: str,
     def keep(problem):  # auto's own competition, its results kept for scoring
         results, scores = yield from compete(problem)
         seen.update(results=results, scores=scores)
-        if views and LATENT in results:
-            seen["views"] = view_fits(problem)
         return results, scores
 
     auto_mod.compete = keep
@@ -80,49 +47,36 @@ def record(split: str, seed: int, snr: float, n: int, weights: str,
         maps = class_maps(bank, snr=snr, seed=seed).numpy().astype(float)
         out = []
         for i, obs in enumerate(maps):
-            seen.clear()
             extract(obs, method="auto", weights=weights, rng=i)
             truth = bank.windows[i].numpy()
             rec = {"split": split, "seed": seed, "snr": snr,
                    "defect": bank.families[i].split("/")[2], "candidates": {}}
-            kernels = {name: (r.kernel, seen["scores"][name])
-                       for name, r in seen["results"].items()}
-            for name, (k, cv) in {**kernels, **seen.get("views", {})}.items():
-                s = score(truth, np.asarray(k, float))
+            for name, r in seen["results"].items():
+                s = score(truth, np.asarray(r.kernel, float))
                 rec["candidates"][name] = {
                     "tail": s["tail_similarity"], "aligned": s["aligned_tail_similarity"],
-                    "cv": float(cv)}
+                    "cv": float(seen["scores"][name])}
             out.append(rec)
         return out
     finally:
         auto_mod.compete = compete
 
 
-def replay(recs: list[dict], margin: float, views: bool = False) -> list[dict]:
-    """The candidate each map's auto would keep with ``PREFER_MARGIN = margin``; with
-    ``views`` its latent candidate is the view fit of lowest CV residual."""
-    out = []
-    for r in recs:
-        cands = {k: v for k, v in r["candidates"].items() if not k.startswith(f"{LATENT} ")}
-        fits = [v for k, v in r["candidates"].items() if k.startswith(LATENT)]
-        if views and fits:
-            cands[LATENT] = min(fits, key=lambda v: v["cv"])
-        out.append(cands[auto_mod.choose({k: v["cv"] for k, v in cands.items()}, margin)])
-    return out
+def replay(recs: list[dict], margin: float) -> list[dict]:
+    """The candidate each map's auto would keep with ``PREFER_MARGIN = margin``."""
+    return [r["candidates"][auto_mod.choose({k: v["cv"] for k, v in r["candidates"].items()},
+                                            margin)] for r in recs]
 
 
-def report(recs: list[dict], margin: float, views: bool = False) -> None:
-    old = replay(recs, auto_mod.PREFER_MARGIN)
-    new = replay(recs, auto_mod.PREFER_MARGIN if views else margin, views)
+def report(recs: list[dict], margin: float) -> None:
+    old, new = replay(recs, auto_mod.PREFER_MARGIN), replay(recs, margin)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(recs):
         for g in (f"SNR {r['snr']:g}", f"{r['split']} {r['defect']}", "all"):
             groups[g].append(i)
-    change = ("the latent fit from the best of four views" if views else
-              f"PREFER_MARGIN {auto_mod.PREFER_MARGIN} (shipped) → {margin}")
-    print(f"auto with {change}; {len(recs)} maps. Median tail similarity (aligned), "
-          "shipped → new; paired per-map difference new − shipped: median / mean / better "
-          "by > 0.05 / worse")
+    print(f"auto with PREFER_MARGIN {auto_mod.PREFER_MARGIN} (shipped) → {margin}; "
+          f"{len(recs)} maps. Median tail similarity (aligned), shipped → new; paired "
+          "per-map difference new − shipped: median / mean / better by > 0.05 / worse")
     print("| group | n | shipped | new | paired (headline) | paired (aligned) |\n"
           "|---|---|---|---|---|---|")
     for g in sorted(groups, key=lambda g: (g == "all", g)):
@@ -144,9 +98,6 @@ def main(argv=None) -> None:
     p.add_argument("--margin", type=float, default=float("inf"),
                    help="the margin to compare with the shipped one (default: always "
                         "the latent fit, unless its guard fails)")
-    p.add_argument("--views", action="store_true",
-                   help="also fit the latent from the other quarter-turn views and replay "
-                        "auto keeping the best view's fit (shipped margin)")
     p.add_argument("--out", default=None, help="save the records as JSON")
     p.add_argument("--load", nargs="+", default=None, metavar="JSON",
                    help="replay saved records instead of running")
@@ -155,11 +106,11 @@ def main(argv=None) -> None:
         recs = [r for path in a.load for r in json.load(open(path))]
     else:
         torch.set_num_threads(1)
-        recs = record(a.split, a.seed, a.snr, a.n, a.weights, a.views)
+        recs = record(a.split, a.seed, a.snr, a.n, a.weights)
         if a.out:
             with open(a.out, "w") as f:
                 json.dump(recs, f)
-    report(recs, a.margin, a.views)
+    report(recs, a.margin)
 
 
 if __name__ == "__main__":
