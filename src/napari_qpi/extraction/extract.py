@@ -53,7 +53,9 @@ class Extraction:
     uncertainty : ndarray or None
         Per-pixel kernel uncertainty (posterior spread) of learned methods, like ``kernel``.
     latent : ndarray or None
-        Latent codes (E, d) of model-based methods, belonging to ``kernel``.
+        Latent codes (E, d) of model-based methods, belonging to ``kernel`` (a latent fit
+        kept by ``auto`` or ``refine`` decodes to the kernel turned by
+        ``info["latent_view"]`` quarter turns: the view of the map it was fitted on).
     method : str
         The method that produced the kernel (for ``"auto"``: the chosen candidate).
     info : dict
@@ -291,7 +293,7 @@ def extract(
         dI/dV map(s); one scatterer map is shared by every energy.
     method : str
         One of :data:`~napari_qpi.extraction.registry.METHODS`: ``"auto"`` (default: the
-        fast candidates, scored by how well each predicts held-out pixels),
+        candidates, scored by how well each predicts held-out pixels),
         ``"two-stage"`` (learned latent prior), ``"refine"``, ``"sbd"``, ``"power"``,
         ``"wiener"`` (needs ``positions``), ``"one-step"``.
     positions : (N, 2) array_like, optional

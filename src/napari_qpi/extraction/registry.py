@@ -153,20 +153,20 @@ _M = "napari_qpi.extraction.methods."
 #: Every method :func:`~napari_qpi.extract` knows, by name, in the order shown to users.
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("auto", _M + "auto:auto", learned=True, windowed=True,
-           cost="≈ 1–5 s",
-           description="runs the fast candidates (two-stage, power, refine) and keeps the "
-                       "latent fit unless another predicts held-out pixels of your map "
-                       "clearly better"),
+           cost="≈ 10–15 s per map, ≈ 30 s per 8 energies",
+           description="runs the candidates (two-stage, power, their SBD refinements, the "
+                       "latent fit from four views) and keeps the latent fit unless another "
+                       "predicts held-out pixels of your map clearly better"),
     Method("two-stage", _M + "learned:two_stage", learned=True, working_scale=True,
            max_kernel_size=65, cost="≈ 20 ms per slice",
            description="learned latent prior of Ji et al. 2025: an encoder maps the map "
                        "into the latent space of a kernel VAE"),
     Method("refine", _M + "refine:refine", learned=True, windowed=True,
-           cost="≈ 1–3 s",
+           cost="≈ 10–15 s per map, ≈ 30 s per 8 energies",
            description="sparse blind deconvolution started from the learned and power "
                        "kernels, with the learned decoder as a soft prior"),
     Method("sbd", _M + "classical:sbd", accepts_positions=False, windowed=True,
-           cost="≈ 5–20 s",
+           cost="≈ 2–5 s",
            description="multi-slice sparse blind deconvolution (Cheung et al. 2020), "
                        "classical, blind"),
     Method("power", _M + "classical:power", accepts_positions=False, cost="≈ 10 ms",

@@ -1,4 +1,4 @@
-"""``method="auto"``: run the fast candidates; keep the learned prior fitted to the map
+"""``method="auto"``: run the candidates; keep the learned prior fitted to the map
 unless another candidate clearly explains the map better.
 
 Candidates: the learned two-stage kernel, the power-spectrum kernel and their refinements
