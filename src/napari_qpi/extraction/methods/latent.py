@@ -113,15 +113,12 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
     kernel, latent = np.asarray(start.kernel, float), start.latent
     if problem.positions is None and reread:
         guide = self_guide(y, kernel, mask)
+        yield Progress(label, 0, OUTER * INNER)
         if guide is not None:
-            gen = predict(y, method="two-stage", guide=guide, device="cpu",
-                          weights=problem.weights, rotations=1)
-            while True:
-                try:
-                    next(gen)
-                except StopIteration as stop:
-                    kernel, _, latent = stop.value
-                    break
+            kernel, _, latent = yield from predict(y, method="two-stage", guide=guide,
+                                                   device="cpu", weights=problem.weights,
+                                                   rotations=1)
+            yield Progress(label, 0, OUTER * INNER)
     # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0)
     kernel = polarity(y, kernel) * kernel
     _, nets, _ = cached_set(problem.weights, "cpu")
@@ -156,9 +153,11 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
         return torch.nn.functional.pad(sign * decode(z), (pad, pad, pad, pad)) + delta
 
     for outer in range(OUTER):
-        yield Progress(label, outer, OUTER)
         x = torch.from_numpy(act).float()
-        for _ in range(INNER):
+        for i in range(INNER):
+            # an event per step: on a stack one alternation takes over a second, and
+            # Cancel takes effect at the next event
+            yield Progress(label, outer * INNER + i, OUTER * INNER)
             fit = geometry.kernel_forward(work_kernel(), x)
             loss = (0.5 * (((fit - yt) * mt) ** 2).sum() / ynorm
                     + PRIOR_WEIGHT * ((z - z0) ** 2).mean()
@@ -171,7 +170,7 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
             kw = work_kernel().double().numpy()
         kw = kw / (np.linalg.norm(kw) / np.sqrt(e) + 1e-12)
         act = _activation(y, kw, support, mask, x0=act * (np.abs(act).max() > 0))
-    yield Progress(label, OUTER, OUTER)
+    yield Progress(label, OUTER * INNER, OUTER * INNER)
     with torch.no_grad():
         lat = z.numpy().copy()
     return MethodResult(center_window(kw, k), None, None, lat)

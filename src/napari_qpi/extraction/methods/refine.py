@@ -40,11 +40,16 @@ def candidates(problem: Problem):
     return out
 
 
-def score_all(problem: Problem, results: dict) -> dict:
-    """Cross-validated residual of every candidate kernel on the same held-out pixels."""
+def score_all(problem: Problem, results: dict):
+    """Cross-validated residual of every candidate kernel on the same held-out pixels;
+    a generator of progress, one event per candidate."""
     from ..quality import problem_cv
 
-    return {name: problem_cv(problem, r.kernel) for name, r in results.items()}
+    scores = {}
+    for i, (name, r) in enumerate(results.items()):
+        yield Progress("scoring candidates on held-out pixels", i, len(results))
+        scores[name] = problem_cv(problem, r.kernel)
+    return scores
 
 
 def polish(problem: Problem, starts: dict, mask=None):
@@ -79,11 +84,10 @@ def compete(problem: Problem):
         # each fit starts from one view of the network: a latent and its own decoding
         fitted = yield from best_view_fit(big, train)
     results.update((yield from polish(problem, results, train)))
-    yield Progress("scoring candidates on held-out pixels", 0, 1)
-    scores = score_all(problem, results)
+    scores = yield from score_all(problem, results)
+    yield Progress("scoring candidates on held-out pixels", len(scores), len(scores))
     if fitted is not None:  # scored on the same held-out pixels when its view was chosen
         results["refine (latent)"], scores["refine (latent)"] = fitted
-    yield Progress("scoring candidates on held-out pixels", 1, 1)
     return results, scores
 
 
