@@ -36,7 +36,7 @@ INNER_WEIGHT = 1.0  # ‖δ‖² inside the decoder window, relative to the data
 OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
 #: Quarter-turn views the fit starts from (best_view_fit). On fresh draws of our classes
 #: the best of four by CV residual raised auto's paired mean tail similarity by +0.027
-#: (aligned +0.017) at twice auto's time; chosen by a rule written before the run.
+#: (aligned +0.017) at 2.5–3× auto's time; chosen by a rule written before the run.
 VIEWS = (0, 1, 2, 3)
 LABEL = "refine: latent fit against the map"
 
