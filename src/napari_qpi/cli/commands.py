@@ -134,6 +134,10 @@ def add_benchmark(p: argparse.ArgumentParser) -> None:
     p.add_argument("--foreign", nargs="?", type=Path, const=True, default=None,
                    metavar="DIR", help="run blind on the foreign validation set in DIR "
                                        "(default ../shared/data/foreign) instead")
+    p.add_argument("--instrument", nargs="?", type=Path, const=True, default=None,
+                   metavar="DIR", help="run blind on the instrument validation set in DIR "
+                                       "(default ../shared/data/instrument) instead: "
+                                       "medians per artefact, scatterers found per true one")
     p.add_argument("--limit", type=int_at_least(1), default=None,
                    help="with --foreign: at most this many cases of maps and of stacks, "
                         "spread over defect kinds and SNRs")
@@ -158,10 +162,28 @@ def run_benchmark(args) -> int:
         check_output(args.out)
     if args.guided and args.foreign is None:
         raise UsageError("--guided needs --foreign (the seeded set has guided rows already)")
+    if args.instrument is not None and args.foreign is not None:
+        raise UsageError("choose one of --foreign and --instrument")
     if args.protocol == "paper":
         from ..evaluation.paper_protocol import iter_paper_protocol
 
         text = drain_with_bar(iter_paper_protocol(seed=args.seed), quiet=args.quiet)
+    elif args.instrument is not None:
+        from ..evaluation.foreign import default_directory, iter_foreign
+        from ..evaluation.instrument import instrument_table
+
+        weights = args.weights or "default"
+        check_weights(weights)
+        folder = (default_directory("instrument") if args.instrument is True
+                  else args.instrument)
+        if folder is None or not Path(folder).is_dir():
+            raise UsageError(f"--instrument: no folder "
+                             f"{folder or '../shared/data/instrument'}")
+        records = drain_with_bar(iter_foreign(args.methods, folder, limit=args.limit,
+                                              weights=weights,
+                                              kernel_size=args.kernel_size),
+                                 quiet=args.quiet, desc="instrument set")
+        text = instrument_table(records)
     elif args.foreign is not None:
         from ..evaluation.foreign import default_directory, foreign_table, iter_foreign
 

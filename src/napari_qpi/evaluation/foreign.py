@@ -48,13 +48,15 @@ class ForeignCase:
     observation: np.ndarray  # (H, W) or (E, H, W)
     kernel: np.ndarray  # (k, k) or (E, k, k)
     positions: np.ndarray  # (N, 2) int (row, col)
+    artefacts: tuple[str, ...] = ()  # the instrument set's artefacts (none: foreign)
 
 
-def default_directory() -> Path | None:
-    """``../shared/data/foreign`` next to the working directory or to this checkout."""
+def default_directory(name: str = "foreign") -> Path | None:
+    """``../shared/data/<name>`` (``foreign`` or ``instrument``) next to the working
+    directory or to this checkout."""
     here = Path(__file__).resolve()
     for base in (Path.cwd(), *here.parents[2:5]):
-        d = base.parent / "shared" / "data" / "foreign"
+        d = base.parent / "shared" / "data" / name
         if (d / "maps.npz").is_file() or (d / "stacks.npz").is_file():
             return d
     return None
@@ -87,7 +89,7 @@ def load_foreign(directory, *, limit: int | None = None) -> list[ForeignCase]:
                 cases.append(ForeignCase(
                     path.stem, int(m["index"]), str(m["family"]), str(m["defect"]),
                     float(m["snr"]), z[key + "observation"], z[key + "kernel"],
-                    z[key + "positions"]))
+                    z[key + "positions"], tuple(m.get("artefacts", ()))))
     return cases
 
 
@@ -116,11 +118,22 @@ def iter_foreign(methods, directory=None, *, limit: int | None = None,
                    "defect": case.defect, "snr": case.snr, "method": method,
                    "mode": "guided" if guided else "blind",
                    "energies": int(np.shape(case.observation)[0]) if case.set == "stacks"
-                   else 1, **record(res, case.kernel, time.perf_counter() - t0)}
+                   else 1, **record(res, case.kernel, time.perf_counter() - t0),
+                   **density(res, case)}
             records.append(rec)
             yield Progress(f"{method} on {case.set} {case.index:02d}", len(records), total,
                            {"record": rec})
     return records
+
+
+def density(res, case: ForeignCase) -> dict:
+    """The scatterer map against the true scatterers: distinct scatterers found and
+    active pixels, each per true scatterer."""
+    n = max(len(case.positions), 1)
+    found = res.info.get("scatterers_found", np.nan)
+    return {"artefacts": case.artefacts, "scatterers": len(case.positions),
+            "found_per_true": float(found) / n,
+            "active_per_true": float(np.count_nonzero(res.activation)) / n}
 
 
 def run_foreign(methods, directory=None, *, limit: int | None = None,

@@ -29,6 +29,11 @@ DEFAULT_KERNEL_SIZE = 65
 ZOOM_MARGIN = 0.01
 #: Cross-validated residual above which a fit is reported as explaining little.
 CV_WARNING = 0.9
+#: Active fraction of the scatterer map above which a warning says it is implausible.
+DENSITY_WARNING = 0.05
+#: Residual structure (:func:`~.quality.residual_structure`) above which a warning says
+#: the residual holds a pattern.
+STRUCTURE_WARNING = 0.05
 #: How much lower (relative) the crop's cross-validated residual must be for the
 #: automatic window to cut a wider kernel's tail. Small differences mostly measure the
 #: core; chosen on our own class draws (docs/models.md, "The window choice"), never on
@@ -157,6 +162,7 @@ def iter_extract(
     weights: str = "default",
     sparsity: float | None = None,
     rng: int = 0,
+    preprocess="auto",
 ) -> Generator[Progress, None, Extraction]:
     """Generator form of :func:`extract`: yields :class:`~napari_qpi.progress.Progress`,
     returns the :class:`Extraction`. Closing the generator between events cancels."""
@@ -165,6 +171,10 @@ def iter_extract(
     obs_in, stack_pixel = _as_array(observation)
     pixel_size = check_pixel_size(stack_pixel if pixel_size is None else pixel_size)
     obs, pos = validate(obs_in, positions)
+    from ..io.pipeline import preprocess as run_preprocess
+
+    yield Progress("preprocessing", 0, 1)
+    obs, applied = run_preprocess(obs, preprocess)
     kernel_size = check_kernel_size(kernel_size, obs.shape[-2:])
     device = check_device(device)
     if spec.needs_positions and pos is None:
@@ -187,20 +197,26 @@ def iter_extract(
         yield Progress("choosing the kernel window", 0, 1)
         kernel_size = estimate_window(y, maximum=largest)
     run_k = kernel_size if (spec.windowed or not auto_k) else largest
-    problem = Problem(y, pos, int(run_k), device, pixel_size, noise, weights, int(rng),
-                      max_window=largest if auto_k else None)
+    yield Progress("reading the noise level from held-out pixels", 0, 1)
+    first = first_noise(y, noise, int(run_k), pos, int(rng))
+    problem = Problem(y, pos, int(run_k), device, pixel_size, first.noise, weights,
+                      int(rng), max_window=largest if auto_k else None)
     result = yield from run_method(spec, problem)
     t_kernel = time.perf_counter() - t0
     if auto_k:
         result = yield from choose_window(y, result, problem, int(kernel_size), sparsity)
-    out = yield from finish(y, result, problem, sparsity=sparsity)
+    out = yield from finish(y, result, problem, sparsity=sparsity, spectral=noise)
+    if auto_k:
+        out["info"]["warnings"] += window_warnings(int(kernel_size), int(largest),
+                                                   int(result.kernel.shape[-1]))
     info = {**problem.info, **result.info, **out.pop("info")}
     info["warnings"] = warnings + info.get("warnings", [])
     info.update(seconds=time.perf_counter() - t0, seconds_kernel=t_kernel,
                 pixel_size=pixel_size, kernel_size=int(result.kernel.shape[-1]),
                 kernel_size_auto=auto_k,
-                requested_method=spec.name,
-                noise_level=float(np.sqrt(np.mean(noise**2)) * scale))
+                requested_method=spec.name, preprocess=applied,
+                noise_level_spectral=float(np.sqrt(np.mean(noise**2)) * scale))
+    info["noise_level"] = float(np.sqrt(np.mean(info.pop("noise") ** 2)) * scale)
     kernel = out["kernel"] * scale
     residual = out["residual"] * scale
     squeeze = np.ndim(obs_in) == 2  # a 2-D map in, 2-D kernel and residual out
@@ -211,6 +227,20 @@ def iter_extract(
     return Extraction(kernel.astype(np.float32), out["activation"].astype(np.float32),
                       residual.astype(np.float32), unc, result.latent,
                       info.pop("method", spec.name), info)
+
+
+def first_noise(y: np.ndarray, spectral: np.ndarray, kernel_size: int, positions,
+                rng: int):
+    """The noise level the methods work with, read from held-out pixels with the
+    power-spectrum kernel (cheap, and blind to the method to come); see
+    :mod:`.sparsity`."""
+    from .fista import support_mask
+    from .methods.power import power_kernel
+    from .sparsity import choose_noise
+
+    support = None if positions is None else support_mask(positions, y.shape[-2:])
+    return choose_noise(y, power_kernel(y, kernel_size), spectral=spectral, rng=rng,
+                        support=support)
 
 
 def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimate: int,
@@ -241,33 +271,87 @@ def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimat
     return MethodResult(crop, result.activation, unc, result.latent, info)
 
 
+def window_warnings(estimate: int, largest: int, returned: int) -> list[str]:
+    """Warnings when the automatic window sits on one of its bounds."""
+    from .window import MIN_WINDOW
+
+    if returned <= MIN_WINDOW and estimate <= MIN_WINDOW:
+        return [f"the automatic kernel window hit its lower bound ({MIN_WINDOW} px): the "
+                "map's autocorrelation shows no tail; if the defects look larger, pass "
+                "kernel_size"]
+    if estimate >= largest and largest >= DEFAULT_KERNEL_SIZE:
+        return [f"the kernel's signal reaches beyond the largest window ({largest} px): "
+                "its tail is cut there"]
+    return []
+
+
+def scatterer_count(activation: np.ndarray) -> int:
+    """Distinct scatterers in an activation: its connected groups of active pixels (8
+    neighbours), so a scatterer spread over adjacent pixels counts once."""
+    from scipy import ndimage
+
+    return int(ndimage.label(activation > 0, structure=np.ones((3, 3), bool))[1])
+
+
 def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
-           sparsity: float | None = None) -> Generator[Progress, None, dict]:
-    """Data-consistent fit of a method's kernel and its scores (see the module notes)."""
+           sparsity: float | None = None,
+           spectral: np.ndarray | None = None) -> Generator[Progress, None, dict]:
+    """Data-consistent fit of a method's kernel and its scores (see the module notes).
+
+    ``spectral``: the white-noise estimate per slice (:func:`~.noise.noise_level`), used
+    where the held-out pixels agree with it (:mod:`.sparsity`).
+    """
     from .fista import centre, support_mask
     from .fit import fit_map
-    from .quality import problem_cv, whiteness
+    from .quality import cv_residual, residual_structure, whiteness
 
-    yield Progress("fitting the activation and amplitudes", 0, 2)
+    from .sparsity import choose_noise
+
+    yield Progress("reading the noise level from held-out pixels", 0, 2)
     support = None if problem.positions is None else support_mask(problem.positions,
                                                                    y.shape[-2:])
     kernel = np.asarray(result.kernel, dtype=float)
-    fit = fit_map(y, kernel, noise=problem.noise, sparsity=sparsity, support=support,
+    # the level the final kernel predicts held-out pixels best with (the methods worked
+    # with the power kernel's); a given sparsity multiplies it
+    chosen = choose_noise(y, kernel, spectral=problem.noise if spectral is None
+                          else spectral, rng=problem.rng, support=support)
+    yield Progress("fitting the activation and amplitudes", 1, 2)
+    fit = fit_map(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                   activation=result.activation)
-    yield Progress("scoring the fit on held-out pixels", 1, 2)
-    cv = problem_cv(problem, kernel, sparsity)
-    yield Progress("scoring the fit on held-out pixels", 2, 2)
+    cv = chosen.cv_residual if sparsity is None else cv_residual(
+        y, kernel, noise=chosen.noise, sparsity=sparsity, support=support, rng=problem.rng)
+    yield Progress("fitting the activation and amplitudes", 2, 2)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
         np.linalg.norm(centre(y), axis=(-2, -1)), 1e-300)
     warnings = []
     if cv > CV_WARNING:
         warnings.append(f"the kernel explains little of the map (cross-validated residual "
                         f"{cv:.2f}; 1 = no better than nothing): treat it with caution")
+    density = float(np.mean(fit.activation > 0))
+    # what a kernel of zero width (each pixel its own scatterer) leaves at the same λ: a
+    # residual bought by a dense activation is no better than this
+    zero = fit_map(y, np.ones((len(y), 1, 1)), noise=chosen.noise, sparsity=sparsity)
+    white = whiteness(fit.residual)
+    structure = residual_structure(fit.residual)
+    if density > DENSITY_WARNING:
+        warnings.append(f"the scatterer map marks {100 * density:.0f} % of all pixels: a "
+                        "map that dense explains noise, not scatterers; check the "
+                        "preprocessing (lines, background, lattice) or raise sparsity")
+    if structure > STRUCTURE_WARNING:
+        warnings.append(f"the residual is structured (its autocorrelation at 4–16 px is "
+                        f"{structure:.2f}; noise gives ≈ 0.01): the kernel leaves a pattern "
+                        "unexplained (a second defect kind, a lattice, 1/f noise)")
     info = {"relative_residual": fit.relative_residual, "cv_residual": cv,
-            "whiteness": whiteness(fit.residual),
-            "active_fraction": float(np.mean(fit.activation > 0)),
+            "relative_residual_zero_width": zero.relative_residual,
+            "whiteness": white, "residual_structure": structure,
+            "active_fraction": density,
+            "scatterers_found": scatterer_count(fit.activation),
             "per_energy_residual": [float(v) for v in per], "sparsity": fit.sparsity,
             "amplitudes": [float(a) for a in fit.amplitudes], "activation_source": fit.source,
+            "noise": chosen.noise, "noise_source": chosen.source,
+            "noise_fraction": chosen.fraction,
+            "noise_path_cv": {k if isinstance(k, str) else f"{k:.2f}": float(v)
+                              for k, v in chosen.scores.items()},
             "warnings": warnings}
     return {"kernel": fit.kernel, "activation": fit.activation, "residual": fit.residual,
             "info": info}
@@ -284,6 +368,7 @@ def extract(
     weights: str = "default",
     sparsity: float | None = None,
     rng: int = 0,
+    preprocess="auto",
 ) -> Extraction:
     """Extract the single-scatterer kernel from an observation.
 
@@ -315,6 +400,14 @@ def extract(
         :func:`~napari_qpi.extraction.fit.noise_scaled_sparsity`).
     rng : int
         Seed of every random choice (held-out pixels, SBD restarts).
+    preprocess : "auto", None or sequence of str or dict
+        Preprocessing before the fit (:func:`napari_qpi.io.pipeline.preprocess`):
+        ``"auto"`` (default) removes a slow background always, scan-line offsets and the
+        lattice's Bragg peaks when the map shows them; None fits the map as given; a list
+        of steps (``"background"``, ``"lines"``, ``"drift"``, ``"bragg"``,
+        ``{"step": "lockin", "time_constant": 1.5}``, …) applies those in order. The
+        steps applied are in ``info["preprocess"]``; the residual is that of the
+        preprocessed map.
 
     Returns
     -------
@@ -340,4 +433,5 @@ def extract(
     """
     return drain(iter_extract(observation, method=method, positions=positions,
                               pixel_size=pixel_size, kernel_size=kernel_size, device=device,
-                              weights=weights, sparsity=sparsity, rng=rng))
+                              weights=weights, sparsity=sparsity, rng=rng,
+                              preprocess=preprocess))

@@ -12,8 +12,9 @@ from scipy import ndimage
 
 from .._validation import check_choice, check_int, check_nonnegative, check_positive
 
-__all__ = ["crop", "flatten_lines", "normalize_slices", "remove_bragg_peaks",
-           "subtract_plane", "suppress_streaks"]
+__all__ = ["crop", "deconvolve_lockin", "flatten_lines", "line_offset_ratio",
+           "normalize_slices", "remove_bragg_peaks", "subtract_background", "subtract_plane",
+           "suppress_streaks"]
 
 
 def _stack(data, name: str = "data") -> tuple[np.ndarray, bool]:
@@ -93,6 +94,81 @@ def subtract_plane(data) -> np.ndarray:
     coef, *_ = np.linalg.lstsq(design, out.reshape(len(out), -1).T.astype(np.float64),
                                rcond=None)
     out -= (design @ coef).T.reshape(out.shape).astype(out.dtype)
+    return _back(out, was_2d)
+
+
+def subtract_background(data, *, order: int = 2) -> np.ndarray:
+    """Subtract the least-squares polynomial background of total degree ``order`` from
+    each slice (order 1: a plane; 2, the default: a plane and a slow bowl).
+
+    A 2-D polynomial of low degree varies on the scale of the whole map, far slower than
+    any QPI wavelength, so removing it takes nothing a kernel explains.
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    order : int
+        Total degree, 0–4.
+
+    Returns
+    -------
+    ndarray
+        Same shape; a polynomial of that degree becomes zero.
+    """
+    order = check_int(order, "order", low=0, high=4)
+    out, was_2d = _stack(data)
+    _, ny, nx = out.shape
+    y, x = np.mgrid[:ny, :nx]
+    y = (y.ravel() - (ny - 1) / 2) / max(ny, 1)
+    x = (x.ravel() - (nx - 1) / 2) / max(nx, 1)
+    design = np.stack([x**i * y**j for i in range(order + 1) for j in range(order + 1 - i)],
+                      axis=1)
+    coef, *_ = np.linalg.lstsq(design, out.reshape(len(out), -1).T.astype(np.float64),
+                               rcond=None)
+    out -= (design @ coef).T.reshape(out.shape).astype(out.dtype)
+    return _back(out, was_2d)
+
+
+def line_offset_ratio(data) -> float:
+    """How much more the scan lines' medians vary than the columns' (1: no line
+    offsets; a map with per-line offsets reads several times more).
+
+    The median of each row and of each column of every slice, after removing a plane;
+    the ratio of the variances of their line-to-line differences, averaged over slices.
+    Differences, so that a slow background or a smooth QPI variation does not count.
+    """
+    out, _ = _stack(data)
+    out = subtract_background(out, order=1)
+    rows = np.diff(np.median(out, axis=2), axis=1)
+    cols = np.diff(np.median(out, axis=1), axis=1)
+    return float(np.mean(rows.var(axis=1) / np.maximum(cols.var(axis=1), 1e-300)))
+
+
+def deconvolve_lockin(data, *, time_constant: float) -> np.ndarray:
+    """Undo the lock-in's exponential low-pass along the fast-scan axis (x, rows
+    scanned left to right).
+
+    A lock-in with time constant τ, sampled once per pixel, acts on each line as the
+    one-pole filter y[n] = a·y[n−1] + (1 − a)·x[n] with a = exp(−1/τ); its exact inverse
+    is x[n] = (y[n] − a·y[n−1]) / (1 − a). Amplifies noise at high spatial frequency by
+    up to (1 + a)/(1 − a); use it when τ (in pixels: time constant × pixels per second)
+    is known.
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    time_constant : float
+        τ in pixels along x (> 0).
+
+    Returns
+    -------
+    ndarray
+        Same shape.
+    """
+    tau = check_positive(time_constant, "time_constant")
+    out, was_2d = _stack(data)
+    a = float(np.exp(-1.0 / tau))
+    out[:, :, 1:] = (out[:, :, 1:] - a * out[:, :, :-1]) / (1.0 - a)
     return _back(out, was_2d)
 
 

@@ -1,0 +1,73 @@
+"""Every method, blind, on the instrument set (``napari-qpi benchmark --instrument``).
+
+The set (``../shared/data/instrument``, see its README) is the foreign set's physics seen
+through a real STM: oversampling, the lock-in's low-pass, scan-line offsets, 1/f noise,
+drift, the lattice's corrugation and a background, a few per case. Each method runs as a
+user would run it (blind, defaults, preprocessing ``"auto"``); the table gives medians per
+artefact and per defect kind, and the scatterer map against the true scatterer count:
+distinct scatterers found per true one, active pixels per true one, and the largest
+active fraction. Measure only — never train or tune on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .foreign import default_directory, iter_foreign
+
+__all__ = ["ARTEFACTS", "instrument_table", "iter_instrument"]
+
+ARTEFACTS = ("oversampled", "lockin", "lines", "pink", "drift", "lattice", "background")
+COLUMNS = ("tail_similarity", "aligned_tail_similarity", "found_per_true", "active_per_true",
+           "active_fraction", "relative_residual", "cv_residual")
+HEAD = {"tail_similarity": "tail", "aligned_tail_similarity": "tail, aligned",
+        "found_per_true": "found / true", "active_per_true": "active px / true",
+        "active_fraction": "active %", "relative_residual": "resid",
+        "cv_residual": "cv-resid"}
+
+
+def iter_instrument(methods, directory=None, **kwargs):
+    """:func:`~.foreign.iter_foreign` on the instrument set (default
+    ``../shared/data/instrument``)."""
+    directory = default_directory("instrument") if directory is None else directory
+    if directory is None:
+        raise ValueError("no instrument set found at ../shared/data/instrument; pass its "
+                         "folder")
+    return iter_foreign(methods, directory, **kwargs)
+
+
+def _row(label: str, rs: list[dict]) -> str:
+    cells = [label, str(len(rs))]
+    for m in COLUMNS:
+        v = np.array([r.get(m, np.nan) for r in rs], float)
+        if m == "active_fraction":
+            cells.append(f"{100 * np.nanmedian(v):.1f} (max {100 * np.nanmax(v):.1f})")
+        elif m.endswith("per_true"):
+            cells.append(f"{np.nanmedian(v):.1f}")
+        else:
+            cells.append(f"{np.nanmedian(v):.3f}")
+    cells.append(f"{np.median([r['seconds'] for r in rs]):.1f}")
+    return "| " + " | ".join(cells) + " |"
+
+
+def instrument_table(records: list[dict]) -> str:
+    """Markdown: per set (maps, stacks) and method, medians overall, per artefact and
+    per defect kind."""
+    out = []
+    head = ["cases", "n", *(HEAD[m] for m in COLUMNS), "s/case"]
+    for name in ("maps", "stacks"):
+        for method in dict.fromkeys(r["method"] for r in records):
+            rs = [r for r in records if r["set"] == name and r["method"] == method]
+            if not rs:
+                continue
+            lines = [f"### Instrument {name}: {method} ({len(rs)} cases, blind)", "",
+                     "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                     _row("all", rs)]
+            for a in ARTEFACTS:
+                sub = [r for r in rs if a in r.get("artefacts", ())]
+                if sub:
+                    lines.append(_row(a, sub))
+            for d in dict.fromkeys(r["defect"] for r in rs):
+                lines.append(_row(d, [r for r in rs if r["defect"] == d]))
+            out += [*lines, ""]
+    return "\n".join(out).rstrip()
