@@ -194,17 +194,20 @@ def test_operator_forward_of_fit_reproduces_the_map():
     assert np.abs(diff).max() < 1e-3 * np.abs(sim.observation).max()
 
 
-@pytest.mark.parametrize(("crop_over_wide", "kept"), [(0.97, 65), (1.02, 65), (0.9, 21)])
+@pytest.mark.parametrize(("crop_over_wide", "mid_over_wide", "kept"),
+                         [(0.97, 1.0, 65), (1.02, 1.0, 65), (0.9, 1.0, 21), (0.9, 0.8, 43),
+                          (1.0, 0.97, 65)])
 def test_automatic_window_cuts_a_tail_only_when_the_crop_is_clearly_better(
-        monkeypatch, crop_over_wide, kept):
-    """A learned 65-px kernel keeps its tail unless the crop at the estimated window
-    predicts held-out pixels better by more than WINDOW_MARGIN (5 %)."""
+        monkeypatch, crop_over_wide, mid_over_wide, kept):
+    """A learned 65-px kernel keeps its tail unless a crop on the ladder (the estimated
+    window, the midpoint) predicts held-out pixels better by more than WINDOW_MARGIN
+    (5 %); of the crops that do, the best."""
     from napari_qpi.extraction import quality
     from napari_qpi.extraction.extract import WINDOW_MARGIN, choose_window
     from napari_qpi.extraction.registry import MethodResult
 
     assert 0.03 < WINDOW_MARGIN < 0.1
-    cv = {65: 0.5, 21: 0.5 * crop_over_wide}
+    cv = {65: 0.5, 43: 0.5 * mid_over_wide, 21: 0.5 * crop_over_wide}
     monkeypatch.setattr(quality, "problem_cv", lambda problem, k, s=None: cv[k.shape[-1]])
     kernel = np.random.default_rng(0).normal(size=(1, 65, 65))
     result = drain(choose_window(None, MethodResult(kernel, None, None, None, {}), None, 21,

@@ -81,7 +81,7 @@ def test_bragg_peaks_found_on_a_lattice_not_on_qpi():
     np.testing.assert_allclose(np.linalg.norm(peaks, axis=1), 2 * np.pi / 3.3, rtol=0.05)
     assert lattice_vectors(peaks) is not None
     out, applied = preprocess(y + 0.5 * y.std() * lattice())
-    assert [s["step"] for s in applied] == ["background", "bragg"]
+    assert [s["step"] for s in applied] == ["background", "drift", "bragg"]
     assert np.corrcoef(out.ravel(), y.ravel())[0, 1] > 0.9
 
 

@@ -242,6 +242,11 @@ def quality_line(info: dict) -> str:
                        ("whiteness", "residual whiteness")):
         if info.get(key) is not None:
             parts.append(f"{label} {info[key]:.3f}")
+    if info.get("relative_residual_zero_width") is not None:
+        parts.append(f"zero-width kernel's residual {info['relative_residual_zero_width']:.3f}")
+    if info.get("scatterers_found") is not None:
+        parts.append(f"{info['scatterers_found']} scatterers found "
+                     f"({100 * info.get('active_fraction', 0):.1f} % of pixels active)")
     if info.get("kernel_size") is not None:
         auto = " (chosen from the data)" if info.get("kernel_size_auto") else ""
         parts.append(f"kernel window {info['kernel_size']} px{auto}")

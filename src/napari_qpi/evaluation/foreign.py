@@ -25,7 +25,7 @@ import numpy as np
 from ..progress import Progress, drain
 from .benchmark import BLIND_METRICS, auto_pick_rate, record, table
 
-__all__ = ["ForeignCase", "default_directory", "foreign_table", "iter_foreign",
+__all__ = ["ForeignCase", "default_directory", "foreign_table", "iter_cases", "iter_foreign",
            "load_foreign", "run_foreign"]
 
 FILES = ("maps", "stacks")
@@ -98,15 +98,23 @@ def iter_foreign(methods, directory=None, *, limit: int | None = None,
                  guided: bool = False) -> Generator[Progress, None, list[dict]]:
     """Generator form of :func:`run_foreign`: one :class:`Progress` per case and method
     (the record in ``info["record"]``); returns the records."""
+    directory = default_directory() if directory is None else directory
+    if directory is None:
+        raise ValueError("no foreign set found at ../shared/data/foreign; pass its folder")
+    return (yield from iter_cases(methods, load_foreign(directory, limit=limit),
+                                  weights=weights, kernel_size=kernel_size, guided=guided))
+
+
+def iter_cases(methods, cases: list[ForeignCase], *, weights: str = "default",
+               kernel_size: int | None = None,
+               guided: bool = False) -> Generator[Progress, None, list[dict]]:
+    """Every method on each case, scored against its truth (the loop of
+    :func:`iter_foreign`, for any list of cases)."""
     from ..extraction.extract import extract
     from ..extraction.registry import get_method
 
     if not guided:
         methods = [m for m in methods if not get_method(m).needs_positions]
-    directory = default_directory() if directory is None else directory
-    if directory is None:
-        raise ValueError("no foreign set found at ../shared/data/foreign; pass its folder")
-    cases = load_foreign(directory, limit=limit)
     total, records = len(cases) * len(methods), []
     for case in cases:
         for method in methods:

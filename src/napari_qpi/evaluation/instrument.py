@@ -71,3 +71,46 @@ def instrument_table(records: list[dict]) -> str:
                 lines.append(_row(d, [r for r in rs if r["defect"] == d]))
             out += [*lines, ""]
     return "\n".join(out).rstrip()
+
+
+def make_instrument_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> list:
+    """``n`` maps of the project's own simulator seen through the instrument
+    (:func:`~napari_qpi.physics.instrument.through_instrument`): kernels from the
+    evaluation stream (never drawn in training), 1–4 artefacts each, SNR 20 / 5 / 2 —
+    the draws on which the project chooses its instrument rules (the instrument set
+    measures them).
+
+    Returns
+    -------
+    list of :class:`~.foreign.ForeignCase`
+        With ``set="maps"``, ``family``, ``defect`` ("point") and ``artefacts``.
+    """
+    from ..physics.instrument import ARTEFACTS as ARTS
+    from ..physics.instrument import through_instrument
+    from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec
+    from ..physics.simulation import simulate
+    from .foreign import ForeignCase
+
+    rng = np.random.default_rng(EVAL_STREAM + 7919 + seed)
+    fams = SPLITS["seen"] + SPLITS["unseen"]
+    cases = []
+    for i in range(int(n)):
+        fam = fams[i % len(fams)]
+        spec = sample_spec(fam, rng)
+        arts = tuple(a for a in ARTS if a in rng.choice(ARTS, int(rng.integers(1, 5)),
+                                                        replace=False))
+        if "drift" in arts and "lattice" not in arts:
+            arts = (*arts, "lattice")
+        half = "oversampled" in arts
+        snr = float((20.0, 5.0, 2.0)[i % 3])
+        sim = simulate(band=spec.band, energies=[spec.energy], defects=[spec.defect],
+                       shape=(size // 2, size // 2) if half else (size, size),
+                       n_scatterers=int(rng.integers(8, 41)) // (2 if half else 1),
+                       kernel_size=33 if half else 65, pixel_size=spec.pixel_size,
+                       broadening=spec.broadening, tip_blur=spec.blur, snr=snr,
+                       seed=int(rng.integers(2**31)))
+        m = through_instrument(sim.observation, sim.kernel, sim.positions, arts,
+                               rng=int(rng.integers(2**31)))
+        cases.append(ForeignCase("maps", i, fam, "point", snr, m.observation[0],
+                                 m.kernel[0], m.positions, arts))
+    return cases

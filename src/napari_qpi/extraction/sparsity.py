@@ -41,6 +41,10 @@ __all__ = ["NOISE_PATH", "SPARSER_MARGIN", "NoiseChoice", "choose_noise"]
 #: white noise at an SNR (power ratio) s is a fraction 1/sqrt(1 + s) of the RMS: 0.71 at
 #: SNR 1, 0.41 at 5, 0.22 at 20.
 NOISE_PATH = (0.85, 0.6, 0.42, 0.3, 0.21, 0.15, 0.1, 0.07)
+#: Sparser levels tried only while every level of the path marks more than
+#: :data:`MAX_DENSITY` of the pixels (an energy stack's shared activation: its matched
+#: filter sums every energy's signal).
+SPARSER = (1.2, 1.7, 2.4, 3.4, 4.8)
 #: Relative margin within which a sparser level is preferred to the best-predicting one;
 #: chosen on the project's own simulator (white, 1/f and line noise; never on a
 #: validation set).
@@ -162,6 +166,11 @@ def choose_noise(observation: np.ndarray, kernel: np.ndarray, *, spectral: np.nd
             y, kernel, f * rms, train, support=support, with_error=True)
         if scores[float(f)] > min(scores.values()) * (1 + STOP_RISE):
             break
+    for f in SPARSER:  # a stack's shared activation can stay dense even at the RMS
+        if min(dense.values()) <= max_density:
+            break
+        scores[float(f)], errors[float(f)], dense[float(f)] = heldout_residual(
+            y, kernel, f * rms, train, support=support, with_error=True)
     best_f = min(scores, key=scores.get)
     best = scores[best_f]
     if best >= UNINFORMATIVE:  # nothing predicts: the sparsest level, not a guess at σ
@@ -170,8 +179,8 @@ def choose_noise(observation: np.ndarray, kernel: np.ndarray, *, spectral: np.nd
     # one standard error (and at least the margin) above the best: as good
     bound = best + max(errors[best_f], margin * best)
     # the white-noise estimate where the held-out pixels agree with it
-    ok = {f: v for f, v in scores.items() if dense[f] <= max_density} or {path[0]: scores[
-        float(path[0])]}
+    ok = {f: v for f, v in scores.items() if dense[f] <= max_density} or {
+        max(scores): scores[max(scores)]}
     spec_cv, _, spec_dense = heldout_residual(y, kernel, spectral, train, support=support,
                                               with_error=True)
     if spec_cv <= bound and spec_dense <= max_density:
@@ -180,9 +189,9 @@ def choose_noise(observation: np.ndarray, kernel: np.ndarray, *, spectral: np.nd
                            "spectral")
     within = [f for f, s in ok.items() if s <= bound]
     if within:
-        chosen = within[0]
+        chosen = max(within)  # the sparsest
         return NoiseChoice(chosen * rms, chosen, scores[chosen], scores, "held-out")
     # every level as good as the best marks more than max_density of the pixels: the
     # densest level under it
-    chosen = min(ok)
+    chosen = min(ok, key=lambda f: (dense[f] > max_density, f))
     return NoiseChoice(chosen * rms, chosen, scores[chosen], scores, "density cap")

@@ -11,13 +11,18 @@ shows it needs:
 - ``lines`` (each scan line's median) when the lines' medians vary clearly more than the
   columns' (:data:`LINE_RATIO`): per-line offsets are an artefact, a QPI pattern is not
   striped along the scan;
+- ``drift`` (Lawler–Fujita, :func:`~.lattice.correct_drift`) when the lattice shows two
+  non-collinear Bragg directions: the lattice is then a reference for the piezo's drift,
+  and a drifted lattice smears its Bragg peaks past any notch. On the project's own
+  instrument draws (``scripts/instrument_draws.py``; lattice-free maps never get it) it
+  raised the median tail similarity of maps with a lattice from 0.823 to 0.860 and cut
+  the scatterers found per true one from 7.9 to 4.8; maps without drift did not change;
 - ``bragg`` (notching the lattice's Bragg peaks) when isolated high-q peaks stand far
   above their surroundings (:func:`~.lattice.find_bragg_peaks`): QPI gives rings and arcs,
   not isolated spikes.
 
-Drift correction (``drift``, Lawler–Fujita) and the lock-in deconvolution (``lockin``,
-which needs the time constant) change every pixel's position or weight and are applied
-only when asked for.
+The lock-in deconvolution (``lockin``, which needs the time constant) is applied only
+when asked for.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ STEPS = ("background", "plane", "lines", "streaks", "drift", "bragg", "lockin", 
 
 def auto_steps(data) -> list[dict]:
     """The steps ``"auto"`` applies to ``data`` (see the module notes), in order."""
-    from .lattice import find_bragg_peaks
+    from .lattice import find_bragg_peaks, lattice_vectors
     from .preprocess import flatten_lines, line_offset_ratio, subtract_background
 
     steps = [{"step": "background", "order": 2}]
@@ -62,7 +67,10 @@ def auto_steps(data) -> list[dict]:
     if line_offset_ratio(flat) > LINE_RATIO:
         steps.append({"step": "lines", "method": "median"})
         flat = flatten_lines(flat)  # offsets put spikes on the q_x = 0 axis
-    if len(find_bragg_peaks(flat)):
+    peaks = find_bragg_peaks(flat)
+    if lattice_vectors(peaks) is not None:
+        steps.append({"step": "drift"})  # the lattice is the reference: undo the drift
+    if len(peaks):
         steps.append({"step": "bragg"})
     return steps
 

@@ -81,7 +81,8 @@ class Request:
     device, pixel_size :
         Passed on to :func:`~napari_qpi.extraction.extract.iter_extract`.
     preprocess : tuple of str
-        Names from :func:`preprocessing_steps`, applied in order to a copy of the data.
+        Names from :func:`preprocessing_steps`, applied in order to a copy of the data;
+        none chosen: :func:`~napari_qpi.extract`'s automatic, safe steps.
     """
 
     source: Layer
@@ -110,6 +111,8 @@ class Request:
         from ..progress import Progress
 
         data = self.observation
+        # the user's steps replace the automatic ones (extract's preprocess="auto")
+        auto = "auto" if not self.preprocess else None
         if self.preprocess:
             # on a copy, in the worker thread: the user's layer is never changed
             funcs = preprocessing_steps()
@@ -121,7 +124,8 @@ class Request:
             yield Progress("preprocessed", n, n, {"observation": data})
         return (yield from iter_extract(data, method=self.method, positions=self.positions,
                                         pixel_size=self.pixel_size,
-                                        kernel_size=self.kernel_size, device=self.device))
+                                        kernel_size=self.kernel_size, device=self.device,
+                                        preprocess=auto))
 
 
 def _resolve(viewer: napari.Viewer | None, layer, what: str):
@@ -213,11 +217,15 @@ def preprocessing_steps() -> dict:
     """Preprocessing offered before extraction: name → function of the library."""
     from ..io import preprocess as pp
 
+    from ..io import lattice
+
     return {
         "set-point normalisation": pp.normalize_slices,
+        "subtract background": pp.subtract_background,
         "subtract plane": pp.subtract_plane,
         "flatten lines": pp.flatten_lines,
         "suppress streaks": pp.suppress_streaks,
+        "correct drift (Lawler–Fujita)": lattice.correct_drift,
         "remove Bragg peaks": pp.remove_bragg_peaks,
     }
 

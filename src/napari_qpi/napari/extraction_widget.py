@@ -85,7 +85,9 @@ class ExtractionWidget(Container):
                                tooltip="where learned methods and torch solvers run")
         self.preprocess = Select(
             label="preprocess", choices=list(compute.preprocessing_steps()), value=[],
-            tooltip="applied in order to a copy of the data; the layer is not changed")
+            tooltip="applied in order to a copy of the data; the layer is not changed. "
+                    "None chosen: the safe steps the map needs (background; line "
+                    "offsets and Bragg peaks where found) are applied and listed")
         self.run_button = PushButton(text="Run", tooltip="extract the kernel of the "
                                                          "observation in the background")
         self.cancel_button = PushButton(text="Cancel", enabled=False,

@@ -95,8 +95,15 @@ def summary(result: Extraction, found: dict) -> str:
     quality = [f"{label} {info[key]:.2f}" for key, label in (
         ("relative_residual", "residual"), ("cv_residual", "cross-validated"),
         ("whiteness", "whiteness")) if isinstance(info.get(key), int | float)]
+    if isinstance(info.get("relative_residual_zero_width"), int | float):
+        quality.append(f"(a zero-width kernel: {info['relative_residual_zero_width']:.2f})")
     if quality:
         lines.append(", ".join(quality))
+    if isinstance(info.get("scatterers_found"), int):
+        lines.append(f"scatterers: {info['scatterers_found']} found, "
+                     f"{100 * info.get('active_fraction', 0):.1f} % of pixels active")
+    if info.get("preprocess"):
+        lines.append("preprocessed: " + ", ".join(s["step"] for s in info["preprocess"]))
     candidates = info.get("candidates") or {}
     scored = {name: c["cv_residual"] for name, c in candidates.items()
               if isinstance(c, dict) and isinstance(c.get("cv_residual"), int | float)}

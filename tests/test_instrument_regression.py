@@ -1,0 +1,59 @@
+"""Real-instrument regression: the default extraction on one case of each artefact of the
+shared instrument set, and the real Nanonis grid through preprocess → extract.
+
+The instrument set is for measuring only: these tests pin behaviour, nothing is tuned on
+them (the cases are the first that carry each artefact, in file order).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_qpi import extract, load_stack
+from napari_qpi.evaluation.score import score
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+INSTRUMENT = DATA / "instrument" / "maps.npz"
+GRID = DATA / "nanonis" / "NanonisReader_STS_grid_lockin.3ds"
+ARTEFACTS = ("oversampled", "lockin", "lines", "pink", "drift", "lattice", "background")
+
+
+def first_cases() -> list[int]:
+    """The first case carrying each artefact (several artefacts can share one case)."""
+    if not INSTRUMENT.is_file():
+        return []
+    with np.load(INSTRUMENT) as z:
+        meta = json.loads(bytes(z["meta_json"]).decode())
+    picks = {a: next(m["index"] for m in meta if a in m["artefacts"]) for a in ARTEFACTS}
+    return sorted(set(picks.values()))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not INSTRUMENT.is_file(), reason=f"{INSTRUMENT} not available")
+@pytest.mark.parametrize("index", first_cases() or [0])
+def test_default_extraction_on_an_instrument_map(index):
+    with np.load(INSTRUMENT) as z:
+        meta = {m["index"]: m for m in json.loads(bytes(z["meta_json"]).decode())}[index]
+        obs, truth = z[f"{index:02d}_observation"], z[f"{index:02d}_kernel"]
+    res = extract(obs)
+    found = res.info["scatterers_found"]
+    assert found <= 3 * meta["scatterers"], (found, meta)
+    assert res.info["active_fraction"] <= 0.10
+    assert score(truth, res.kernel)["tail_similarity"] >= TAIL_FLOOR, meta
+    assert res.info["preprocess"][0]["step"] == "background"
+
+
+@pytest.mark.skipif(not GRID.is_file(), reason=f"{GRID} not available")
+def test_real_grid_goes_through_preprocess_and_extract():
+    stack = load_stack(GRID)
+    res = extract(stack, preprocess=["background", "lines"], method="power")
+    assert [s["step"] for s in res.info["preprocess"]] == ["background", "lines"]
+    assert np.all(np.isfinite(res.kernel)) and np.all(np.isfinite(res.residual))
+    assert res.residual.shape == stack.data.shape
+    assert 0 <= res.info["relative_residual"] <= 1
+    auto = extract(stack, method="power")  # the automatic steps, recorded
+    assert auto.info["preprocess"][0] == {"step": "background", "order": 2}

@@ -1,0 +1,84 @@
+"""The noise level read from held-out blocks, and a scatterer map a physicist can trust:
+on maps whose noise is not white the activation stays sparse, and the quality scores say
+what a dense activation buys."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from napari_qpi import extract, simulate
+from napari_qpi.extraction.extract import scatterer_count
+from napari_qpi.extraction.fit import fit_map
+from napari_qpi.extraction.noise import noise_level
+from napari_qpi.extraction.quality import holdout_mask
+from napari_qpi.extraction.sparsity import choose_noise
+
+
+def oversampled_map(seed: int = 0):
+    """The physics on a 64² grid, interpolated 2× (cubic) like an instrument's
+    oversampled map: no noise power near Nyquist. Kernel interpolated the same way."""
+    sim = simulate(family="free_electron", shape=(64, 64), kernel_size=33,
+                   n_scatterers=10, snr=5, seed=seed)
+    obs = ndimage.zoom(sim.observation[0].astype(float), 2, order=3)
+    k = ndimage.zoom(np.pad(sim.kernel[0].astype(float), 1), 2, order=3)[1:-1, 1:-1]
+    k = k[:65, :65] if k.shape[0] > 65 else k
+    k = k[: k.shape[0] - 1 + k.shape[0] % 2, : k.shape[0] - 1 + k.shape[0] % 2]
+    return obs, k, len(sim.positions)
+
+
+def test_holdout_is_blocks_of_the_requested_fraction():
+    m = holdout_mask((128, 128), rng=3)
+    held = 1 - m
+    assert 0.05 < held.mean() < 0.15
+    labels, n = ndimage.label(held)
+    sizes = ndimage.sum_labels(held, labels, np.arange(1, n + 1))
+    assert np.median(sizes) >= 32  # blocks, not lone pixels
+    np.testing.assert_array_equal(holdout_mask((128, 128), rng=3), m)
+
+
+def test_oversampled_map_spectral_noise_is_near_zero_but_the_choice_is_sparse():
+    obs, k, n_true = oversampled_map()
+    y = (obs - obs.mean())[None]
+    y = y / np.sqrt((y**2).mean())
+    spectral = np.array([noise_level(y[0])])
+    assert spectral[0] < 0.15  # the white-noise estimate sees almost no noise
+    naive = fit_map(y, k[None], noise=spectral)
+    chosen = choose_noise(y, k[None], spectral=spectral, rng=0)
+    fit = fit_map(y, k[None], noise=chosen.noise)
+    assert chosen.source in ("held-out", "density cap")
+    assert chosen.noise[0] > 2 * spectral[0]
+    assert np.mean(fit.activation > 0) < 0.5 * np.mean(naive.activation > 0)
+    assert scatterer_count(fit.activation) <= 3 * n_true
+
+
+def test_white_noise_map_keeps_the_spectral_level_where_it_agrees():
+    sim = simulate(family="square", shape=(96, 96), kernel_size=33, n_scatterers=12,
+                   snr=5, seed=1)
+    y = sim.observation[:1].astype(float)
+    y = y - y.mean()
+    y = y / np.sqrt((y**2).mean())
+    spectral = np.array([noise_level(y[0])])
+    chosen = choose_noise(y, sim.kernel[:1].astype(float), spectral=spectral, rng=0)
+    truth = 1 / np.sqrt(1 + 5)  # the noise fraction of the RMS at SNR 5
+    assert 0.5 * truth < chosen.noise[0] < 2 * truth
+
+
+def test_extract_reports_density_count_and_the_zero_width_residual():
+    obs, _, _ = oversampled_map(seed=2)
+    res = extract(obs, method="power", kernel_size=33)
+    info = res.info
+    assert info["scatterers_found"] == scatterer_count(res.activation) > 0
+    # the kernel explains more than a zero-width kernel, which copies pixels
+    assert info["relative_residual"] < info["relative_residual_zero_width"]
+    assert info["noise_source"] in ("held-out", "spectral", "density cap", "uninformative")
+    assert info["noise_level_spectral"] < info["noise_level"]
+    assert [s["step"] for s in info["preprocess"]] == ["background"]
+
+
+def test_a_dense_activation_is_warned_about():
+    obs, _, _ = oversampled_map(seed=4)
+    res = extract(obs, method="power", sparsity=1e-3, preprocess=None)
+    assert res.info["active_fraction"] > 0.05
+    assert any("% of all pixels" in w for w in res.info["warnings"])
+    assert res.info["preprocess"] == []
