@@ -311,7 +311,6 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     from .fista import centre, support_mask
     from .fit import fit_map
     from .quality import cv_residual, residual_structure, whiteness
-
     from .sparsity import choose_noise
 
     yield Progress("reading the noise level from held-out pixels", 0, 2)

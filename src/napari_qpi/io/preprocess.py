@@ -1,5 +1,8 @@
 """Preprocessing of dI/dV maps before extraction (numpy/scipy only).
 
+The lattice's steps (Bragg peaks, Lawler–Fujita drift correction) live in
+:mod:`.lattice` and are re-exported here; :mod:`.pipeline` runs steps by name.
+
 Every function takes an ``(E, Y, X)`` stack or a ``(Y, X)`` map, returns a new array of
 the same shape (float32 stays float32, other dtypes become float64) and leaves its input
 untouched. Rows are scan lines (x is the fast scan axis).
@@ -10,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .._validation import check_choice, check_int, check_nonnegative, check_positive
+from .._validation import check_choice, check_int, check_positive
+from .lattice import correct_drift, find_bragg_peaks  # the lattice's steps, re-exported
 
-__all__ = ["crop", "deconvolve_lockin", "flatten_lines", "line_offset_ratio",
-           "normalize_slices", "remove_bragg_peaks", "subtract_background", "subtract_plane",
-           "suppress_streaks"]
+__all__ = ["correct_drift", "crop", "deconvolve_lockin", "find_bragg_peaks", "flatten_lines",
+           "line_offset_ratio", "normalize_slices", "remove_bragg_peaks",
+           "subtract_background", "subtract_plane", "suppress_streaks"]
 
 
 def _stack(data, name: str = "data") -> tuple[np.ndarray, bool]:
@@ -239,23 +243,23 @@ def suppress_streaks(data, *, threshold: float = 5.0, min_length: int = 3) -> np
 
 
 def remove_bragg_peaks(data, *, n_peaks: int = 8, q_min: float = 0.3,
-                       prominence: float = 20.0, radius: float = 1.5) -> np.ndarray:
-    """Notch the strongest isolated high-|q| peaks (atomic lattice) out of the FFT.
+                       prominence: float | None = None, radius: float = 1.5) -> np.ndarray:
+    """Notch the atomic lattice's Bragg peaks out of the FFT of every slice.
 
-    Peaks are found once on the energy-averaged ``|FFT|``: local maxima with
-    ``|q| ≥ q_min`` × Nyquist that stand ``prominence`` times above the local median of
-    ``|FFT|``. The ``n_peaks`` strongest (both members of a ±q pair count) are multiplied
-    away by ``1 - exp(-|q - q0|² / 2 radius²)`` in every slice.
+    Peaks are found once on the energy-averaged power spectrum
+    (:func:`~.lattice.find_bragg_peaks`); each ±q pair is multiplied away by
+    ``1 - exp(-|q - q0|² / 2 radius²)`` in every slice.
 
     Parameters
     ----------
     data : (E, Y, X) or (Y, X) array_like
     n_peaks : int
-        Most peaks removed (Bragg peaks come in ±q pairs: 6 for a hexagonal lattice).
+        Most peaks considered (Bragg peaks come in ±q pairs: 6 for a hexagonal lattice).
     q_min : float
         Smallest |q| considered, as a fraction of the Nyquist frequency.
-    prominence : float
-        How far above the local median background a peak must stand.
+    prominence : float, optional
+        How far above the local median a peak must stand (default
+        :data:`~.lattice.PROMINENCE`).
     radius : float
         Notch width in FFT pixels.
 
@@ -264,31 +268,25 @@ def remove_bragg_peaks(data, *, n_peaks: int = 8, q_min: float = 0.3,
     ndarray
         Same shape.
     """
-    n_peaks = check_int(n_peaks, "n_peaks", low=0)
-    q_min = check_nonnegative(q_min, "q_min")
-    prominence = check_positive(prominence, "prominence")
+    from .lattice import PROMINENCE
+
     radius = check_positive(radius, "radius")
     out, was_2d = _stack(data)
-    _, ny, nx = out.shape
-    spec = np.fft.fft2(out.astype(np.float64))
-    power = np.fft.fftshift(np.abs(spec).mean(axis=0))
-    qy = (np.arange(ny) - ny // 2) / (ny / 2)
-    qx = (np.arange(nx) - nx // 2) / (nx / 2)
-    q = np.hypot(*np.meshgrid(qy, qx, indexing="ij"))
-    background = ndimage.median_filter(power, size=9, mode="wrap")
-    is_peak = (power == ndimage.maximum_filter(power, size=5, mode="wrap")) & (q >= q_min)
-    is_peak &= power > prominence * np.maximum(background, 1e-300)
-    peaks = np.argwhere(is_peak)
-    peaks = peaks[np.argsort(power[is_peak])[::-1][:n_peaks]]
+    peaks = find_bragg_peaks(out, n_peaks=n_peaks, q_min=q_min,
+                             prominence=PROMINENCE if prominence is None else prominence)
     if len(peaks) == 0:
         return _back(out, was_2d)
-    yy, xx = np.mgrid[:ny, :nx]
+    _, ny, nx = out.shape
+    spec = np.fft.fft2(out.astype(np.float64))
+    fy = np.fft.fftfreq(ny)[:, None] * 2 * np.pi  # rad/px, unshifted FFT order
+    fx = np.fft.fftfreq(nx)[None, :] * 2 * np.pi
     notch = np.ones((ny, nx))
-    for py, px in peaks:
-        dy = (yy - py + ny // 2) % ny - ny // 2
-        dx = (xx - px + nx // 2) % nx - nx // 2
-        notch *= 1 - np.exp(-(dy * dy + dx * dx) / (2 * radius * radius))
-    spec *= np.fft.ifftshift(notch)
+    for qy, qx in peaks:
+        for sign in (1, -1):  # the pair
+            dy = np.angle(np.exp(1j * (fy - sign * qy))) * ny / (2 * np.pi)
+            dx = np.angle(np.exp(1j * (fx - sign * qx))) * nx / (2 * np.pi)
+            notch *= 1 - np.exp(-(dy * dy + dx * dx) / (2 * radius * radius))
+    spec *= notch
     out[:] = np.fft.ifft2(spec).real
     return _back(out, was_2d)
 

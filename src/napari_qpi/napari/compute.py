@@ -215,9 +215,8 @@ def points_to_pixels(points: Layer, image: Layer) -> np.ndarray:
 
 def preprocessing_steps() -> dict:
     """Preprocessing offered before extraction: name → function of the library."""
-    from ..io import preprocess as pp
-
     from ..io import lattice
+    from ..io import preprocess as pp
 
     return {
         "set-point normalisation": pp.normalize_slices,

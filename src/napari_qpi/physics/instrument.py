@@ -3,15 +3,16 @@
 :func:`through_instrument` takes the physics of :func:`~.simulation.simulate` and applies,
 in the order an instrument does, any of:
 
-| name | what the instrument does | the true kernel |
-|---|---|---|
-| ``oversampled`` | the physics (noise included) on a grid half as fine, interpolated 2× (cubic) | interpolated the same way |
-| ``lockin`` | the lock-in's one-pole low-pass along the fast (x) axis, τ = 0.7–2.5 px | filtered the same way |
-| ``lines`` | per-line offsets (a random walk plus jitter) and 1–3 glitch lines | — |
-| ``pink`` | 1/f noise, as strong as the white noise | — |
-| ``lattice`` | the atomic corrugation: 2 or 3 Bragg directions, period 2.2–4 px | — |
-| ``drift`` | shear and stretch up to 1.5 %, a slow wobble up to 1 px (with ``lattice``) | undistorted |
-| ``background`` | a plane and a slow bowl | — |
+- ``oversampled``: the physics (noise included) on a grid half as fine, interpolated 2×
+  (cubic); the true kernel interpolated the same way;
+- ``lockin``: the lock-in's one-pole low-pass along the fast (x) axis, τ = 0.7–2.5 px;
+  the true kernel filtered the same way;
+- ``lines``: per-line offsets (a random walk plus jitter) and 1–3 glitch lines;
+- ``pink``: 1/f noise, half as strong as the signal;
+- ``lattice``: the atomic corrugation, 2 or 3 Bragg directions, period 2.2–4 px;
+- ``drift``: shear and stretch up to 1.5 %, a slow wobble up to 1 px (always with
+  ``lattice``); the true kernel undistorted;
+- ``background``: a plane and a slow bowl.
 
 It exists so the project can choose its preprocessing and sparsity rules on draws of its
 own; the instrument validation set is for measuring only.
