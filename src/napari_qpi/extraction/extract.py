@@ -292,6 +292,17 @@ def window_warnings(estimate: int, largest: int, returned: int) -> list[str]:
     return []
 
 
+def kernel_extent(kernel: np.ndarray, fraction: float = 0.05) -> int:
+    """Diameter (px) where the kernel's radial RMS (over energies) last exceeds
+    ``fraction`` of its peak: how far the defect's pattern reaches inside its window."""
+    from .window import radial_profile
+
+    k = np.asarray(kernel, dtype=float).reshape(-1, *np.shape(kernel)[-2:])
+    prof = radial_profile(np.sqrt((k**2).mean(0)), k.shape[-1] // 2)
+    above = np.nonzero(prof > fraction * prof.max())[0] if prof.max() > 0 else [0]
+    return int(2 * above[-1] + 1)
+
+
 def scatterer_count(activation: np.ndarray) -> int:
     """Distinct scatterers in an activation: its connected groups of active pixels (8
     neighbours), so a scatterer spread over adjacent pixels counts once."""
@@ -352,6 +363,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
             "whiteness": white, "residual_structure": structure,
             "active_fraction": density,
             "scatterers_found": scatterer_count(fit.activation),
+            "kernel_extent": kernel_extent(fit.kernel),
             "per_energy_residual": [float(v) for v in per], "sparsity": fit.sparsity,
             "amplitudes": [float(a) for a in fit.amplitudes], "activation_source": fit.source,
             "noise": chosen.noise, "noise_source": chosen.source,

@@ -49,11 +49,18 @@ def holdout_mask(shape: tuple[int, int], rng=0, fraction: float = HOLDOUT,
     """
     rng = np.random.default_rng(rng)
     h, w = shape
-    b = max(1, int(block))
+    b = max(1, min(int(block), min(h, w) // 8))  # small maps: smaller blocks
     oy, ox = rng.integers(0, b, 2)
-    keep = rng.random((h // b + 2, w // b + 2)) >= fraction
-    grid = np.kron(keep, np.ones((b, b), bool))
-    return grid[oy:oy + h, ox:ox + w].astype(float)
+    draw = rng.random((h // b + 2, w // b + 2))
+    keep = draw >= fraction
+    grid = np.kron(keep, np.ones((b, b), bool))[oy:oy + h, ox:ox + w]
+    if grid.all():  # nothing held out (a tiny map): hold out its lowest draw's block
+        inner = draw[1:h // b, 1:w // b] if h // b > 1 and w // b > 1 else draw[:1, :1]
+        i, j = np.unravel_index(np.argmin(inner), inner.shape)
+        i, j = (i + 1, j + 1) if inner is not draw[:1, :1] else (0, 0)
+        keep[i, j] = False
+        grid = np.kron(keep, np.ones((b, b), bool))[oy:oy + h, ox:ox + w]
+    return grid.astype(float)
 
 
 def cv_residual(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,

@@ -91,7 +91,10 @@ def summary(result: Extraction, found: dict) -> str:
         method = f"{requested} → {method}"
     k = info.get("kernel_size", result.kernel.shape[-1])
     auto = " (auto)" if info.get("kernel_size_auto") else ""
-    lines = [f"{method}: {info.get('seconds', float('nan')):.1f} s, kernel {k} px{auto}"]
+    extent = (f", pattern {info['kernel_extent']} px across"
+              if isinstance(info.get("kernel_extent"), int) else "")
+    lines = [f"{method}: {info.get('seconds', float('nan')):.1f} s, kernel {k} px{auto}"
+             f"{extent}"]
     quality = [f"{label} {info[key]:.2f}" for key, label in (
         ("relative_residual", "residual"), ("cv_residual", "cross-validated"),
         ("whiteness", "whiteness")) if isinstance(info.get(key), int | float)]
