@@ -184,14 +184,20 @@ def test_extraction_of_pure_noise_warns():
 
 
 def test_operator_forward_of_fit_reproduces_the_map():
-    """The returned kernel and activation are the model: K ⊛ X + offsets = data − residual."""
+    """The returned kernel and activation are the model: K ⊛ X + offsets = data − residual,
+    the data being the preprocessed map (its steps replayed from ``info``)."""
+    from napari_qpi.io.pipeline import preprocess
+
     sim = _stack(seed=7, snr=20.0)
-    res = extract(sim.observation, method="wiener", positions=sim.positions, kernel_size=25)
-    model = ConvOperator(res.kernel.astype(float), sim.observation.shape[-2:]).forward(
-        res.activation.astype(float))
-    back = sim.observation - res.residual
-    diff = (back - model) - (back - model).mean(axis=(-2, -1), keepdims=True)
-    assert np.abs(diff).max() < 1e-3 * np.abs(sim.observation).max()
+    for steps in (None, "auto"):
+        res = extract(sim.observation, method="wiener", positions=sim.positions,
+                      kernel_size=25, preprocess=steps)
+        model = ConvOperator(res.kernel.astype(float), sim.observation.shape[-2:]).forward(
+            res.activation.astype(float))
+        data, _ = preprocess(sim.observation.astype(float), res.info["preprocess"])
+        back = data - res.residual
+        diff = (back - model) - (back - model).mean(axis=(-2, -1), keepdims=True)
+        assert np.abs(diff).max() < 1e-3 * np.abs(sim.observation).max()
 
 
 @pytest.mark.parametrize(("crop_over_wide", "mid_over_wide", "kept"),

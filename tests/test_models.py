@@ -190,6 +190,7 @@ def test_shipped_seen_set_beats_power_on_held_out_physics_classes():
     assert scores["two-stage"] > scores["power"] + 0.03, scores
 
 
+@pytest.mark.slow
 def test_default_extraction_beats_the_network_on_held_out_physics_classes():
     """docs/models.md ("The learned prior fitted to the map") on a seeded 24-map subset:
     whole classes the `seen` set never saw, blind at SNR 5, through extract() as a user

@@ -173,8 +173,12 @@ def iter_extract(
     obs, pos = validate(obs_in, positions)
     from ..io.pipeline import preprocess as run_preprocess
 
+    from .fit import live_slices
+
     yield Progress("preprocessing", 0, 1)
+    live = live_slices(obs)  # on the data as given: preprocessing leaves rounding noise
     obs, applied = run_preprocess(obs, preprocess)
+    obs[~live] = 0.0
     kernel_size = check_kernel_size(kernel_size, obs.shape[-2:])
     device = check_device(device)
     if spec.needs_positions and pos is None:
