@@ -172,7 +172,6 @@ def iter_extract(
     pixel_size = check_pixel_size(stack_pixel if pixel_size is None else pixel_size)
     obs, pos = validate(obs_in, positions)
     from ..io.pipeline import preprocess as run_preprocess
-
     from .fit import live_slices
 
     yield Progress("preprocessing", 0, 1)
