@@ -381,12 +381,18 @@ def test_preprocessing_runs_on_a_copy_and_changes_the_input_of_extraction(viewer
     src.data = src.data + np.linspace(-3, 3, 96)[None, :, None] * src.data.std()
     streaked = src.data.copy()
     truth = src.metadata["ground_truth"]["kernel"]
-    plain = extract_layer(viewer, src, method="two-stage", kernel_size=33)
+    from napari_qpi import extract
+
+    plain = extract(streaked, method="two-stage", kernel_size=33, preprocess=None)
     flat = extract_layer(viewer, src, method="two-stage", kernel_size=33,
                          preprocess=("flatten lines",))
     np.testing.assert_array_equal(src.data, streaked)  # the user's layer is untouched
     assert np.mean(tail_similarity(truth, flat.kernel)) > np.mean(
         tail_similarity(truth, plain.kernel))
+    assert flat.info["preprocess"] == [{"step": "lines"}]  # recorded: the run replays
+    # no step chosen: the automatic, safe steps run and are listed
+    automatic = extract_layer(viewer, src, method="two-stage", kernel_size=33)
+    assert automatic.info["preprocess"][0] == {"step": "background", "order": 2}
     # the residual is judged against the data that was fitted, not the raw layer
     from napari_qpi.io.preprocess import flatten_lines
 

@@ -80,7 +80,8 @@ def normalize_slices(data, *, method: str = "mean") -> np.ndarray:
 
 
 def subtract_plane(data) -> np.ndarray:
-    """Subtract the least-squares plane ``a + b·x + c·y`` from each slice.
+    """Subtract the least-squares plane ``a + b·x + c·y`` from each slice
+    (:func:`subtract_background` of degree 1).
 
     Parameters
     ----------
@@ -91,14 +92,7 @@ def subtract_plane(data) -> np.ndarray:
     ndarray
         Same shape; a pure plane becomes zero.
     """
-    out, was_2d = _stack(data)
-    _, ny, nx = out.shape
-    y, x = np.mgrid[:ny, :nx]
-    design = np.stack([np.ones(ny * nx), x.ravel() - x.mean(), y.ravel() - y.mean()], axis=1)
-    coef, *_ = np.linalg.lstsq(design, out.reshape(len(out), -1).T.astype(np.float64),
-                               rcond=None)
-    out -= (design @ coef).T.reshape(out.shape).astype(out.dtype)
-    return _back(out, was_2d)
+    return subtract_background(data, order=1)
 
 
 def subtract_background(data, *, order: int = 2) -> np.ndarray:

@@ -108,24 +108,30 @@ class Request:
         ``info["observation"]``.
         """
         from ..extraction.extract import iter_extract
+        from ..io.pipeline import preprocess
         from ..progress import Progress
 
         data = self.observation
         # the user's steps replace the automatic ones (extract's preprocess="auto")
         auto = "auto" if not self.preprocess else None
+        applied: list[dict] = []
         if self.preprocess:
             # on a copy, in the worker thread: the user's layer is never changed
-            funcs = preprocessing_steps()
+            steps = preprocessing_steps()
             n = len(self.preprocess)
             for i, name in enumerate(self.preprocess):
                 yield Progress(f"preprocessing: {name}", i, n)
-                data = funcs[name](data)
+                data, done = preprocess(data, [steps[name]])
+                applied += done
             # the data actually fitted: the residual is shown on its colour scale
             yield Progress("preprocessed", n, n, {"observation": data})
-        return (yield from iter_extract(data, method=self.method, positions=self.positions,
-                                        pixel_size=self.pixel_size,
-                                        kernel_size=self.kernel_size, device=self.device,
-                                        preprocess=auto))
+        result = yield from iter_extract(data, method=self.method, positions=self.positions,
+                                         pixel_size=self.pixel_size,
+                                         kernel_size=self.kernel_size, device=self.device,
+                                         preprocess=auto)
+        if applied:  # recorded like extract's own steps, so the run can be replayed
+            result.info["preprocess"] = applied
+        return result
 
 
 def _resolve(viewer: napari.Viewer | None, layer, what: str):
