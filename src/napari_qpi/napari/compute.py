@@ -220,18 +220,16 @@ def points_to_pixels(points: Layer, image: Layer) -> np.ndarray:
 
 
 def preprocessing_steps() -> dict:
-    """Preprocessing offered before extraction: name → function of the library."""
-    from ..io import lattice
-    from ..io import preprocess as pp
-
+    """Preprocessing offered before extraction: label shown → step name of
+    :func:`napari_qpi.io.pipeline.preprocess`."""
     return {
-        "set-point normalisation": pp.normalize_slices,
-        "subtract background": pp.subtract_background,
-        "subtract plane": pp.subtract_plane,
-        "flatten lines": pp.flatten_lines,
-        "suppress streaks": pp.suppress_streaks,
-        "correct drift (Lawler–Fujita)": lattice.correct_drift,
-        "remove Bragg peaks": pp.remove_bragg_peaks,
+        "set-point normalisation": "normalize",
+        "subtract background": "background",
+        "subtract plane": "plane",
+        "flatten lines": "lines",
+        "suppress streaks": "streaks",
+        "correct drift (Lawler–Fujita)": "drift",
+        "remove Bragg peaks": "bragg",
     }
 
 
