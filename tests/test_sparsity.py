@@ -82,3 +82,20 @@ def test_a_dense_activation_is_warned_about():
     assert res.info["active_fraction"] > 0.05
     assert any("% of all pixels" in w for w in res.info["warnings"])
     assert res.info["preprocess"] == []
+
+
+def test_a_long_stack_gets_one_level_for_every_slice():
+    """The path runs on at most 8 slices; the level it picks, a fraction of each slice's
+    RMS, is given to all of them (slices of different strength keep their ratio)."""
+    sim = simulate(family="square", shape=(64, 64), kernel_size=17, n_scatterers=8,
+                   energies=np.linspace(-40, 40, 12), snr=5, seed=3)
+    y = sim.observation.astype(float)
+    y = y - y.mean(axis=(-2, -1), keepdims=True)
+    y[3] *= 4.0
+    spectral = np.array([noise_level(s) for s in y])
+    chosen = choose_noise(y, sim.kernel.astype(float), spectral=spectral, rng=0)
+    assert chosen.noise.shape == (12,)
+    rms = np.sqrt((y**2).mean(axis=(-2, -1)))
+    if chosen.source != "spectral":
+        np.testing.assert_allclose(chosen.noise / rms, chosen.fraction, rtol=1e-9)
+    assert chosen.noise[3] > 2 * np.median(chosen.noise)

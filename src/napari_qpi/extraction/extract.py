@@ -338,7 +338,10 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     yield Progress("fitting the activation and amplitudes", 1, 2)
     fit = fit_map(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                   activation=result.activation)
-    cv = chosen.cv_residual if sparsity is None else cv_residual(
+    from .sparsity import PATH_ENERGIES
+
+    # the path's score where it saw every energy; else one more fit on all of them
+    cv = chosen.cv_residual if sparsity is None and len(y) <= PATH_ENERGIES else cv_residual(
         y, kernel, noise=chosen.noise, sparsity=sparsity, support=support, rng=problem.rng)
     yield Progress("fitting the activation and amplitudes", 2, 2)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(

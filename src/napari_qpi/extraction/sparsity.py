@@ -45,6 +45,8 @@ NOISE_PATH = (0.85, 0.6, 0.42, 0.3, 0.21, 0.15, 0.1, 0.07)
 #: :data:`MAX_DENSITY` of the pixels (an energy stack's shared activation: its matched
 #: filter sums every energy's signal).
 SPARSER = (1.2, 1.7, 2.4, 3.4, 4.8)
+#: Most energies the path is fitted on (evenly spread over a longer stack).
+PATH_ENERGIES = 8
 #: Relative margin within which a sparser level is preferred to the best-predicting one;
 #: chosen on the project's own simulator (white, 1/f and line noise; never on a
 #: validation set).
@@ -154,10 +156,17 @@ def choose_noise(observation: np.ndarray, kernel: np.ndarray, *, spectral: np.nd
     """
     from .quality import holdout_mask
 
-    y = np.asarray(observation, dtype=float)
-    rms = np.sqrt((y**2).mean(axis=(-2, -1)))
+    y_all = np.asarray(observation, dtype=float)
+    rms_all = np.sqrt((y_all**2).mean(axis=(-2, -1)))
+    spectral_all = np.asarray(spectral, float)
+    # a long stack: the level (one fraction of every slice's RMS) is chosen on a few
+    # evenly spread slices with signal, so the path costs the same for 8 or 200 energies
+    live = np.nonzero(rms_all > 0)[0]
+    pick = live[np.unique(np.linspace(0, len(live) - 1, min(len(live), PATH_ENERGIES))
+                          .round().astype(int))] if len(live) else np.arange(len(y_all))
+    y, rms, spectral = y_all[pick], rms_all[pick], spectral_all[pick]
+    kernel = np.asarray(kernel, dtype=float)[pick]
     train = holdout_mask(y.shape[-2:], rng)
-    spectral = np.asarray(spectral, float)
     scores: dict[float, float] = {}
     errors: dict[float, float] = {}
     dense: dict[float, float] = {}
@@ -175,7 +184,7 @@ def choose_noise(observation: np.ndarray, kernel: np.ndarray, *, spectral: np.nd
     best = scores[best_f]
     if best >= UNINFORMATIVE:  # nothing predicts: the sparsest level, not a guess at σ
         first = float(path[0])
-        return NoiseChoice(first * rms, first, scores[first], scores, "uninformative")
+        return NoiseChoice(first * rms_all, first, scores[first], scores, "uninformative")
     # one standard error (and at least the margin) above the best: as good
     bound = best + max(errors[best_f], margin * best)
     # the white-noise estimate where the held-out pixels agree with it
@@ -185,13 +194,13 @@ def choose_noise(observation: np.ndarray, kernel: np.ndarray, *, spectral: np.nd
                                               with_error=True)
     if spec_cv <= bound and spec_dense <= max_density:
         frac = float(np.sqrt(np.mean(spectral**2) / np.mean(rms**2)))
-        return NoiseChoice(spectral, frac, spec_cv, {**scores, "spectral": spec_cv},
+        return NoiseChoice(spectral_all, frac, spec_cv, {**scores, "spectral": spec_cv},
                            "spectral")
     within = [f for f, s in ok.items() if s <= bound]
     if within:
         chosen = max(within)  # the sparsest
-        return NoiseChoice(chosen * rms, chosen, scores[chosen], scores, "held-out")
+        return NoiseChoice(chosen * rms_all, chosen, scores[chosen], scores, "held-out")
     # every level as good as the best marks more than max_density of the pixels: the
     # densest level under it
     chosen = min(ok, key=lambda f: (dense[f] > max_density, f))
-    return NoiseChoice(chosen * rms, chosen, scores[chosen], scores, "density cap")
+    return NoiseChoice(chosen * rms_all, chosen, scores[chosen], scores, "density cap")
