@@ -13,8 +13,6 @@ the lattice gave only one direction and drift correction refused).
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 
@@ -24,17 +22,16 @@ from napari_qpi.io.pipeline import auto_steps
 
 
 def cases(args):
-    if not args.shared:
+    """(index, observation, kernel, positions, artefacts) of each map."""
+    if args.shared:
+        from napari_qpi.evaluation.foreign import default_directory, load_foreign
+
+        found = [c for c in load_foreign(default_directory("instrument")) if c.set == "maps"]
+    else:
         from napari_qpi.evaluation.instrument import make_instrument_cases
 
-        return [(c.index, c.observation, c.kernel, c.positions, c.artefacts)
-                for c in make_instrument_cases(args.n)]
-    path = Path(__file__).resolve().parents[2] / "shared/data/instrument/maps.npz"
-    z = np.load(path)
-    meta = json.loads(bytes(z["meta_json"]).decode())
-    return [(m["index"], *(z[f"{m['index']:02d}_{k}"] for k in
-                           ("observation", "kernel", "positions")), m["artefacts"])
-            for m in meta]
+        found = make_instrument_cases(args.n)
+    return [(c.index, c.observation, c.kernel, c.positions, c.artefacts) for c in found]
 
 
 def main() -> None:

@@ -169,20 +169,19 @@ def run_benchmark(args) -> int:
 
         text = drain_with_bar(iter_paper_protocol(seed=args.seed), quiet=args.quiet)
     elif args.instrument is not None:
-        from ..evaluation.foreign import default_directory, iter_foreign
-        from ..evaluation.instrument import instrument_table
+        from ..evaluation.instrument import instrument_table, iter_instrument
 
         weights = args.weights or "default"
         check_weights(weights)
-        folder = (default_directory("instrument") if args.instrument is True
-                  else args.instrument)
-        if folder is None or not Path(folder).is_dir():
-            raise UsageError(f"--instrument: no folder "
-                             f"{folder or '../shared/data/instrument'}")
-        records = drain_with_bar(iter_foreign(args.methods, folder, limit=args.limit,
-                                              weights=weights,
-                                              kernel_size=args.kernel_size),
-                                 quiet=args.quiet, desc="instrument set")
+        folder = None if args.instrument is True else args.instrument
+        if folder is not None and not Path(folder).is_dir():
+            raise UsageError(f"--instrument: no folder {folder}")
+        try:
+            events = iter_instrument(args.methods, folder, limit=args.limit, weights=weights,
+                                     kernel_size=args.kernel_size)
+            records = drain_with_bar(events, quiet=args.quiet, desc="instrument set")
+        except ValueError as exc:  # no set found at the default place
+            raise UsageError(f"--instrument: {exc}") from None
         text = instrument_table(records)
     elif args.foreign is not None:
         from ..evaluation.foreign import default_directory, foreign_table, iter_foreign

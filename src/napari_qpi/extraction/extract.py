@@ -325,7 +325,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     from .fista import centre, support_mask
     from .fit import fit_map
     from .quality import cv_residual, residual_structure, whiteness
-    from .sparsity import choose_noise
+    from .sparsity import PATH_ENERGIES, choose_noise
 
     yield Progress("reading the noise level from held-out pixels", 0, 2)
     support = None if problem.positions is None else support_mask(problem.positions,
@@ -338,8 +338,6 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     yield Progress("fitting the activation and amplitudes", 1, 2)
     fit = fit_map(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                   activation=result.activation)
-    from .sparsity import PATH_ENERGIES
-
     # the path's score where it saw every energy; else one more fit on all of them
     cv = chosen.cv_residual if sparsity is None and len(y) <= PATH_ENERGIES else cv_residual(
         y, kernel, noise=chosen.noise, sparsity=sparsity, support=support, rng=problem.rng)

@@ -54,11 +54,10 @@ def holdout_mask(shape: tuple[int, int], rng=0, fraction: float = HOLDOUT,
     draw = rng.random((h // b + 2, w // b + 2))
     keep = draw >= fraction
     grid = np.kron(keep, np.ones((b, b), bool))[oy:oy + h, ox:ox + w]
-    if grid.all():  # nothing held out (a tiny map): hold out its lowest draw's block
-        inner = draw[1:h // b, 1:w // b] if h // b > 1 and w // b > 1 else draw[:1, :1]
-        i, j = np.unravel_index(np.argmin(inner), inner.shape)
-        i, j = (i + 1, j + 1) if inner is not draw[:1, :1] else (0, 0)
-        keep[i, j] = False
+    if grid.all():  # nothing held out (a small map): the block of the lowest draw
+        # among those wholly inside the map (maps are ≥ 8 px, so h // b ≥ 8)
+        i, j = np.unravel_index(np.argmin(draw[1:h // b, 1:w // b]), (h // b - 1, w // b - 1))
+        keep[i + 1, j + 1] = False
         grid = np.kron(keep, np.ones((b, b), bool))[oy:oy + h, ox:ox + w]
     return grid.astype(float)
 

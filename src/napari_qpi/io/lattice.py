@@ -20,7 +20,7 @@ from .._validation import check_int, check_nonnegative, check_positive
 __all__ = ["PROMINENCE", "correct_drift", "find_bragg_peaks", "lattice_vectors"]
 
 #: How far above the local median a Bragg peak's power stands. Chosen on the project's
-#: own instrument draws (80 maps, ``make_instrument_cases`` seeds 0 and 1): 20–60 found two
+#: own instrument draws (``python scripts/bragg_choice.py``, 80 maps): 20–60 found two
 #: directions on all 42 maps with a lattice and a peak on none of the 38 without; the
 #: middle of that range.
 PROMINENCE = 40.0

@@ -14,9 +14,9 @@ shows it needs:
 - ``drift`` (Lawler–Fujita, :func:`~.lattice.correct_drift`) when the lattice shows two
   non-collinear Bragg directions: the lattice is then a reference for the piezo's drift,
   and a drifted lattice smears its Bragg peaks past any notch. On the project's own
-  instrument draws (``scripts/instrument_draws.py``; lattice-free maps never get it) it
-  raised the median tail similarity of maps with a lattice from 0.823 to 0.860 and cut
-  the scatterers found per true one from 7.9 to 4.8; maps without drift did not change;
+  instrument draws (``python scripts/drift_choice.py --n 40``: the 20 maps with a lattice,
+  two-stage; lattice-free maps never get it) it raised the median tail similarity from
+  0.829 to 0.849 and cut the scatterers found per true one from 5.2 to 3.4;
 - ``bragg`` (notching the lattice's Bragg peaks) when isolated high-q peaks stand far
   above their surroundings (:func:`~.lattice.find_bragg_peaks`): QPI gives rings and arcs,
   not isolated spikes.
@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import lattice
+from . import preprocess as pp
+
 __all__ = ["STEPS", "auto_steps", "preprocess"]
 
 #: Line-to-line variation of the rows' medians, relative to the columns', above which
@@ -36,39 +39,30 @@ __all__ = ["STEPS", "auto_steps", "preprocess"]
 LINE_RATIO = 3.0
 
 
-def _steps() -> dict:
-    from . import lattice
-    from . import preprocess as pp
-
-    return {
-        "background": pp.subtract_background,
-        "plane": pp.subtract_plane,
-        "lines": pp.flatten_lines,
-        "streaks": pp.suppress_streaks,
-        "drift": lattice.correct_drift,
-        "bragg": pp.remove_bragg_peaks,
-        "lockin": pp.deconvolve_lockin,
-        "normalize": pp.normalize_slices,
-    }
-
-
-#: Names of the steps :func:`preprocess` knows (the functions of
-#: :mod:`napari_qpi.io.preprocess` and :mod:`napari_qpi.io.lattice`).
-STEPS = ("background", "plane", "lines", "streaks", "drift", "bragg", "lockin", "normalize")
+#: Step name → function of :mod:`napari_qpi.io.preprocess` / :mod:`napari_qpi.io.lattice`.
+FUNCTIONS = {
+    "background": pp.subtract_background,
+    "plane": pp.subtract_plane,
+    "lines": pp.flatten_lines,
+    "streaks": pp.suppress_streaks,
+    "drift": lattice.correct_drift,
+    "bragg": pp.remove_bragg_peaks,
+    "lockin": pp.deconvolve_lockin,
+    "normalize": pp.normalize_slices,
+}
+#: Names of the steps :func:`preprocess` knows.
+STEPS = tuple(FUNCTIONS)
 
 
 def auto_steps(data) -> list[dict]:
     """The steps ``"auto"`` applies to ``data`` (see the module notes), in order."""
-    from .lattice import find_bragg_peaks, lattice_vectors
-    from .preprocess import flatten_lines, line_offset_ratio, subtract_background
-
     steps = [{"step": "background", "order": 2}]
-    flat = subtract_background(data, order=2)
-    if line_offset_ratio(flat) > LINE_RATIO:
+    flat = pp.subtract_background(data, order=2)
+    if pp.line_offset_ratio(flat) > LINE_RATIO:
         steps.append({"step": "lines", "method": "median"})
-        flat = flatten_lines(flat)  # offsets put spikes on the q_x = 0 axis
-    peaks = find_bragg_peaks(flat)
-    if lattice_vectors(peaks) is not None:
+        flat = pp.flatten_lines(flat)  # offsets put spikes on the q_x = 0 axis
+    peaks = lattice.find_bragg_peaks(flat)
+    if lattice.lattice_vectors(peaks) is not None:
         steps.append({"step": "drift"})  # the lattice is the reference: undo the drift
     if len(peaks):
         steps.append({"step": "bragg"})
@@ -119,7 +113,6 @@ def preprocess(data, steps="auto") -> tuple[np.ndarray, list[dict]]:
     >>> applied, float(abs(out).max()) < 1e-9
     ([{'step': 'background'}], True)
     """
-    funcs = _steps()
     if isinstance(steps, str) and steps == "auto":
         steps = auto_steps(data)
     applied = _normalise(steps)
@@ -127,7 +120,7 @@ def preprocess(data, steps="auto") -> tuple[np.ndarray, list[dict]]:
     for s in applied:
         kwargs = {k: v for k, v in s.items() if k != "step"}
         try:
-            out = funcs[s["step"]](out, **kwargs)
+            out = FUNCTIONS[s["step"]](out, **kwargs)
         except TypeError as exc:
             raise ValueError(f"preprocess step {s['step']!r}: {exc}") from None
     if not applied:
