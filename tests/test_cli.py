@@ -59,7 +59,7 @@ def test_version(capsys):
     (["extract", "{stack}", "--device", "banana"], "banana"),
     (["extract", "{stack}", "--positions", "{tmp}/missing.txt"], "missing.txt"),
     (["extract", "{stack}", "--out", "/nonexistent/k.npz"], "does not exist"),
-    (["extract", "{stack}", "--out", "{stack}"], "--force"),
+    (["extract", "{stack}", "--out", "{stack}"], "is the input file"),
     (["extract", "{tmp}/nothing.npz"], "nothing.npz"),
     (["extract", "{stack}", "--kernel-size", "4"], "odd"),
     (["extract", "{stack}", "--method", "magic"], "magic"),
@@ -137,14 +137,12 @@ def test_extract_guided_by_the_simulations_positions_scores_well(tmp_path, capsy
     assert score(sim.kernel, load_stack(tmp_path / "k.npz").data)["tail_similarity"] > 0.6
 
 
-def test_extract_refuses_to_overwrite_its_input_unless_forced(stack_file, tmp_path, capsys):
+def test_extract_never_overwrites_its_input(stack_file, tmp_path, capsys):
     src = tmp_path / "in.npz"
     src.write_bytes(stack_file.read_bytes())
-    _one_error_line(capsys, main(["extract", str(src), "--out", str(src)]))
-    assert src.read_bytes() == stack_file.read_bytes()
-    assert main(["extract", str(src), "--out", str(src), "--force", "--quiet",
-                 "--method", "power"]) == 0
-    assert load_stack(src).metadata["kind"] == "napari-qpi extraction"
+    for flag in ([], ["--overwrite"], ["--force"]):  # --force: the old name of --overwrite
+        _one_error_line(capsys, main(["extract", str(src), "--out", str(src), *flag]))
+        assert src.read_bytes() == stack_file.read_bytes()
 
 
 def test_positions_from_a_text_file(stack_file, tmp_path):

@@ -46,7 +46,8 @@ def methods_text() -> str:
     return "methods:\n" + "\n".join(lines)
 
 
-def int_at_least(low: int):
+def int_at_least(low: int, high: int | None = None, why: str = ""):
+    """An argparse type: an integer ≥ ``low`` (and ≤ ``high``, ``why`` saying why)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -54,6 +55,8 @@ def int_at_least(low: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be ≤ {high}, got {value}{why}")
         return value
     return parse
 
@@ -122,31 +125,56 @@ def check_device(device: str | None) -> None:
 
 
 def check_weights(weights: str, option: str = "--weights") -> None:
-    """A shipped weight set's name or a folder written by ``napari-qpi train``."""
-    from ..models.weights import SHIPPED
+    """A shipped weight set's name or a folder written by ``napari-qpi train``, every
+    file of it read and checked now (a damaged set raises QPIFormatError naming the
+    file), so it fails before any long work."""
+    from ..models.warm import load_source
+    from ..models.weights import SHIPPED, resolve
 
-    if weights not in SHIPPED and not (Path(weights) / "config.json").is_file():
+    try:
+        resolve(weights)
+    except ValueError:
         raise UsageError(f"{option} {weights!r} is neither a shipped set "
-                         f"({', '.join(SHIPPED)}) nor a folder from napari-qpi train")
+                         f"({', '.join(SHIPPED)}) nor a folder from napari-qpi train") from None
+    load_source(weights)  # reads every file (~0.1 s) so a damaged one fails now
 
 
-def check_output(path: Path, *, inputs=(), force: bool = False) -> Path:
-    """Refuse an output that would overwrite an input (unless ``force``) or that
-    cannot be written, before any work."""
+def check_output(path: Path, *, inputs=(), overwrite: bool = False, suffix: str | None = None,
+                 option: str = "--out", example: str = "result.npz") -> Path:
+    """The file to write, checked before any work: not a folder, never an input (nor a
+    hard or symbolic link to one), an existing file only with ``overwrite``, and in a
+    writable folder. ``suffix`` (e.g. ``".npz"``) is put on the name after the folder
+    check, so ``--out DIR`` is refused rather than written as ``DIR.npz``; ``example``
+    is the file name the message suggests inside such a folder."""
     path = Path(path)
-    for src in inputs:
-        if Path(src).exists() and path.exists() and path.resolve() == Path(src).resolve():
-            if not force:
-                raise UsageError(f"--out {path} is the input file; choose another name "
-                                 "or pass --force to overwrite it")
     if path.is_dir():
-        raise UsageError(f"--out {path} is a folder; give a file name")
+        raise UsageError(f"{option} must be a file path, not the directory {path}; e.g. "
+                         f"{path / example}")
+    if suffix is not None and path.suffix != suffix:
+        path = path.with_suffix(suffix)
+        if path.is_dir():
+            raise UsageError(f"{option} {path} is a directory; give a file name")
+    for src in inputs:
+        if _same_file(path, Path(src)):
+            raise UsageError(f"{option} {path} is the input file {src} (or a link to it); "
+                             f"choose another {option}: an input is never overwritten")
+    if path.exists() and not overwrite:
+        raise UsageError(f"{option} {path} exists; pass --overwrite or another {option}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise UsageError(f"--out {path}: folder {parent} does not exist")
+        raise UsageError(f"{option} {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"--out {path}: not writable")
+        raise UsageError(f"{option} {path}: not writable")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same path, a symbolic link, or a hard
+    link (same device and inode)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): not the same file
+        return False
 
 
 def check_folder(path: Path) -> Path:

@@ -66,12 +66,14 @@ def add_simulate_out(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("qpi_stack.npz"),
                    metavar="FILE",
                    help="output .npz (truth kernel and positions in its metadata)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def run_simulate(args) -> int:
     from ..io import QPIStack
 
-    out = check_output(args.out.with_suffix(".npz"))
+    out = check_output(args.out, overwrite=args.overwrite, suffix=".npz",
+                       example="qpi_stack.npz")
     sim = _simulate(args)
     meta = {**sim.metadata, "positions": sim.positions.tolist(),
             "kernel": sim.kernel.tolist()}
@@ -87,6 +89,7 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     add_simulate(p)
     p.add_argument("--figure", type=Path, default=Path("qpi_demo.png"), metavar="FILE",
                    help="PNG to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --figure")
     p.add_argument("--method", default=DEFAULT_METHOD,
                    choices=[n for n, m in METHODS.items() if not m.needs_positions],
                    help="blind extraction method")
@@ -98,7 +101,8 @@ def run_demo(args) -> int:
     from ..evaluation.figures import overview_figure
     from ..extraction.extract import iter_extract
 
-    check_output(args.figure)
+    check_output(args.figure, overwrite=args.overwrite, option="--figure",
+                 example="qpi_demo.png")
     sim = _simulate(args)
     res = drain_with_bar(iter_extract(sim.observation, method=args.method), quiet=args.quiet)
     print_warnings(res.info)
@@ -150,6 +154,7 @@ def add_benchmark(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the cases")
     p.add_argument("--out", type=Path, default=None, metavar="FILE",
                    help="also write the table here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -159,7 +164,7 @@ def run_benchmark(args) -> int:
     from ..evaluation import benchmark
 
     if args.out is not None:
-        check_output(args.out)
+        check_output(args.out, overwrite=args.overwrite, example="table.md")
     if args.guided and args.foreign is None:
         raise UsageError("--guided needs --foreign (the seeded set has guided rows already)")
     if args.instrument is not None and args.foreign is not None:
@@ -215,6 +220,13 @@ def run_benchmark(args) -> int:
 
 # ---------------------------------------------------------------- train
 def add_train(p: argparse.ArgumentParser) -> None:
+    from ..models.train_config import (
+        BANK_KERNEL_BYTES,
+        BATCH_MAP_BYTES,
+        MAX_BANK_SIZE,
+        MAX_BATCH_SIZE,
+    )
+
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="folder for the weight set")
     p.add_argument("--split", default="all", choices=("all", "seen"),
@@ -249,10 +261,14 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", default=None, metavar="SET",
                    help="warm start from a weight set (shipped name or folder): tensors "
                         "of matching name and shape")
-    p.add_argument("--bank-size", type=int_at_least(1), default=None,
-                   help="kernels in the training bank (default: the config's)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=None,
-                   help="maps per training step (default: the config's)")
+    p.add_argument("--bank-size", default=None, type=int_at_least(
+        1, MAX_BANK_SIZE, f" (~{BANK_KERNEL_BYTES / 2**20:.2f} MiB of memory per kernel)"),
+                   help=f"kernels in the training bank, at most {MAX_BANK_SIZE} "
+                        "(default: the config's)")
+    p.add_argument("--batch-size", default=None, type=int_at_least(
+        1, MAX_BATCH_SIZE, f" (~{BATCH_MAP_BYTES / 2**20:.0f} MiB of memory per map)"),
+                   help=f"maps per training step, at most {MAX_BATCH_SIZE} (default: the "
+                        "config's)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--workers", type=int_at_least(1), default=1,
                    help="processes that simulate the kernel bank (same bank for any count)")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..extraction.registry import METHODS
+from ..io._common import check_file, exists
 from .checks import (
     UsageError,
     check_device,
@@ -37,6 +38,7 @@ output: one .npz per input, also readable by napari-qpi (load_stack gives the ke
                version, info (relative_residual, cv_residual, kernel_size, warnings...)
 several inputs (or a quoted glob such as "maps/*.3ds"): --out names a folder and each
 result is <folder>/<input name>_kernel.npz; a file that fails is reported, the rest run.
+an existing output is replaced only with --overwrite; an input (or a link to it) never.
 """
 
 
@@ -46,7 +48,10 @@ def add_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
                    help="output .npz for one input, a folder for several (default: "
                         "kernel.npz; the current folder)")
-    p.add_argument("--force", action="store_true", help="allow --out to overwrite an input")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (an input is never overwritten)")
+    # the old name, once needed to write over the input (now always refused)
+    p.add_argument("--force", action="store_true", dest="overwrite", help=argparse.SUPPRESS)
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS),
                    help="extraction method (see below)")
     p.add_argument("--positions", type=Path, default=None, metavar="FILE",
@@ -70,35 +75,34 @@ def _inputs(names: list[str]) -> list[Path]:
     """The input files, globs expanded (for shells that do not), all checked to exist."""
     paths: list[Path] = []
     for name in names:
-        if not Path(name).exists() and any(c in name for c in "*?["):
+        if any(c in name for c in "*?[") and not exists(Path(name)):
             matches = sorted(glob.glob(name))
             if not matches:
                 raise UsageError(f"{name}: no file matches")
             paths += [Path(m) for m in matches]
-        elif not Path(name).is_file():
-            raise UsageError(f"{name}: no such file")
         else:
+            check_file(Path(name))  # missing, a directory, a FIFO: each its own message
             paths.append(Path(name))
     return paths
 
 
-def _outputs(inputs: list[Path], out: Path | None, force: bool) -> list[Path]:
+def _outputs(inputs: list[Path], out: Path | None, overwrite: bool) -> list[Path]:
     if len(inputs) == 1:
-        target = (out or Path("kernel.npz")).with_suffix(".npz")
-        return [check_output(target, inputs=inputs, force=force)]
+        return [check_output(out or Path("kernel.npz"), inputs=inputs, overwrite=overwrite,
+                             suffix=".npz", example="kernel.npz")]
     folder = check_folder(out or Path("."))
     folder.mkdir(exist_ok=True)
     targets = [folder / f"{p.stem}_kernel.npz" for p in inputs]
     if len(set(targets)) < len(targets):
         raise UsageError("two inputs share a file name; run them into separate folders")
-    return [check_output(t, inputs=inputs, force=force) for t in targets]
+    return [check_output(t, inputs=inputs, overwrite=overwrite) for t in targets]
 
 
 def run_extract(args) -> int:
     inputs = _inputs(args.inputs)
     if args.positions is not None and len(inputs) > 1:
         raise UsageError("--positions belongs to one map; give one input with it")
-    outputs = _outputs(inputs, args.out, args.force)
+    outputs = _outputs(inputs, args.out, args.overwrite)
     check_device(args.device)
     if args.weights != "default":
         check_weights(args.weights)

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import check_int, check_nonnegative
 from ..progress import Progress, drain
 from .registry import Method, MethodResult, Problem, get_method
-from .validate import check_device, check_kernel_size, check_pixel_size, validate
+from .validate import check_device, check_kernel_size, check_pixel_size, check_size, validate
 
 #: Largest automatic window (px), also the learned decoders' window.
 DEFAULT_KERNEL_SIZE = 65
@@ -170,7 +171,14 @@ def iter_extract(
     spec = get_method(method)
     obs_in, stack_pixel = _as_array(observation)
     pixel_size = check_pixel_size(stack_pixel if pixel_size is None else pixel_size)
+    check_size(np.shape(obs_in), spec)  # before validate copies a huge array
     obs, pos = validate(obs_in, positions)
+    sparsity = None if sparsity is None else check_nonnegative(sparsity, "sparsity")
+    rng = check_int(rng, "rng", low=0)
+    # one power of two brings the data near 1 before anything squares it (1e154 would
+    # overflow) or casts it to float32 (1e-45 would vanish); exact, undone at the end
+    unit = float(2.0 ** np.round(np.log2(np.abs(obs).max())))
+    obs = obs / unit
     from ..io.pipeline import preprocess as run_preprocess
     from .fit import live_slices
 
@@ -205,6 +213,7 @@ def iter_extract(
     problem = Problem(y, pos, int(run_k), device, pixel_size, first.noise, weights,
                       int(rng), max_window=largest if auto_k else None)
     result = yield from run_method(spec, problem)
+    check_finite(result.kernel, f"the kernel of method {spec.name!r}", spec, weights)
     t_kernel = time.perf_counter() - t0
     if auto_k:
         result = yield from choose_window(y, result, problem, int(kernel_size), sparsity)
@@ -219,17 +228,36 @@ def iter_extract(
                 kernel_size_auto=auto_k,
                 requested_method=spec.name, preprocess=applied,
                 noise_level_spectral=float(np.sqrt(np.mean(noise**2)) * scale))
-    info["noise_level"] = float(np.sqrt(np.mean(info.pop("noise") ** 2)) * scale)
-    kernel = out["kernel"] * scale
-    residual = out["residual"] * scale
+    info["noise_level"] = float(np.sqrt(np.mean(info.pop("noise") ** 2)) * scale * unit)
+    info["noise_level_spectral"] *= unit
+    for name in ("kernel", "activation", "residual"):
+        check_finite(out[name], f"the fitted {name}", spec, weights)
+    check_finite(np.array([info["cv_residual"], info["relative_residual"]]),
+                 "the fit's scores", spec, weights)
+    kernel = out["kernel"] * (scale * unit)
+    residual = out["residual"] * (scale * unit)
+    # float32 unless the data's units put the values beyond it (1e40 → inf, 1e-45 → 0)
+    dtype = np.float32 if 1e-30 < unit < 1e30 else np.float64
     squeeze = np.ndim(obs_in) == 2  # a 2-D map in, 2-D kernel and residual out
     unc = result.uncertainty
     if squeeze:
         kernel, residual = kernel[0], residual[0]
         unc = None if unc is None else unc[0]
-    return Extraction(kernel.astype(np.float32), out["activation"].astype(np.float32),
-                      residual.astype(np.float32), unc, result.latent,
+    return Extraction(kernel.astype(dtype), out["activation"].astype(np.float32),
+                      residual.astype(dtype), unc, result.latent,
                       info.pop("method", spec.name), info)
+
+
+def check_finite(values, what: str, spec: Method, weights) -> None:
+    """Refuse a NaN or infinite result, naming where it came from: a NaN compares false
+    with every threshold, so it would pass every quality check unseen."""
+    values = np.asarray(values)
+    if np.isfinite(values).all():
+        return
+    cause = (f"the weight set {weights!r} may be corrupt (reinstall napari-qpi or retrain)"
+             if spec.learned else "the fit diverged")
+    raise ValueError(f"{what} holds {np.count_nonzero(~np.isfinite(values))} NaN or "
+                     f"infinite values: {cause}; try method='sbd' or 'power', or report it")
 
 
 def first_noise(y: np.ndarray, spectral: np.ndarray, kernel_size: int, positions,

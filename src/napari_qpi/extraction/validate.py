@@ -53,6 +53,14 @@ def validate(observation, positions, kernel_size=None) -> tuple[np.ndarray, np.n
 def _observation(observation) -> np.ndarray:
     if observation is None:
         raise ValueError("observation is None; pass a (Y, X) map or an (E, Y, X) stack")
+    if np.ma.isMaskedArray(observation) and np.ma.count_masked(observation):
+        # the methods fit every pixel; masked values would enter the fit unseen
+        raise ValueError(f"observation is a masked array with "
+                         f"{np.ma.count_masked(observation)} masked pixels, which extraction "
+                         "cannot leave out; crop them away, or fill them deliberately, e.g. "
+                         "observation.filled(np.ma.median(observation))")
+    if np.ma.isMaskedArray(observation):
+        observation = np.ma.getdata(observation)
     try:
         arr = np.asarray(observation)
     except (TypeError, ValueError) as exc:  # ragged nested lists
@@ -101,8 +109,9 @@ def _positions(positions, shape: tuple[int, int]) -> np.ndarray | None:
         hint = "; for one scatterer pass [[row, col]]" if pos.shape == (2,) else ""
         raise ValueError(f"positions must be an (N, 2) array of (row, col) pixels with "
                          f"N ≥ 1 (None for blind extraction), got shape {pos.shape}{hint}")
-    if not np.all(np.isfinite(pos)) or np.any(pos < -0.5) or np.any(
-            pos[:, 0] > h - 0.5) or np.any(pos[:, 1] > w - 0.5):
+    # pixel indices: a position is rounded to its pixel, so 63.5 on a 64-px map is out
+    if not np.all(np.isfinite(pos)) or np.any(pos < 0) or np.any(
+            pos[:, 0] > h - 1) or np.any(pos[:, 1] > w - 1):
         raise ValueError(f"positions must lie inside the {h}×{w} map "
                          f"(rows 0..{h - 1}, cols 0..{w - 1})")
     return pos
@@ -154,7 +163,10 @@ def check_device(device) -> str:
         raise ValueError(f"device={device!r} is not a torch device; use 'cpu', 'cuda', "
                          "'cuda:N' or 'mps' (or None for the CPU)")
     if name.startswith("cpu"):
-        return name
+        if name not in ("cpu", "cpu:0"):  # torch accepts any index and ignores it
+            raise ValueError(f"device={device!r}: the CPU is one device; use 'cpu' "
+                             "(threads are set with torch.set_num_threads)")
+        return "cpu"
     if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
         raise ValueError(f"device={name!r} needs torch, which is not installed; use "
                          "device='cpu'")
@@ -174,3 +186,33 @@ def check_device(device) -> str:
         raise ValueError(f"device={name!r}: only {torch.cuda.device_count()} CUDA "
                          f"device(s) present; use 'cuda:0'")
     return name
+
+
+#: Peak memory of an extraction, measured (``benchmarks/memory.py``, docs/benchmarks.md):
+#: a fixed part (torch, the networks, FFT plans) and a part per voxel of the stack.
+BASE_BYTES = 400e6
+VOXEL_BYTES = {"learned": 1000.0, "classical": 1000.0}
+#: Largest estimated peak memory extract starts: beyond it a laptop swaps for minutes.
+MEMORY_LIMIT = 16e9
+
+
+def estimate_memory(shape: tuple[int, ...], learned: bool) -> float:
+    """Estimated peak memory (bytes) of extracting an ``(E, H, W)`` stack."""
+    voxels = float(np.prod(shape))
+    return BASE_BYTES + VOXEL_BYTES["learned" if learned else "classical"] * voxels
+
+
+def check_size(shape: tuple[int, ...], spec) -> None:
+    """Refuse, before any work, a stack whose extraction would exceed
+    :data:`MEMORY_LIMIT`, with the estimate and the fix. Shapes that are not a map or a
+    stack pass (:func:`validate` names what is wrong with them)."""
+    if len(shape) not in (2, 3):
+        return
+    shape = (1, *shape) if len(shape) == 2 else tuple(shape)
+    need = estimate_memory(shape, spec.learned or spec.name == "auto")
+    if need <= MEMORY_LIMIT:
+        return
+    e, h, w = shape
+    raise ValueError(f"observation of {e}×{h}×{w} voxels would need about {need / 1e9:.0f} GB "
+                     f"with method={spec.name!r} (limit {MEMORY_LIMIT / 1e9:.0f} GB); crop it "
+                     "to the region of interest, bin it 2×2, or pass fewer energies")

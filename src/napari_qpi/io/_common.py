@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,9 @@ MAX_DATA_BYTES = 4 * MAX_VALUES
 MAX_HEADER_BYTES = 2**20
 #: Pixel sizes (Å) an STM map can have: 1e-4 Å (far below any atom) to 10 µm.
 PIXEL_SIZE_RANGE = (1e-4, 1e5)
+#: Largest |energy| (meV) a slice can have: STM biases stay within a few volts; 1 keV
+#: only catches garbage (a header in the wrong unit, an overflowed number).
+ENERGY_LIMIT = 1e6
 
 _LOCKIN_WORDS = ("li demod", "lock-in", "lockin", "lock in")
 
@@ -28,6 +34,37 @@ def as_path(path) -> Path:
         raise QPIFormatError(repr(path)[:80], "path must be a file name (str or "
                                               f"pathlib.Path), got {type(path).__name__}")
     return Path(path)
+
+
+def check_file(path: Path) -> None:
+    """Refuse what is not a regular file, each case with its own message: missing, a
+    directory, a FIFO or device, a symbolic-link loop, a path too long."""
+    try:
+        mode = path.stat().st_mode  # follows links: a link to a file is that file
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            text = str(path)
+            raise QPIFormatError(f"{text[:40]}…{text[-20:]}", "path too long (it, or a "
+                                 f"name in it, exceeds this system's limit; {len(text)} "
+                                 "characters); pass a shorter path") from None
+        problem = {errno.ENOENT: "no such file",
+                   errno.ENOTDIR: "no such file (a part of the path is not a folder)",
+                   errno.ELOOP: "too many levels of symbolic links (a link loop); pass "
+                                "the file itself",
+                   errno.EACCES: "permission denied"}.get(exc.errno)
+        raise QPIFormatError(path, problem or f"cannot be read ({exc.strerror or exc})") \
+            from None
+    if stat.S_ISDIR(mode):
+        raise QPIFormatError(path, "is a directory; pass a file such as "
+                                   f"{path / 'stack.npz'}")
+    if not stat.S_ISREG(mode):
+        raise QPIFormatError(path, "is not a regular file (a FIFO, socket or device); pass "
+                                   "a stack file saved on disk")
+
+
+def exists(path: Path) -> bool:
+    """Whether anything (even a broken or looping link) is at ``path``."""
+    return os.path.lexists(path)
 
 
 def read_capped(path: Path) -> bytes:
@@ -158,9 +195,13 @@ def check_pixel_size(path: str | Path, value: float, source: str) -> float:
 
 
 def check_energies(path: str | Path, energies: np.ndarray, source: str = "energies") -> None:
-    """Refuse non-finite or repeated energies (meV) read from a file."""
+    """Refuse non-finite, absurd (beyond :data:`ENERGY_LIMIT`) or repeated energies
+    (meV) read from a file."""
     if not np.all(np.isfinite(energies)):
         raise QPIFormatError(path, f"{source} gives energies that are not all finite: "
+                                   f"{_brief(energies)} meV")
+    if np.any(np.abs(energies) > ENERGY_LIMIT):
+        raise QPIFormatError(path, f"{source} gives energies beyond ±{ENERGY_LIMIT:g} meV: "
                                    f"{_brief(energies)} meV")
     repeated = np.unique(energies).size != energies.size
     if repeated:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import MAX_DATA_BYTES, MAX_VALUES, as_float32, check_energies, check_pixel_size
+from ._common import MAX_DATA_BYTES, MAX_VALUES, check_energies, check_pixel_size
 from .errors import QPIFormatError
 from .stack import QPIStack
 
@@ -199,32 +199,9 @@ def load_tif(path: Path) -> QPIStack:
 
 
 def checked(path: Path, data, energies, pixel_size, meta) -> QPIStack:
-    """A :class:`QPIStack` from arrays read out of ``path``, or QPIFormatError."""
-    data = np.asarray(data)
-    if data.ndim not in (2, 3):
-        raise QPIFormatError(
-            path, f"holds an array of shape {data.shape}; need (E, Y, X) or (Y, X)")
-    if np.iscomplexobj(data) or not (np.issubdtype(data.dtype, np.number)
-                                     or data.dtype == bool):
-        raise QPIFormatError(path, f"holds {data.dtype} data; need real numbers")
-    if data.size == 0:
-        raise QPIFormatError(path, f"holds an empty array of shape {data.shape}")
-    if data.ndim == 3 and data.shape[-1] in (3, 4) and min(data.shape[:2]) > 4:
-        raise QPIFormatError(path, f"holds shape {data.shape}, which looks like an RGB(A) "
-                                   "image; a QPI stack is (E, Y, X) with one value per pixel: "
-                                   "pass one channel, e.g. data[..., 0]")
-    integral = not np.issubdtype(data.dtype, np.floating)  # always finite as float32
-    data, overflow = as_float32(data)
-    if overflow:
-        raise QPIFormatError(path, f"holds {overflow} values beyond float32's range "
-                                   "(±3.4e38); rescale the data before saving")
-    n_finite = data.size if integral else int(np.count_nonzero(np.isfinite(data)))
-    if n_finite == 0:
-        raise QPIFormatError(path, "holds no finite values")
-    n_inf = 0 if integral else data.size - n_finite - int(np.count_nonzero(np.isnan(data)))
-    if n_inf:
-        raise QPIFormatError(path, f"holds {n_inf} infinite values; only NaN may mark "
-                                   "missing pixels")
+    """A :class:`QPIStack` from arrays read out of ``path``, or QPIFormatError: the
+    constructor's rules (:func:`~napari_qpi.io.stack.check_stack`), so what
+    :meth:`QPIStack.save` writes reads back and what reads back could be saved."""
     try:
         return QPIStack(data, energies, pixel_size, meta)
     except ValueError as exc:

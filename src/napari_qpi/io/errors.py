@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 class QPIFormatError(ValueError):
-    """A file is not a readable QPI stack; the message names the file and the problem."""
+    """A file napari-qpi cannot read (a QPI stack, or a weight set's file); the message
+    names the file and the problem."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._common import as_path
+from ._common import as_path, check_file, exists
 from .arrays import load_npy, load_npz, load_tif
 from .errors import QPIFormatError
 from .nanonis import load_3ds
@@ -43,7 +43,8 @@ def load_stack(path: str | Path | Sequence[str | Path],
     Raises
     ------
     QPIFormatError
-        The path is not a path, the file is missing, of an unknown type, or damaged.
+        The path is not a path; the file is missing, a directory, not a regular file
+        (a FIFO), a symbolic-link loop, too long a path, of an unknown type, or damaged.
 
     Examples
     --------
@@ -58,14 +59,17 @@ def load_stack(path: str | Path | Sequence[str | Path],
         if bad or not paths:
             raise QPIFormatError(bad[0] if bad else "<no files>",
                                  "only .sxm images combine into one stack from a list")
+        for p in paths:
+            check_file(p)
         return load_sxm_series(paths, channel)
     path = as_path(path)
     reader = READERS.get(path.suffix.lower())
+    unknown = f"unknown file type {path.suffix!r}; readable: {', '.join(sorted(READERS))}"
+    if reader is None and not exists(path):
+        raise QPIFormatError(path, unknown)
+    check_file(path)  # a directory, FIFO, link loop or too long a path: each its message
     if reader is None:
-        raise QPIFormatError(path, f"unknown file type {path.suffix!r}; "
-                                   f"readable: {', '.join(sorted(READERS))}")
-    if not path.is_file():
-        raise QPIFormatError(path, "no such file")
+        raise QPIFormatError(path, unknown)
     if channel is not None and "channel" not in inspect.signature(reader).parameters:
         raise QPIFormatError(path, f"channel={channel!r} given, but this format has one channel")
     return reader(path) if channel is None else reader(path, channel=channel)

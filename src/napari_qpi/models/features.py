@@ -24,9 +24,9 @@ TILE = 64
 
 
 def pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Zero-pad the last two axes of a (B, C, h, h) tensor to ``size``, centred."""
-    d = size - x.shape[-1]
-    return F.pad(x, (d // 2, d - d // 2, d // 2, d - d // 2))
+    """Zero-pad the last two axes of a (B, C, h, w) tensor to ``size`` × ``size``, centred."""
+    dy, dx = size - x.shape[-2], size - x.shape[-1]
+    return F.pad(x, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
 
 
 def crop_to(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -61,8 +61,11 @@ def welch_spectrum(y: torch.Tensor, tile: int = TILE) -> torch.Tensor:
 def wiener_guide(y: torch.Tensor, guide: torch.Tensor, kernel_size: int,
                  balance: float = 1e-2) -> torch.Tensor:
     """Wiener kernel estimate (B, k, k), unit norm, from maps and scatterer maps."""
-    yf = torch.fft.fft2(y)
-    xf = torch.fft.fft2(guide)
+    # Zero-pad a side shorter than the window so the crop below is always k × k
+    # (a 64 × 128 map with the decoders' 65-px window).
+    s = (max(y.shape[-2], kernel_size), max(y.shape[-1], kernel_size))
+    yf = torch.fft.fft2(y, s=s)
+    xf = torch.fft.fft2(guide, s=s)
     p = xf.abs() ** 2
     reg = balance * p.mean((-2, -1), keepdim=True) + 1e-12
     k = torch.fft.ifft2(yf * xf.conj() / (p + reg)).real
@@ -81,7 +84,7 @@ def power_kernel(y: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """
     b, h, w = y.shape
     y = y - y.mean((-2, -1), keepdim=True)
-    s = (2 * h, 2 * w)
+    s = (max(2 * h, kernel_size), max(2 * w, kernel_size))  # k × k even on a thin map
     auto = torch.fft.irfft2(torch.fft.rfft2(y, s=s).abs() ** 2, s=s)
     lag0 = torch.fft.fftfreq(s[0], 1 / s[0], dtype=y.dtype, device=y.device).abs()
     lag1 = torch.fft.fftfreq(s[1], 1 / s[1], dtype=y.dtype, device=y.device).abs()

@@ -21,7 +21,7 @@ from . import losses
 from .data import KernelBank, bank_specs, iter_bank, make_observations, recentre_bank
 from .nets import KernelVAE, ObservationEncoder, OneStep
 from .train_config import TrainConfig, _check_resume, _jsonable
-from .warm import first_channels, warm_start
+from .warm import first_channels, load_source, warm_start
 from .weights import save_set
 
 __all__ = ["TrainConfig", "train", "train_onestep", "train_stage1", "train_stage2"]
@@ -215,6 +215,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
     ------
     ValueError
         Bad arguments, or a checkpoint of another config (before any file is written).
+    QPIFormatError
+        ``cfg.init_from`` names a weight set with a missing or damaged file.
     """
     if not isinstance(cfg, TrainConfig):
         raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
@@ -229,6 +231,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, device: str = "cpu",
     if cfg.self_guide > 0 and not callable(self_guide):
         raise ValueError("cfg.self_guide > 0 needs self_guide=napari_qpi.extraction."
                          "selfguide.self_guide (or set self_guide=0)")
+    if cfg.init_from is not None:  # a damaged set fails now, not after the bank
+        load_source(cfg.init_from)
     bank_file, state_file = out / "bank.pt", out / "state.pt"
     state = None
     if resume and bank is None and bank_file.is_file():

@@ -12,6 +12,19 @@ from .._validation import check_choice, check_int
 from .data import BANK_GRID, CENTRES, SAMPLERS
 from .nets import ModelConfig
 
+#: Most kernels in a training bank. Each holds its rFFT on the 256-px bank grid
+#: (complex64, 264 kB) and its window: ~280 kB, so 15 000 kernels take ~4 GiB for the
+#: whole run (the shipped sets used 10 000).
+MAX_BANK_SIZE = 15_000
+#: Most maps per training step. Each costs ~8 MB (measured on CPU: its 256-px FFT
+#: convolution, features, activations and their gradients), so 512 take ~4 GiB; the
+#: shipped sets used 64.
+MAX_BATCH_SIZE = 512
+#: Memory of one map of a training batch (bytes), for the message that refuses a batch.
+BATCH_MAP_BYTES = 8 * 2**20
+#: Memory of one bank kernel (bytes), for the message that refuses a bank.
+BANK_KERNEL_BYTES = 8 * BANK_GRID * (BANK_GRID // 2 + 1) + 4 * 71**2
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -58,6 +71,14 @@ class TrainConfig:
         check_choice(self.centre, "centre", CENTRES)
         for name in ("bank_size", "batch_size", "stage2_steps"):
             check_int(getattr(self, name), name, low=1)
+        if self.bank_size > MAX_BANK_SIZE:
+            raise ValueError(f"bank_size={self.bank_size} kernels would take about "
+                             f"{self.bank_size * BANK_KERNEL_BYTES / 2**30:.1f} GiB of "
+                             f"memory; pass at most {MAX_BANK_SIZE}")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size={self.batch_size} maps per step would take about "
+                             f"{self.batch_size * BATCH_MAP_BYTES / 2**30:.1f} GiB of memory; "
+                             f"pass at most {MAX_BATCH_SIZE} (the shipped sets used 64)")
         # 0 steps keeps the warm start's network (stage 1: its decoder and latent space)
         for name in ("stage1_steps", "onestep_steps"):
             check_int(getattr(self, name), name, low=0)

@@ -4,19 +4,32 @@ ones silent (so the run begins exactly where the source set is)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from .weights import SHIPPED, load_set, shipped_path
+from .weights import PARTS, load_set, resolve
+
+
+def load_source(source: str, names=tuple(PARTS)) -> dict:
+    """The networks of the weight set ``source`` among ``names`` (those it holds), every
+    file checked: run before any work, so a damaged set fails at once, not after the
+    kernel bank is built.
+
+    Raises
+    ------
+    ValueError
+        ``source`` is neither a shipped name nor a folder.
+    QPIFormatError
+        A file of the set is missing, damaged or non-finite; the message names it.
+    """
+    path = resolve(source)
+    parts = tuple(n for n in names if (path / f"{n}.safetensors").is_file())
+    return load_set(path, parts=parts)[1]
 
 
 def warm_start(modules: dict, source: str) -> frozenset:
     """Copy tensors of matching name and shape from a weight set; return the encoder
     trunks (``guide``, ``power``) that got weights."""
-    path = shipped_path(source) if source in SHIPPED else Path(source)
-    _, nets, _ = load_set(path, parts=tuple(n for n in modules if (path / f"{n}.safetensors")
-                                            .is_file()))
+    nets = load_source(source, tuple(modules))
     warm = set()
     for name, net in nets.items():
         own = modules[name].state_dict()

@@ -38,6 +38,9 @@ MAX_GRID = 1024
 DEFAULT_KERNEL_SIZE = 65
 #: Map sides ``simulate`` accepts (px).
 MIN_SIDE, MAX_SIDE = 16, 512
+#: Most memory one ``simulate`` call may take (bytes): a laptop's share. Larger requests
+#: are refused up front (:func:`memory_estimate`) instead of failing with MemoryError.
+MAX_SIMULATION_BYTES = 4 * 2**30
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,44 @@ def _grid_for(shape: tuple[int, int], kernel_size: int, decay: float) -> int:
         # the map itself must not wrap; simulate's checks keep this at MAX_GRID
         need = max(2 * max(shape), kernel_size, MAX_GRID)
     return grid_size(int(np.ceil(need)))
+
+
+def memory_estimate(n_energies: int, grid: int, *, sites: int = 1, n_defects: int = 1,
+                    tmatrix_sites: int = 0, map_pixels: int = 0) -> int:
+    """Peak bytes of :func:`simulate`, fitted to measured peaks of every family (within
+    ~30 %): per energy and grid pixel, G0(k), each defect site's propagators and the FFT
+    buffers, 72 + 36·S B (S sites per defect; the T-matrix adds its site grids, 12·S·(S+1)
+    B). The T-matrix (``tmatrix_sites`` n > 0) also holds five complex (n × n) site
+    matrices per energy and, per site, its propagators over the padded map
+    (``map_pixels``)."""
+    n = tmatrix_sites
+    per_pixel = 72 + 36 * sites + 16 * (n_defects - 1) + (12 * sites * (sites + 1) if n else 0)
+    return int(n_energies * (grid * grid * per_pixel + 80 * n * n) + 32 * n * map_pixels)
+
+
+def _check_memory(kw: dict, grid: int, defects: list) -> None:
+    """Refuse a simulation that needs more than :data:`MAX_SIMULATION_BYTES`."""
+    sites = max(len(d.sites(kw["band"], kw["pixel_size"])[1]) for d in defects)
+    n = len(kw["positions"]) if kw["positions"] is not None else kw["n_scatterers"]
+    pad = 2 * int(np.ceil(4 * kw["tip_blur"]))
+    tm = kw["model"] == "tmatrix"
+    e, (h, w) = len(kw["energies"]), kw["shape"]
+
+    def need(energies: int) -> int:
+        return memory_estimate(energies, grid, sites=sites, n_defects=len(defects),
+                               tmatrix_sites=n * sites if tm else 0,
+                               map_pixels=(h + pad) * (w + pad))
+
+    if need(e) <= MAX_SIMULATION_BYTES:
+        return
+    fits = max(0, (MAX_SIMULATION_BYTES - need(0)) // (need(1) - need(0)))  # need is linear
+    fix = (f"pass at most {fits} energies per call (and concatenate the stacks)" if fits
+           else "pass fewer scatterers or model='linear'")
+    raise ValueError(f"this simulation needs about {need(e) / 2**30:.1f} GiB of memory ({e} "
+                     f"energies on a {grid}×{grid} Green's-function grid"
+                     f"{f', {n} scatterers in the T-matrix' if tm else ''}), more than the "
+                     f"{MAX_SIMULATION_BYTES / 2**30:g} GiB limit; {fix}, or a smaller "
+                     "shape or kernel_size")
 
 
 def _checked_arguments(**kw) -> dict:
@@ -281,7 +322,8 @@ def simulate(
     ------
     ValueError
         Any argument out of range, of the wrong type, or not a whole number where one is
-        needed; the message names the argument and what to pass.
+        needed; the message names the argument and what to pass. A simulation that
+        needs more than :data:`MAX_SIMULATION_BYTES` (4 GiB) of memory, before any work.
 
     Examples
     --------
@@ -315,6 +357,7 @@ def simulate(
     strengths = rng.uniform(0.6, 1.4, n)
 
     m = _grid_for((h, w), kernel_size, decay_length(band, energies, pixel_size, broadening))
+    _check_memory(args, m, defects)
     gf = GreensFunction(band, energies, m, pixel_size, broadening)
     if model == "linear":
         clean, grids = linear(gf, band, defects, positions, types, strengths, (h, w),
