@@ -12,6 +12,7 @@ extraction (target < 2 GB) measured in a fresh process.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -57,7 +58,7 @@ def main(argv=None) -> None:
                   f"{threads} thread(s): {1000 * net:.1f} ms/slice")
     if a.network_only:
         return
-    torch.set_num_threads(2)
+    os.environ["NAPARI_QPI_THREADS"] = "2"  # extract sets torch's count from it
     for method in ("two-stage", "one-step"):
         t = time.perf_counter()
         extract(obs, method=method)

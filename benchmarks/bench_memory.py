@@ -34,7 +34,12 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 extract(obs if e > 1 else obs[0], method=method)
 dt = time.perf_counter() - t
-print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, base / 1024)
+try:  # VmHWM is this program's own peak; ru_maxrss can carry the parent's across exec
+    peak = float(next(ln for ln in open("/proc/self/status")
+                      if ln.startswith("VmHWM")).split()[1]) / 1024
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(dt, peak, base / 1024)
 """
 
 

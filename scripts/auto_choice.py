@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import defaultdict
 
 import numpy as np
@@ -106,6 +107,7 @@ def main(argv=None) -> None:
         recs = [r for path in a.load for r in json.load(open(path))]
     else:
         torch.set_num_threads(1)
+        os.environ.setdefault("NAPARI_QPI_THREADS", "1")  # what extract reads
         recs = record(a.split, a.seed, a.snr, a.n, a.weights)
         if a.out:
             with open(a.out, "w") as f:

@@ -27,6 +27,7 @@ Results are in docs/models.md ("What limits the latent fit").
 from __future__ import annotations
 
 import argparse
+import os
 from collections import defaultdict
 
 import numpy as np
@@ -67,6 +68,7 @@ def main(argv=None) -> None:
                    help="tail-similarity difference that counts as clearly better")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
+    os.environ.setdefault("NAPARI_QPI_THREADS", "1")  # what extract reads
     bank = class_bank(a.split, a.n, seed=a.seed)
     # the maps of evaluation.classes.class_maps, with their true activations
     gen = torch.Generator().manual_seed(CLASS_EVAL_STREAM + a.seed)

@@ -32,6 +32,7 @@ evaluation stream only, never the foreign set.
 from __future__ import annotations
 
 import argparse
+import os
 from collections import defaultdict
 
 import numpy as np
@@ -66,6 +67,7 @@ def main(argv=None) -> None:
 
         inference.ROTATIONS = a.rotations
     torch.set_num_threads(1)
+    os.environ.setdefault("NAPARI_QPI_THREADS", "1")  # what extract reads
     bank = class_bank(a.split, a.n, seed=a.seed)
     bright = recentre_bank(bank)
     maps = class_maps(bank, snr=a.snr, seed=a.seed).numpy().astype(float)

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from napari_qpi import extract, simulate
+from napari_qpi.extraction import threads
 from napari_qpi.extraction.registry import METHODS, MethodResult
 from napari_qpi.extraction.validate import MEMORY_LIMIT, estimate_memory
 
@@ -132,3 +137,74 @@ def test_memory_estimate_refuses_only_what_is_too_big() -> None:
     assert estimate_memory((200, 256, 256), learned=True) < MEMORY_LIMIT
     assert estimate_memory((1, 2048, 2048), learned=True) < MEMORY_LIMIT
     assert estimate_memory((40, 4096, 4096), learned=False) > MEMORY_LIMIT
+
+
+# --------------------------------------------------------------------------- threads
+
+def test_thread_count_follows_the_environment(monkeypatch) -> None:
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv(threads.ENV, "1")
+    res = extract(MAP[:32, :32], method="sbd", kernel_size=9)
+    assert res.info["threads"] == 1 and torch.get_num_threads() == 1
+    assert extract(MAP, method="power").info["threads"] is None  # no torch, no sampling
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_thread_count_names_the_variable(monkeypatch, value: str) -> None:
+    monkeypatch.setenv(threads.ENV, value)
+    with pytest.raises(ValueError, match="NAPARI_QPI_THREADS=.*whole number ≥ 1"):
+        extract(MAP[:32, :32], method="sbd", kernel_size=9)
+
+
+def test_a_busy_machine_gets_fewer_threads(monkeypatch) -> None:
+    """Another process spinning on a core reads as busy; the idle cores are what is left."""
+    if threads._busy_ticks() is None:
+        pytest.skip("no /proc/stat to sample")
+    monkeypatch.delenv(threads.ENV, raising=False)
+    spin = subprocess.Popen([sys.executable, "-c",
+                             "import time\nprint(1, flush=True)\nt = time.time()\n"
+                             "while time.time() - t < 20: pass"], stdout=subprocess.PIPE)
+    try:
+        spin.stdout.readline()
+        busy = max(threads.busy_cores() for _ in range(3))
+        assert busy > 0.5
+        monkeypatch.setattr(threads, "_cores", lambda: 2)
+        monkeypatch.setattr(threads, "busy_cores", lambda: busy)
+        assert threads.choose_threads() == 1
+    finally:
+        spin.kill()
+    monkeypatch.setattr(threads, "busy_cores", lambda: 0.0)
+    assert threads.choose_threads() == 2
+
+
+def test_cli_threads_option(monkeypatch, tmp_path) -> None:
+    from napari_qpi.cli import main
+
+    monkeypatch.setenv(threads.ENV, "")  # empty reads as unset; undone after the CLI sets it
+    src, out = tmp_path / "m.npy", tmp_path / "k.npz"
+    np.save(src, MAP[:32, :32])
+    assert main(["extract", str(src), "--out", str(out), "--method", "sbd",
+                 "--kernel-size", "9", "--threads", "1", "--quiet"]) == 0
+    with np.load(out) as z:
+        assert json.loads(str(z["metadata"]))["info"]["threads"] == 1
+
+
+PEAK = """
+import sys
+import numpy as np
+from napari_qpi import extract
+x = np.random.default_rng(0).standard_normal((2, 256, 256))
+extract(x, method=sys.argv[1], kernel_size=31)
+# VmHWM belongs to this program's memory map; ru_maxrss would carry the forking
+# parent's peak across exec
+print(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).split()[1])
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
+@pytest.mark.parametrize("method", ["power", "two-stage"])
+def test_memory_estimate_covers_what_a_fresh_process_uses(method: str) -> None:
+    out = subprocess.run([sys.executable, "-c", PEAK, method], capture_output=True,
+                         text=True, check=True)
+    peak = float(out.stdout.split()[-1]) * 1024
+    assert peak <= estimate_memory((2, 256, 256), learned=method == "two-stage")

@@ -101,27 +101,14 @@ def method_list(text: str) -> list[str]:
 
 
 def check_device(device: str | None) -> None:
-    """Refuse a torch device this machine cannot use, before any work."""
-    if device is None or device == "cpu":
-        return
-    import torch
+    """Refuse a torch device this machine cannot use, before any work (the library's
+    check, worded for the command line)."""
+    from ..extraction.validate import check_device as check
 
     try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {device!r} is not a torch device; use cpu, cuda, "
-                         "cuda:N or mps") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: this torch build or machine has no usable "
-                         "CUDA GPU; use --device cpu")
-    if kind == "cuda" and ":" in device and torch.device(device).index >= (
-            torch.cuda.device_count()):
-        raise UsageError(f"--device {device}: only {torch.cuda.device_count()} CUDA "
-                         "device(s) visible")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"--device {device}: MPS is not available here; use --device cpu")
-    if kind not in ("cuda", "mps"):
-        raise UsageError(f"--device {device!r}: napari-qpi runs on cpu, cuda or mps")
+        check(device)
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from None
 
 
 def check_weights(weights: str, option: str = "--weights") -> None:

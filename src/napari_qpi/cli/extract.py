@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import sys
 from pathlib import Path
 
 from ..extraction.registry import METHODS
+from ..extraction.threads import ENV as THREADS_ENV
 from ..io._common import check_file, exists
 from .checks import (
     UsageError,
@@ -17,6 +19,7 @@ from .checks import (
     check_output,
     check_weights,
     drain_with_bar,
+    int_at_least,
     odd_window,
     positive_float,
     print_warnings,
@@ -29,7 +32,8 @@ DEFAULT_METHOD = next(iter(METHODS))  # the registry's first entry: "auto"
 #: What ``extract`` writes, shown in ``extract --help`` (also in docs/scripting.md).
 OUTPUT_DOC = """\
 output: one .npz per input, also readable by napari-qpi (load_stack gives the kernel):
-  data         (E, k, k) kernel, scatterer on the centre pixel, unit norm per energy
+  data         (E, k, k) kernel, scatterer on the centre pixel, with its fitted amplitude
+               and sign per energy (observation units per unit scatterer strength)
   energies     (E,) meV;  pixel_size: Å per pixel (when known)
   activation   (H, W) scatterer map shared by every energy
   residual     (E, H, W) observation minus the fit
@@ -68,6 +72,9 @@ def add_extract(p: argparse.ArgumentParser) -> None:
                         "napari-qpi train")
     p.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N, mps "
                                                    "(default: cpu)")
+    p.add_argument("--threads", type=int_at_least(1), default=None, metavar="N",
+                   help="CPU threads for torch (default: the cores idle when each "
+                        "extraction starts; also NAPARI_QPI_THREADS)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -104,6 +111,8 @@ def run_extract(args) -> int:
         raise UsageError("--positions belongs to one map; give one input with it")
     outputs = _outputs(inputs, args.out, args.overwrite)
     check_device(args.device)
+    if args.threads is not None:  # read by extraction.threads for every file
+        os.environ[THREADS_ENV] = str(args.threads)
     if args.weights != "default":
         check_weights(args.weights)
     positions = None if args.positions is None else read_positions(args.positions)

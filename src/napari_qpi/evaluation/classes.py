@@ -13,6 +13,7 @@ user would, and prints their table by defect.
 from __future__ import annotations
 
 import argparse
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -190,6 +191,7 @@ def main(argv=None) -> None:
         except ValueError as exc:
             p.error(f"--extract: {exc}")
     torch.set_num_threads(1)
+    os.environ.setdefault("NAPARI_QPI_THREADS", "1")  # extract reads it, not torch's
     if a.foreign:
         print(f"stage-1 ceiling on the foreign kernels ({a.weights}): "
               + ", ".join(f"{k} {v:.3f}" for k, v in foreign_ceiling(a.weights).items()))

@@ -22,6 +22,7 @@ import numpy as np
 from .._validation import check_int, check_nonnegative
 from ..progress import Progress, drain
 from .registry import Method, MethodResult, Problem, get_method
+from .threads import use_threads
 from .validate import check_device, check_kernel_size, check_pixel_size, check_size, validate
 
 #: Largest automatic window (px), also the learned decoders' window.
@@ -69,7 +70,9 @@ class Extraction:
         ``cv_residual`` (residual on held-out pixels, see :mod:`.quality`), ``whiteness``,
         ``active_fraction``, ``per_energy_residual``, ``kernel_size``,
         ``kernel_size_auto``, ``noise_level``, ``sparsity``, ``pixel_size``, ``seconds``,
-        ``seconds_kernel``, ``warnings`` (list of str), ``requested_method``; with
+        ``seconds_kernel``, ``threads`` (CPU threads given to torch, see
+        :mod:`.threads`; None without torch), ``warnings`` (list of str),
+        ``requested_method``; with
         ``"auto"`` also ``candidates`` (name → scores).
     """
 
@@ -188,6 +191,7 @@ def iter_extract(
     obs[~live] = 0.0
     kernel_size = check_kernel_size(kernel_size, obs.shape[-2:])
     device = check_device(device)
+    threads = use_threads(spec.uses_torch) if device == "cpu" else None
     if spec.needs_positions and pos is None:
         raise ValueError(f"method={spec.name!r} needs positions: the (N, 2) scatterer pixels "
                          "(row, col); or choose a blind method such as 'auto'")
@@ -226,7 +230,7 @@ def iter_extract(
     info.update(seconds=time.perf_counter() - t0, seconds_kernel=t_kernel,
                 pixel_size=pixel_size, kernel_size=int(result.kernel.shape[-1]),
                 kernel_size_auto=auto_k,
-                requested_method=spec.name, preprocess=applied,
+                requested_method=spec.name, preprocess=applied, threads=threads,
                 noise_level_spectral=float(np.sqrt(np.mean(noise**2)) * scale))
     info["noise_level"] = float(np.sqrt(np.mean(info.pop("noise") ** 2)) * scale * unit)
     info["noise_level_spectral"] *= unit

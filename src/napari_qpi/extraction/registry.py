@@ -119,6 +119,9 @@ class Method:
         data. Other methods estimate the largest window and ``extract`` keeps it unless
         its crop to the estimated window predicts held-out pixels clearly better
         (``extract.WINDOW_MARGIN``).
+    uses_torch : bool
+        Runs torch (networks or the torch solvers): it gets the CPU threads chosen by
+        :mod:`.threads`.
     cost : str
         Rough cost on a 128² slice on two CPU cores, for tooltips.
     description : str
@@ -133,6 +136,7 @@ class Method:
     working_scale: bool = False
     max_kernel_size: int | None = None
     windowed: bool = False
+    uses_torch: bool = True
     cost: str = ""
     description: str = ""
 
@@ -169,10 +173,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            cost="≈ 2–5 s",
            description="multi-slice sparse blind deconvolution (Cheung et al. 2020), "
                        "classical, blind"),
-    Method("power", _M + "classical:power", accepts_positions=False, cost="≈ 10 ms",
+    Method("power", _M + "classical:power", accepts_positions=False, uses_torch=False,
+           cost="≈ 10 ms",
            description="zero-phase kernel from the map's power spectrum: symmetric, "
                        "layout-independent, a floor for the others"),
-    Method("wiener", _M + "classical:wiener", needs_positions=True, cost="≈ 10 ms",
+    Method("wiener", _M + "classical:wiener", needs_positions=True, uses_torch=False,
+           cost="≈ 10 ms",
            description="Wiener deconvolution with known scatterer positions of equal "
                        "strength, classical"),
     Method("one-step", _M + "learned:one_step", learned=True, working_scale=True,

@@ -188,18 +188,24 @@ def check_device(device) -> str:
     return name
 
 
-#: Peak memory of an extraction, measured (``benchmarks/memory.py``, docs/benchmarks.md):
-#: a fixed part (torch, the networks, FFT plans) and a part per voxel of the stack.
-BASE_BYTES = 400e6
-VOXEL_BYTES = {"learned": 1000.0, "classical": 1000.0}
+#: Peak memory of an extraction, measured with ``benchmarks/bench_memory.py``
+#: (docs/benchmarks.md) and rounded up by about 20 %: a fixed part (torch, the networks,
+#: FFT plans), a part per pixel of the map (scatterer map, masks) and one per voxel of the
+#: stack. Measured for ``auto``: 500 B per pixel of a single map, 110–140 B per further
+#: voxel; for ``sbd``: 340 B per pixel, 285 B per voxel.
+BASE_BYTES = {"learned": 550e6, "classical": 300e6}
+PIXEL_BYTES = {"learned": 300.0, "classical": 100.0}
+VOXEL_BYTES = {"learned": 300.0, "classical": 300.0}
 #: Largest estimated peak memory extract starts: beyond it a laptop swaps for minutes.
 MEMORY_LIMIT = 16e9
 
 
 def estimate_memory(shape: tuple[int, ...], learned: bool) -> float:
     """Estimated peak memory (bytes) of extracting an ``(E, H, W)`` stack."""
+    kind = "learned" if learned else "classical"
+    pixels = float(np.prod(shape[-2:]))
     voxels = float(np.prod(shape))
-    return BASE_BYTES + VOXEL_BYTES["learned" if learned else "classical"] * voxels
+    return BASE_BYTES[kind] + PIXEL_BYTES[kind] * pixels + VOXEL_BYTES[kind] * voxels
 
 
 def check_size(shape: tuple[int, ...], spec) -> None:
