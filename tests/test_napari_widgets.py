@@ -237,7 +237,7 @@ def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):
         meta = tif.imagej_metadata
         xres = tif.pages[0].tags["XResolution"].value
     assert meta["unit"] == "angstrom" and xres[1] / xres[0] == pytest.approx(px, rel=1e-4)
-    assert meta["spacing"] == pytest.approx(src.scale[0])
+    assert meta["spacing"] == pytest.approx(src.scale[0]) and meta["zunit"] == "meV"
     assert meta["Labels"][0] == f"E = {src.metadata['energies'][0]:.4g} meV"
     assert '"method": "wiener"' in meta["Info"]
     # a folder that does not exist: a notification, not a traceback

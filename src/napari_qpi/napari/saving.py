@@ -128,8 +128,8 @@ def save_tiffs(path: str | Path, extraction: Extraction, *, energies=None,
 
     ``<stem> kernel.tif``, ``<stem> residual.tif``, ``<stem> activation.tif`` and
     ``<stem> uncertainty.tif`` (when present) next to ``path``: float32, axes ``ZYX``
-    (``YX`` for a map) with the energy step as the Z spacing, Å per pixel as the
-    resolution (unit ``angstrom``), one ``E = … meV`` label per slice, and the method,
+    (``YX`` for a map) with the energy step as the Z spacing (``zunit`` meV), Å per pixel
+    as the resolution (unit ``angstrom``), one ``E = … meV`` label per slice, and the method,
     parameters and quality info as JSON in the ``Info`` field.
 
     Returns
@@ -157,6 +157,7 @@ def save_tiffs(path: str | Path, extraction: Extraction, *, energies=None,
         if data.ndim == 3 and energies is not None and len(energies) == len(data):
             e = np.asarray(energies, dtype=float)
             meta["spacing"] = float(np.mean(np.diff(e))) if len(e) > 1 else 1.0
+            meta["zunit"] = "meV"  # ImageJ's own key; without it Z reads as `unit` (Å)
             meta["Labels"] = [f"E = {v:.4g} meV" for v in e]
         out = stem.with_name(f"{stem.name} {name}.tif")
         res = (1 / pixel_size, 1 / pixel_size) if pixel_size else None
