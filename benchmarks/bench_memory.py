@@ -61,7 +61,7 @@ def main() -> None:
                 print(f"| {e} × {n}² | failed: {out.stderr.strip().splitlines()[-1]} |")
                 continue
             dt, peak, _ = (float(v) for v in out.stdout.split())
-            est = estimate_memory((e, n, n), spec.learned or spec.name == "auto") / 1e6
+            est = estimate_memory((e, n, n), spec.learned) / 1e6
             print(f"| {e} × {n}² | {dt:.1f} | {peak:.0f} | {8 * e * n * n / 1e6:.0f} | "
                   f"{est:.0f} |", flush=True)
 

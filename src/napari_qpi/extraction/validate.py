@@ -165,7 +165,7 @@ def check_device(device) -> str:
     if name.startswith("cpu"):
         if name not in ("cpu", "cpu:0"):  # torch accepts any index and ignores it
             raise ValueError(f"device={device!r}: the CPU is one device; use 'cpu' "
-                             "(threads are set with torch.set_num_threads)")
+                             "(set its threads with NAPARI_QPI_THREADS)")
         return "cpu"
     if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
         raise ValueError(f"device={name!r} needs torch, which is not installed; use "
@@ -215,7 +215,7 @@ def check_size(shape: tuple[int, ...], spec) -> None:
     if len(shape) not in (2, 3):
         return
     shape = (1, *shape) if len(shape) == 2 else tuple(shape)
-    need = estimate_memory(shape, spec.learned or spec.name == "auto")
+    need = estimate_memory(shape, spec.learned)
     if need <= MEMORY_LIMIT:
         return
     e, h, w = shape
