@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from napari_qpi import extract, simulate
 from napari_qpi.extraction.extract import scatterer_count
-from napari_qpi.extraction.fit import fit_map
+from napari_qpi.extraction.fit import fit_map, merge_scatterers
 from napari_qpi.extraction.noise import noise_level
 from napari_qpi.extraction.quality import holdout_mask
 from napari_qpi.extraction.sparsity import choose_noise
@@ -99,3 +99,34 @@ def test_a_long_stack_gets_one_level_for_every_slice():
     if chosen.source != "spectral":
         np.testing.assert_allclose(chosen.noise / rms, chosen.fraction, rtol=1e-9)
     assert chosen.noise[3] > 2 * np.median(chosen.noise)
+
+
+def test_merge_keeps_one_pixel_per_scatterer_and_drops_weak_groups():
+    x = np.zeros((20, 20))
+    x[2:4, 2:4] = [[1.0, 2.0], [0.5, 0.5]]  # one scatterer over four pixels: sum 4
+    x[10, 10] = 3.0
+    x[15, 4], x[16, 5] = 2.0, 1.5  # diagonal neighbours are one group: 3.5
+    x[5, 15] = 0.3  # weaker than a fifth of the typical strong one (3.5)
+    m = merge_scatterers(x)
+    assert np.count_nonzero(m) == 3
+    assert m[2, 3] == 4.0 and m[10, 10] == 3.0 and m[15, 4] == 3.5
+    assert m[5, 15] == 0
+    assert not merge_scatterers(np.zeros((5, 5))).any()
+
+
+def test_merged_fit_marks_each_scatterer_of_an_oversampled_map_once():
+    sim = simulate(family="free_electron", shape=(64, 64), kernel_size=33,
+                   n_scatterers=10, snr=5, seed=5)
+    obs = ndimage.zoom(sim.observation[0].astype(float), 2, order=3)
+    k = ndimage.zoom(np.pad(sim.kernel[0].astype(float), 1), 2, order=3)[1:-2, 1:-2]
+    y = (obs - obs.mean())[None]
+    noise = np.array([0.3 * np.sqrt((y**2).mean())])
+    plain = fit_map(y, k[None], noise=noise)
+    merged = fit_map(y, k[None], noise=noise, merge=True)
+    truth = 2 * np.asarray(sim.positions, float)
+    found = np.argwhere(merged.activation > 0)
+    assert len(found) <= 1.5 * len(truth) < np.count_nonzero(plain.activation)
+    dist = np.sqrt(((found[:, None] - truth[None]) ** 2).sum(-1))
+    assert np.mean(dist.min(0) <= 2) >= 0.8  # the true scatterers are found
+    assert np.mean(dist.min(1) <= 2) >= 0.8  # and what is marked is a true scatterer
+    assert merged.relative_residual < 0.9

@@ -357,7 +357,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     from .fista import centre, support_mask
     from .fit import fit_map
     from .quality import cv_residual, residual_structure, whiteness
-    from .sparsity import PATH_ENERGIES, choose_noise
+    from .sparsity import choose_noise
 
     yield Progress("reading the noise level from held-out pixels", 0, 2)
     support = None if problem.positions is None else support_mask(problem.positions,
@@ -368,11 +368,14 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     chosen = choose_noise(y, kernel, spectral=problem.noise if spectral is None
                           else spectral, rng=problem.rng, support=support)
     yield Progress("fitting the activation and amplitudes", 1, 2)
+    # with the sparsity read from the data: one pixel per scatterer, weak groups dropped
+    # (fit.merge_scatterers); a sparsity the user gives gets the ℓ1 fit as it is. The
+    # scores below are those of the returned activation.
+    merge = sparsity is None
     fit = fit_map(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
-                  activation=result.activation)
-    # the path's score where it saw every energy; else one more fit on all of them
-    cv = chosen.cv_residual if sparsity is None and len(y) <= PATH_ENERGIES else cv_residual(
-        y, kernel, noise=chosen.noise, sparsity=sparsity, support=support, rng=problem.rng)
+                  activation=result.activation, merge=merge)
+    cv = cv_residual(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
+                     rng=problem.rng, merge=merge)
     yield Progress("fitting the activation and amplitudes", 2, 2)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
         np.linalg.norm(centre(y), axis=(-2, -1)), 1e-300)

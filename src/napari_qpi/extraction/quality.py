@@ -65,7 +65,7 @@ def holdout_mask(shape: tuple[int, int], rng=0, fraction: float = HOLDOUT,
 def cv_residual(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
                 sparsity: float | None = None, support: np.ndarray | None = None,
                 rng=0, rounds: int = 2, num_iter: int = 40,
-                away: float | None = None) -> float:
+                away: float | None = None, merge: bool = False) -> float:
     """Residual on held-out pixels of a fit on the others (see the module notes).
 
     Parameters
@@ -76,7 +76,7 @@ def cv_residual(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarra
         Kernel shape to score.
     noise : (E,) ndarray
         Noise level per slice.
-    sparsity, support
+    sparsity, support, merge
         As in :func:`~.fit.fit_map`.
     rng : int
         Seed of the held-out pixels (the same seed scores every candidate on the same
@@ -96,9 +96,10 @@ def cv_residual(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarra
     train = holdout_mask(y.shape[-2:], rng)
     if away is None:
         return heldout_residual(y, kernel, noise, train, multiplier=sparsity,
-                                support=support, rounds=rounds, num_iter=num_iter)
+                                support=support, rounds=rounds, num_iter=num_iter,
+                                merge=merge)
     fit = fit_map(y, kernel, noise=noise, sparsity=sparsity, support=support, mask=train,
-                  rounds=rounds, num_iter=num_iter)
+                  rounds=rounds, num_iter=num_iter, merge=merge)
     from .operator import ConvOperator
 
     held = 1.0 - train

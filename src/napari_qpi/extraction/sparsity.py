@@ -95,16 +95,17 @@ class NoiseChoice:
 def heldout_residual(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray,
                      train: np.ndarray, *, multiplier: float | None = None,
                      support: np.ndarray | None = None, rounds: int = 2,
-                     num_iter: int = 40, with_error: bool = False):
+                     num_iter: int = 40, with_error: bool = False, merge: bool = False):
     """‖held-out residual‖ / ‖held-out observation − its mean‖ of a fit on ``train``.
 
     With ``with_error``: (residual, its standard error), the error from the spread of
-    the held-out blocks' contributions (a ratio estimator's delta method).
+    the held-out blocks' contributions (a ratio estimator's delta method). ``merge`` as
+    in :func:`~.fit.fit_map`.
     """
     from scipy import ndimage
 
     fit = fit_map(y, kernel, noise=noise, sparsity=multiplier, support=support, mask=train,
-                  rounds=rounds, num_iter=num_iter)
+                  rounds=rounds, num_iter=num_iter, merge=merge)
     pred = ConvOperator(fit.kernel, y.shape[-2:]).forward(fit.activation)
     # offsets b_E from the fitted pixels only
     b = ((y - pred) * train).sum(axis=(-2, -1), keepdims=True) / train.sum()
