@@ -33,6 +33,15 @@ def _add_sim(viewer, sim):
     return apply_layers(viewer, synthetic_layers(sim))[0]
 
 
+def _layer(viewer, name):
+    """A layer of the viewer or of its q-space canvas (where the |FFT| is shown)."""
+    from napari_qpi.napari.qspace import q_viewer
+
+    if name in viewer.layers:
+        return viewer.layers[name]
+    return q_viewer(viewer, create=False).layers[name]
+
+
 def _fake(sim, *, uncertainty=True, scale=1e-7, method="fake", seed=0):
     """An Extraction on the scale of a real Nanonis map (residual ~1e-7)."""
     rng = np.random.default_rng(seed)
@@ -56,8 +65,14 @@ def test_every_output_gets_contrast_of_its_own_data_on_every_run(viewer, sim):
         # the residual is drawn on the observation's own colour scale
         np.testing.assert_allclose(residual.contrast_limits, (-spread, spread), rtol=1e-6)
         for suffix in ("activation", "kernel |FFT|", "uncertainty"):
-            layer = viewer.layers[f"{SOURCE} {suffix}"]
-            hi = np.percentile(layer.data, 99.5)
+            layer = _layer(viewer, f"{SOURCE} {suffix}")
+            data = layer.data
+            if suffix == "kernel |FFT|":  # in its canvas, the shown energy's contrast
+                from napari_qpi.napari.energy import energy_index
+                from napari_qpi.napari.qspace import q_viewer
+
+                data = data[energy_index(q_viewer(viewer), layer)]
+            hi = np.percentile(data, 99.5)
             assert layer.contrast_limits[0] == 0
             assert layer.contrast_limits[1] == pytest.approx(hi, rel=1e-5), suffix
         kernel = viewer.layers[f"{SOURCE} kernel"]
@@ -69,7 +84,7 @@ def test_kernel_fft_is_in_inverse_angstrom_centred_on_q0(viewer, sim):
     # issue 12 defect 10: the |FFT| was labelled Å with the map's 2 Å/px scale
     obs = _add_sim(viewer, sim)
     show_result(viewer, obs, _fake(sim))
-    fft = viewer.layers[f"{SOURCE} kernel |FFT|"]
+    fft = _layer(viewer, f"{SOURCE} kernel |FFT|")
     k = sim.kernel.shape[-1]
     q_step = 2 * np.pi / (k * sim.pixel_size)
     np.testing.assert_allclose(fft.scale[1:], (q_step, q_step))

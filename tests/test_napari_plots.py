@@ -106,3 +106,54 @@ def test_symmetrised_q_space_of_the_observation(make_napari_viewer):
                                np.rot90(sym[c - 10:c + 11, c - 10:c + 11]), rtol=0.05,
                                atol=0.05 * sym.max())
     assert widget.axes[3].get_xlabel() == "q_x (Å⁻¹)"
+
+
+def test_eq_is_normalised_per_energy_zoomed_on_the_signal_with_the_ring_drawn(
+        make_napari_viewer, free_electron):
+    # issue 31: on a real grid the LDOS' bias dependence saturated some rows and
+    # blackened others, the ring sat in a corner of the ±q axis, and ring_radius was
+    # never drawn
+    from napari_qpi.napari.layers import apply_layers, synthetic_layers
+
+    sim = free_electron
+    viewer = make_napari_viewer()
+    apply_layers(viewer, synthetic_layers(sim))
+    obs = viewer.layers["QPI observation"]
+    obs.data = obs.data * np.logspace(-2, 1, len(sim.energies))[:, None, None]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI read-outs")
+    assert widget.normalise.value  # on by default
+    expected = _two_kf(sim)
+    for what, ax, tol in (("kernel", widget.axes[1], 1.0), ("observation", widget.axes[2],
+                                                            1.5)):
+        q, energies, _ = widget.data[f"{what}_eq"]
+        dq = q[1] - q[0]
+        shown = widget.data[f"{what}_eq_shown"]
+        np.testing.assert_allclose(shown[:, q > 2 * dq].max(axis=1), 1.0)
+        mesh = ax.collections[0]
+        np.testing.assert_allclose(np.asarray(mesh.get_array()).ravel(), shown.ravel())
+        assert mesh.get_clim() == (0.0, 1.0)
+        # the ring radius is drawn, on the band
+        ring = [line for line in ax.lines if line.get_label() == "ring radius"]
+        assert len(ring) == 1
+        np.testing.assert_allclose(ring[0].get_ydata(), energies)
+        assert np.all(np.abs(ring[0].get_xdata() - expected) < tol * dq)
+        # the q axis is fitted to the signal: the ring inside, most of the axis out
+        q_range = widget.data[f"{what}_q_range"]
+        assert ax.get_xlim() == pytest.approx((0.0, q_range))
+        assert expected.max() + dq < q_range < 0.75 * q.max(), (what, q_range, q.max())
+    assert widget.data["observation_q_range"] < 0.4 * np.pi / sim.pixel_size
+    assert widget.axes[3].get_xlim() == pytest.approx(
+        (-widget.data["observation_q_range"], widget.data["observation_q_range"]))
+    # off: one colour scale for all energies, on which the weak ones are black
+    widget.normalise.value = False
+    q, _, _ = widget.data["observation_eq"]
+    peaks = widget.data["observation_eq_shown"][:, q > 2 * (q[1] - q[0])].max(axis=1)
+    assert peaks.min() < 0.3 * peaks.max()
+    # a cut along one direction shows the ring on both sides of q = 0
+    widget.normalise.value = True
+    widget.average.value = False
+    lo, hi = widget.axes[1].get_xlim()
+    assert lo == pytest.approx(-hi) and hi == pytest.approx(widget.data["kernel_q_range"])
+    xs = np.concatenate([line.get_xdata() for line in widget.axes[1].lines
+                         if line.get_marker() == "o"])
+    assert (xs < 0).any() and (xs > 0).any()

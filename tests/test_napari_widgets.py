@@ -13,12 +13,15 @@ from napari_qpi.evaluation import tail_similarity
 from napari_qpi.extraction.registry import METHODS, Method, MethodResult
 from napari_qpi.napari.compute import extract_layer
 from napari_qpi.napari.layers import UNITS
+from napari_qpi.napari.qspace import q_viewer
 from napari_qpi.progress import Progress
 
 SYNTH = "Synthetic QPI data"
 EXTRACT = "Kernel extraction"
 SOURCE = "QPI observation"
-OUTPUTS = [f"{SOURCE} {s}" for s in ("kernel", "residual", "activation", "kernel |FFT|")]
+OUTPUTS = [f"{SOURCE} {s}" for s in ("kernel", "residual", "activation")]
+#: The q-space output, shown in the q-space canvas docked beside the viewer.
+Q_OUTPUT = f"{SOURCE} kernel |FFT|"
 
 #: Wiener with the true positions on the test map (96 px, 12 scatterers, 4 energies,
 #: SNR 10) scores a tail similarity of 0.84–0.92 over seeds 0–5 (0.855 for seed 0);
@@ -221,7 +224,8 @@ def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):
     # the file opens in napari as the run's layers, in the same geometry
     opened = viewer.open(path, plugin="napari-qpi")
     assert {layer.name for layer in opened} == {
-        f"run {s}" for s in ("kernel", "residual", "activation", "kernel |FFT|")}
+        f"run {s}" for s in ("kernel", "residual", "activation")}
+    assert "run kernel |FFT|" in q_viewer(viewer, create=False).layers
     np.testing.assert_array_equal(viewer.layers["run kernel"].data, kernel.data)
     np.testing.assert_allclose(viewer.layers["run kernel"].scale, kernel.scale)
     np.testing.assert_allclose(viewer.layers["run kernel"].translate, kernel.translate)
@@ -411,6 +415,7 @@ def test_extract_layer_console_helper(viewer, qtbot):
     assert res.kernel.shape == (4, 33, 33)
     for name in OUTPUTS:
         assert name in viewer.layers
+    assert Q_OUTPUT in q_viewer(viewer, create=False).layers
     np.testing.assert_array_equal(viewer.layers[f"{SOURCE} kernel"].data, res.kernel)
     # a 2-D map gives 2-D outputs with the map's geometry
     layer2d = viewer.add_image(viewer.layers[SOURCE].data[1], name="slice",

@@ -184,7 +184,13 @@ def pixel_size_of(layer: Layer) -> float | None:
 
 
 def energies_of(layer: Layer) -> np.ndarray | None:
-    """The exact energies (meV) of an (E, Y, X) layer, from metadata or its E axis."""
+    """The exact energies (meV) of an (E, Y, X) layer, from metadata or its E axis.
+
+    A (Y, X) map has none, unless its metadata holds its one energy (a one-energy file
+    opened as a map).
+    """
+    if layer.ndim == 2 and len(layer.metadata.get("energies", ())) == 1:
+        return np.asarray(layer.metadata["energies"], dtype=float)
     if layer.ndim != 3:
         return None
     if "energies" in layer.metadata and len(layer.metadata["energies"]) == layer.data.shape[0]:
@@ -323,8 +329,9 @@ def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
     -------
     Extraction
         The library's result; the layers ``"<layer> kernel"``, ``"… residual"``,
-        ``"… activation"``, ``"… kernel |FFT|"`` (and ``"… uncertainty"``) are added
-        or updated in ``viewer``, and outputs this method did not produce removed.
+        ``"… activation"`` (and ``"… uncertainty"``) are added or updated in
+        ``viewer``, ``"… kernel |FFT|"`` in its q-space canvas
+        (:func:`.qspace.q_viewer`), and outputs this method did not produce removed.
 
     Raises
     ------

@@ -14,7 +14,6 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    Label,
     PushButton,
     Select,
     SpinBox,
@@ -22,6 +21,7 @@ from magicgui.widgets import (
 )
 
 from . import compute, jobs
+from .feedback import RunFeedback
 from .layers import observation_candidates
 from .reader import channel_names, reload_channel
 
@@ -100,15 +100,13 @@ class ExtractionWidget(Container):
                                     "the options above")
         self.batch_button = PushButton(text="Run batch",
                                        tooltip="extract every layer chosen under batch")
-        self.status = Label(label="progress", value="",
-                            tooltip="the running method and its step")
-        self.result = Label(label="result", value="",
-                            tooltip="quality of the last fit (residuals, whiteness), "
-                                    "scores against a ground truth, warnings")
+        self.feedback = RunFeedback()
+        self.status, self.bar = self.feedback.status, self.feedback.bar
+        self.result = self.feedback.result
         self.extend([self.image, self.channel, self.method, self.points, self.auto_size,
                      self.kernel_size, self.device, self.preprocess, self.run_button,
                      self.cancel_button, self.save_button, self.batch, self.batch_button,
-                     self.status, self.result])
+                     *self.feedback.widgets()])
         self.worker = None
         self._progress = None
         self.last: jobs.Done | None = None  # the last extraction shown (for Save)
@@ -177,8 +175,12 @@ class ExtractionWidget(Container):
                 self.channel.value = current
 
     def _reload_channel(self, name: str) -> None:
-        if self.image.value is not None and name:
-            reload_channel(self.image.value, name)
+        from .energy import update_slice_contrast
+
+        if self.image.value is not None and name and reload_channel(self.image.value,
+                                                                    name):
+            # the new channel's contrast at the shown energy now, not at the next step
+            update_slice_contrast(self._viewer)
 
     # -- running ------------------------------------------------------------------
     def _request(self, layer):
@@ -221,7 +223,7 @@ class ExtractionWidget(Container):
                 show_error(jobs.message(ValueError(f"{name}{exc}")))
                 return None
         what = requests[0].source.name if len(requests) == 1 else f"{len(requests)} layers"
-        self.status.value = f"{requests[0].method} on {what}…"
+        self.feedback.start(len(requests), f"{requests[0].method} on {what}…")
         self._progress = progress(total=0, desc=f"QPI extraction ({requests[0].method})")
         worker = thread_worker(jobs.batch_job, start_thread=False)(requests)
         worker.yielded.connect(self._on_yielded)
@@ -256,13 +258,14 @@ class ExtractionWidget(Container):
         elif isinstance(event, jobs.Failed):
             from napari.utils.notifications import show_error
 
-            self.result.value = "failed"
+            name = event.request.source.name if event.request is not None else "run"
+            self.feedback.failed(name)
             show_error(jobs.message(event.error))
         else:
             self._on_progress(event)
 
     def _on_progress(self, event: Progress) -> None:
-        self.status.value = event.message
+        self.feedback.progress(event)
         bar = self._progress  # local: updating the bar may process queued events
         if bar is None:
             return
@@ -286,7 +289,7 @@ class ExtractionWidget(Container):
             return
         self.last = done
         self.save_button.enabled = True
-        self.result.value = jobs.summary(extraction, found)
+        self.feedback.show(source.name, jobs.summary(extraction, found))
         if extraction.info.get("kernel_size_auto") and self.auto_size.value:
             self.kernel_size.value = int(extraction.info.get("kernel_size",
                                                              extraction.kernel.shape[-1]))
@@ -298,7 +301,7 @@ class ExtractionWidget(Container):
 
         if not _qt_alive(self):
             return
-        self.status.value = "cancelled"
+        self.feedback.finish(cancelled=True)
         show_info("Extraction cancelled")
 
     def _on_finished(self) -> None:
@@ -309,7 +312,7 @@ class ExtractionWidget(Container):
         if not _qt_alive(self):
             return
         if self.status.value != "cancelled":
-            self.status.value = "done"
+            self.feedback.finish(cancelled=False)
         self.run_button.enabled = self.batch_button.enabled = True
         self.cancel_button.enabled = False
 

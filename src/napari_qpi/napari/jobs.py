@@ -56,6 +56,8 @@ def batch_job(requests: Sequence[Request]) -> Generator:
                     break
                 fitted = event.info.get("observation", fitted)
                 info = {k: v for k, v in event.info.items() if k != "observation"}
+                # where the step sits in the batch, and its own name (for its timing)
+                info.update(request=i, requests=n, step_name=event.message)
                 yield Progress(f"{prefix}{request.method}: {event.message}", event.step,
                                event.total, info)
         except Exception as exc:  # shown to the user; the viewer stays usable

@@ -69,6 +69,24 @@ def stack_kwargs(energies: np.ndarray, pixel_size: float | None) -> dict:
     }
 
 
+#: The keyword arguments that place a layer in the world.
+GEOMETRY_KEYS = ("scale", "translate", "units", "axis_labels")
+
+
+def single_energy(data, kwargs: dict) -> tuple[Any, dict]:
+    """A one-energy (1, Y, X) stack as a (Y, X) map with the y/x geometry of ``kwargs``.
+
+    One energy has no step: an E scale of 1 meV invented for it made napari's slider
+    take 1 meV steps beside a real stack, and the map (and its outputs) showed at one
+    energy only. A 2-D layer shows at every energy; ``metadata["energies"]`` keeps its
+    bias. Anything else is returned unchanged.
+    """
+    if np.ndim(data) != 3 or np.shape(data)[0] != 1:
+        return data, kwargs
+    geom = {key: tuple(kwargs[key])[-2:] for key in GEOMETRY_KEYS if key in kwargs}
+    return data[0], {**kwargs, **geom}
+
+
 def geometry(layer: Layer) -> dict:
     """The source layer's scale, translate, units and axis labels as plain tuples."""
     return {
@@ -170,20 +188,22 @@ def synthetic_layers(sim: Simulation) -> list[LayerDataTuple]:
     are (row, col) pixels scaled to Å, like the observation's y/x axes.
     """
     kw = stack_kwargs(sim.energies, sim.pixel_size)
+    observation, okw = single_energy(sim.observation, kw)
+    kernel, kkw = single_energy(sim.kernel, centred(kw, sim.kernel.shape[-1]))
     truth = {"kernel": sim.kernel, "positions": sim.positions, "energies": sim.energies,
              "pixel_size": sim.pixel_size, "kernels": sim.kernels, "types": sim.types}
     obs_meta = {ROLE: "observation", "ground_truth": truth,
-                "slice_limits": slice_limits(sim.observation),
+                "slice_limits": slice_limits(observation),
                 "energies": sim.energies.tolist(), "pixel_size": sim.pixel_size,
                 "simulation": sim.metadata}
-    obs = (sim.observation, {**kw, "name": OBSERVATION_NAME, "colormap": "gray",
-                             "contrast_limits": robust_limits(sim.observation),
-                             "metadata": obs_meta}, "image")
-    ker = (sim.kernel, {**centred(kw, sim.kernel.shape[-1]), "name": TRUE_KERNEL_NAME,
-                        "colormap": "RdBu_r", "contrast_limits": symmetric_limits(sim.kernel),
-                        "metadata": {ROLE: "truth", "energies": sim.energies.tolist(),
-                                     "pixel_size": sim.pixel_size},
-                        "visible": False}, "image")
+    obs = (observation, {**okw, "name": OBSERVATION_NAME, "colormap": "gray",
+                         "contrast_limits": robust_limits(observation),
+                         "metadata": obs_meta}, "image")
+    ker = (kernel, {**kkw, "name": TRUE_KERNEL_NAME,
+                    "colormap": "RdBu_r", "contrast_limits": symmetric_limits(kernel),
+                    "metadata": {ROLE: "truth", "energies": sim.energies.tolist(),
+                                 "pixel_size": sim.pixel_size},
+                    "visible": False}, "image")
     pts = (np.asarray(sim.positions, dtype=float),
            {"name": POSITIONS_NAME, "scale": kw["scale"][1:], "translate": (0.0, 0.0),
             "units": kw["units"][1:], "axis_labels": kw["axis_labels"][1:],

@@ -3,9 +3,12 @@
 Four matplotlib panels in meV, Å and Å⁻¹, redrawn when the energy slider moves or
 another layer, direction or symmetry is chosen: the kernel slice at the shown energy
 (radial profile and a linecut along the chosen direction), the E(q) dispersion of the
-kernel stack and of the observation, with the shown energy marked, and the
-observation's q-space image at that energy, symmetrised (C_n, mirror) on request. The
-numbers drawn are kept in :attr:`PlotsWidget.data`.
+kernel stack and of the observation, with the shown energy and the ring radius
+(:func:`.readouts.ring_radius`) marked, and the observation's q-space image at that
+energy, symmetrised (C_n, mirror) on request. The E(q) rows are normalised per energy by
+default (dI/dV changes by orders of magnitude across a bias sweep) and the q axes are
+zoomed on the signal (:func:`.readouts.signal_range`). The numbers drawn are kept in
+:attr:`PlotsWidget.data`.
 """
 
 from __future__ import annotations
@@ -72,12 +75,16 @@ class PlotsWidget(Container):
         self.average = CheckBox(label="average over directions", value=True,
                                 tooltip="E(q) averaged over all q-directions (rings); "
                                         "off: the cut along the direction above")
+        self.normalise = CheckBox(label="normalise per energy", value=True,
+                                  tooltip="scale each energy's E(q) row to its own peak "
+                                          "(beyond q = 0), so weak energies are not black "
+                                          "beside strong ones; off: one log colour scale")
         self.symmetry = ComboBox(label="symmetrise q-space",
                                  choices=list(readouts.SYMMETRIES), value="none",
                                  tooltip="average the observation's q-space image over "
                                          "the crystal's rotations (and a mirror)")
         self.extend([self.kernel, self.observation, self.angle, self.average,
-                     self.symmetry])
+                     self.normalise, self.symmetry])
         self.figure = Figure(figsize=(4, 10), constrained_layout=True)
         self.axes = self.figure.subplots(4, 1)
         self.canvas = FigureCanvasQTAgg(self.figure)
@@ -87,7 +94,7 @@ class PlotsWidget(Container):
         self._cache: dict = {}
         self._watched: set[int] = set()
         for widget in (self.kernel, self.observation, self.angle, self.average,
-                       self.symmetry):
+                       self.normalise, self.symmetry):
             widget.changed.connect(self.refresh)
         napari_viewer.dims.events.current_step.connect(self._on_step)
         self.native.destroyed.connect(self._disconnect)
@@ -143,20 +150,22 @@ class PlotsWidget(Container):
                              linecut=(t, cut), kernel_eq=(q, energies, eq),
                              kernel_pixel_size=px)
             self._profile(r, prof, t, cut, px, energies[i])
-            self._eq(self.axes[1], q, energies, eq, px, f"E(q) of {kernel.name}",
-                     energies[i])
+            self._eq(self.axes[1], "kernel", q, energies, eq, px,
+                     f"E(q) of {kernel.name}", energies[i])
         if obs is not None:
             px = _pixel_size(obs)
             energies = self._energies(obs)
             q, eq = self._cached(obs, angle, px, True)
             i = energy_index(self._viewer, obs) or 0
             self.data["observation_eq"] = (q, energies, eq)
-            self._eq(self.axes[2], q, energies, eq, px, f"E(q) of {obs.name}", energies[i])
+            self._eq(self.axes[2], "observation", q, energies, eq, px,
+                     f"E(q) of {obs.name}", energies[i])
             data = np.asarray(obs.data, dtype=float)
             image = readouts.qspace(data[i] if data.ndim == 3 else data)
             image = readouts.symmetrise(image, *readouts.SYMMETRIES[self.symmetry.value])
             self.data["observation_q"] = image
-            self._qimage(image, px, f"{obs.name} at {energies[i]:.4g} meV")
+            self._qimage(image, px, f"{obs.name} at {energies[i]:.4g} meV",
+                         self.data["observation_q_range"])
         for ax in self.axes:
             if not ax.has_data():
                 ax.set_axis_off()
@@ -193,7 +202,7 @@ class PlotsWidget(Container):
         ax.set_title(f"kernel at {energy:.4g} meV", fontsize=9)
         ax.legend(fontsize=7)
 
-    def _qimage(self, image, px, title) -> None:
+    def _qimage(self, image, px, title, q_range: float) -> None:
         ax = self.axes[3]
         h, w = image.shape
         dq_y, dq_x = readouts.q_axis(h, px), readouts.q_axis(w, px)
@@ -204,18 +213,40 @@ class PlotsWidget(Container):
         unit = "Å⁻¹" if px else "rad/px"
         ax.set_xlabel(f"q_x ({unit})")
         ax.set_ylabel(f"q_y ({unit})")
+        ax.set_xlim(-q_range, q_range)
+        ax.set_ylim(q_range, -q_range)  # imshow's orientation: q_y grows downwards
         symmetry = self.symmetry.value
         ax.set_title(title + ("" if symmetry == "none" else f", {symmetry}"), fontsize=9)
 
-    def _eq(self, ax, q, energies, eq, px, title, energy) -> None:
+    def _eq(self, ax, what: str, q, energies, eq, px, title, energy) -> None:
+        """Draw an E(q) cut with the shown energy, the ring radius and the q range
+        fitted to the signal; keep what was drawn in ``data[f"{what}_…"]``."""
         unit = "Å⁻¹" if px else "rad/px"
-        show = np.log1p(eq / (np.median(eq) + 1e-30))
+        q_min = 2 * float(np.mean(np.abs(np.diff(q))))  # the q = 0 peak is no ring
+        ring = readouts.ring_radius(q, eq, q_min=q_min)
+        q_range = readouts.signal_range(q, eq, q_min=q_min)
+        if self.normalise.value:
+            show, limits = readouts.normalise(q, eq, q_min), (0.0, 1.0)
+        else:
+            show, limits = np.log1p(eq / (np.median(eq) + 1e-30)), (None, None)
+        self.data.update({f"{what}_eq_shown": show, f"{what}_ring": (energies, ring),
+                          f"{what}_q_range": q_range})
+        signed = q.min() < 0
         if len(energies) > 1:
-            ax.pcolormesh(q, energies, show, shading="nearest", cmap="magma")
+            ax.pcolormesh(q, energies, show, shading="nearest", cmap="magma",
+                          vmin=limits[0], vmax=limits[1])
             ax.axhline(energy, color="cyan", lw=0.8)
+            for sign in (1, -1) if signed else (1,):
+                ax.plot(sign * ring, energies, "o", ms=3, mfc="none", color="lime",
+                        label="ring radius" if sign == 1 else None)
             ax.set_ylabel("E (meV)")
         else:
-            ax.plot(q, eq[0])
-            ax.set_ylabel("|FFT|")
+            ax.plot(q, show[0] if self.normalise.value else eq[0])
+            for sign in (1, -1) if signed else (1,):
+                ax.axvline(sign * ring[0], color="lime", lw=0.8, ls="--",
+                           label="ring radius" if sign == 1 else None)
+            ax.set_ylabel("|FFT| / peak" if self.normalise.value else "|FFT|")
+        ax.set_xlim(-q_range if signed else 0.0, q_range)
+        ax.legend(fontsize=7, loc="upper right")
         ax.set_xlabel(f"q ({unit})")
         ax.set_title(title, fontsize=9)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .layers import ROLE, LayerDataTuple, robust_limits, slice_limits, stack_kwargs
+from .layers import (
+    ROLE,
+    LayerDataTuple,
+    robust_limits,
+    single_energy,
+    slice_limits,
+    stack_kwargs,
+)
 
 PathLike = str | Path
 
@@ -50,7 +57,8 @@ def read_run(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
     """The kernel, activation, residual and uncertainty of a saved extraction.
 
     Layers are named ``"<file> kernel"`` etc., in meV and Å as when they were made; the
-    file's info, parameters and scores are in each layer's metadata.
+    file's info, parameters and scores are in each layer's metadata. The kernel's
+    |FFT| goes to the q-space canvas of the viewer opening the file (:mod:`.qspace`).
     """
     from .layers import ROLE, centred, symmetric_limits
     from .results import kernel_fft, q_geometry, residual_limits
@@ -82,9 +90,26 @@ def read_run(path: PathLike | list[PathLike]) -> list[LayerDataTuple]:
             ("kernel", kernel, {**kgeom, "colormap": "RdBu_r",
                                 "contrast_limits": symmetric_limits(kernel)})):
         if data is not None:
+            data, kw = single_energy(data, kw)  # one energy: a map, shown at every E
             out.append((data, {**kw, "name": f"{name} {key}", "metadata": meta,
                                "visible": key == "kernel"}, "image"))
-    return out
+    return _q_space_aside(out)
+
+
+def _q_space_aside(tuples: list[LayerDataTuple]) -> list[LayerDataTuple]:
+    """Show q-space tuples in the q-space canvas of the viewer that opens the file
+    (:mod:`.qspace`) and return the others; all of them without a viewer."""
+    import napari
+
+    from .qspace import show_q_layers
+    from .results import is_q_space
+
+    viewer = napari.current_viewer()
+    q_tuples = [t for t in tuples if is_q_space(t[1])]
+    if viewer is None or not q_tuples:
+        return tuples
+    show_q_layers(viewer, q_tuples)
+    return [t for t in tuples if not is_q_space(t[1])]
 
 
 def read_stack(path: PathLike | list[PathLike], channel: str | None = None
@@ -123,7 +148,7 @@ def read_stack(path: PathLike | list[PathLike], channel: str | None = None
     except QPIFormatError as exc:
         show_error(f"Cannot open {Path(exc.path).name}: {exc.problem}")
         return [(None,)]
-    kwargs = stack_kwargs(stack.energies, stack.pixel_size)
+    data, kwargs = single_energy(stack.data, stack_kwargs(stack.energies, stack.pixel_size))
     first = Path(path[0] if isinstance(path, list) else path)
     many = isinstance(path, list)
     kwargs["name"] = f"{first.stem} (+{len(path) - 1})" if many else first.stem
@@ -132,10 +157,10 @@ def read_stack(path: PathLike | list[PathLike], channel: str | None = None
                           "source": [str(p) for p in path] if isinstance(path, list)
                           else str(path)}
     kwargs["colormap"] = "gray"
-    kwargs["contrast_limits"] = robust_limits(stack.data)
-    kwargs["metadata"]["slice_limits"] = slice_limits(stack.data)
+    kwargs["contrast_limits"] = robust_limits(data)
+    kwargs["metadata"]["slice_limits"] = slice_limits(data)
     _follow_slices()
-    return [(stack.data, kwargs, "image")]
+    return [(data, kwargs, "image")]
 
 
 def _follow_slices() -> None:

@@ -173,3 +173,50 @@ def ring_radius(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0) -> np.ndarra
             if denom < 0:
                 out[e] += 0.5 * (a - c) / denom * dq
     return out
+
+
+def _beyond(q: np.ndarray, q_min: float) -> np.ndarray:
+    """Columns of a cut at |q| > ``q_min``: the q = 0 peak (a map's mean, its slow
+    background) is no signal, and would set every scale alone."""
+    keep = np.abs(np.asarray(q, dtype=float)) > q_min
+    return keep if keep.any() else np.ones(np.shape(q), dtype=bool)
+
+
+def normalise(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0) -> np.ndarray:
+    """Each energy's row of an E(q) cut divided by its largest value beyond ``q_min``.
+
+    dI/dV changes by orders of magnitude across a bias sweep: on one colour scale the
+    strong energies saturate and the weak ones are black. Normalised, every row peaks
+    at 1 where its ring is (values inside ``q_min`` may exceed 1).
+    """
+    cut = np.asarray(cut, dtype=float)
+    peak = cut[:, _beyond(q, q_min)].max(axis=-1, keepdims=True)
+    return cut / np.where(peak > 0, peak, 1.0)
+
+
+def signal_range(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0,
+                 fraction: float = 0.2, margin: float = 1.3) -> float:
+    """The |q| up to which an E(q) cut holds signal, to zoom its axis on.
+
+    At each energy the signal is where the row rises above its floor (median over q)
+    by ``fraction`` of its peak beyond ``q_min``; the range is the farthest such q over
+    all energies times ``margin`` (plus one q step), at most the axis' end.
+
+    Returns
+    -------
+    float
+        Å⁻¹ (rad/px without a pixel size), > 0.
+    """
+    q = np.asarray(q, dtype=float)
+    cut = np.asarray(cut, dtype=float)
+    keep = _beyond(q, q_min)
+    floor = np.median(cut, axis=-1, keepdims=True)
+    peak = cut[:, keep].max(axis=-1, keepdims=True)
+    above = (cut - floor > fraction * (peak - floor)) & keep & (peak > floor)
+    dq = float(np.mean(np.abs(np.diff(q)))) if q.size > 1 else 1.0
+    end = float(np.abs(q).max()) if q.size else 1.0
+    if not above.any():
+        return end
+    farthest = float(np.abs(q)[above.any(axis=0)].max())
+    return min(end, margin * farthest + dq)
+

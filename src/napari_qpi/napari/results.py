@@ -45,17 +45,31 @@ def kernel_fft(kernel: np.ndarray) -> np.ndarray:
 def q_geometry(geom: dict, k: int, pixel_size: float | None) -> dict:
     """Geometry of a fftshifted (…, k, k) |FFT|: Å⁻¹ per pixel, q = 0 on the origin.
 
-    Without a pixel size the q axes are in cycles per pixel × 2π (rad/px).
+    Without a pixel size the q step is 2π over the window in the layer's own x scale
+    (rad/px for a layer of scale 1), so a console layer drawn at 2 units a pixel gets
+    an |FFT| at half the q step, as its real-space kernel is twice as wide.
     """
     n = len(geom["scale"])
-    q_step = 2 * np.pi / (k * pixel_size) if pixel_size else 2 * np.pi / k
-    unit = Q_UNITS[-1] if pixel_size else "1/pixel"
+    step = float(pixel_size) if pixel_size else float(geom["scale"][-1]) or 1.0
+    q_step = 2 * np.pi / (k * step)
+    unit = Q_UNITS[-1] if pixel_size else _inverse(geom["units"][-1])
     scale = (*geom["scale"][:-2], q_step, q_step)
     translate = (*geom["translate"][:-2], -(k // 2) * q_step, -(k // 2) * q_step)
     units = (*geom["units"][:-2], unit, unit)
     labels = (*geom["axis_labels"][:-2], *Q_AXIS_LABELS[-2:])
     return {"scale": scale[-n:], "translate": translate[-n:], "units": units[-n:],
             "axis_labels": labels[-n:]}
+
+
+def _inverse(unit: str) -> str:
+    """``"1/<unit>"`` when pint reads it (a console layer's own units), else 1/pixel."""
+    import pint
+
+    try:
+        pint.get_application_registry().Unit(f"1/{unit}")
+    except Exception:  # an odd unit string: q in the pixel's own terms
+        return "1/pixel"
+    return f"1/{unit}"
 
 
 def residual_limits(source_data: np.ndarray) -> tuple[float, float]:
@@ -119,9 +133,12 @@ def result_layers(extraction: Extraction, source: Layer, *, scores: dict | None 
                           "metadata": meta, "visible": False}, "image"))
     fft = kernel_fft(kernel)
     qgeom = q_geometry(kgeom, k, pixel_size)
+    fmeta = {**meta, "q_step": qgeom["scale"][-1]}
+    if fft.ndim == 3:  # each energy's own contrast: the kernel's amplitude varies with E
+        fmeta["slice_limits"] = [_positive_limits(s) for s in fft]
     out.append((fft, {**qgeom, "name": f"{name} kernel |FFT|", "colormap": "magma",
                       "contrast_limits": _positive_limits(fft), "visible": False,
-                      "metadata": {**meta, "q_step": qgeom["scale"][-1]}}, "image"))
+                      "metadata": fmeta}, "image"))
     out.append((kernel, {**kgeom, "name": f"{name} kernel", "colormap": "RdBu_r",
                          "contrast_limits": symmetric_limits(kernel),
                          "metadata": {**meta, "latent": extraction.latent}}, "image"))
@@ -142,16 +159,29 @@ def _like(array, ndim: int) -> np.ndarray:
 
 
 def remove_stale(viewer: napari.Viewer, source: str, keep: set[str]) -> list[str]:
-    """Remove outputs of earlier runs on ``source`` that are not in ``keep``.
+    """Remove outputs of earlier runs on ``source`` that are not in ``keep``, from the
+    viewer and from its q-space canvas (:mod:`.qspace`).
 
     Returns the names removed (an uncertainty a later classical run did not make).
     """
-    stale = [layer for layer in viewer.layers
-             if is_result(layer) and layer.metadata.get("source") == source
-             and layer.name not in keep]
-    for layer in stale:
-        viewer.layers.remove(layer)
-    return [layer.name for layer in stale]
+    from .qspace import q_viewer
+
+    removed = []
+    for holder in (viewer, q_viewer(viewer, create=False)):
+        if holder is None:
+            continue
+        stale = [layer for layer in holder.layers
+                 if is_result(layer) and layer.metadata.get("source") == source
+                 and layer.name not in keep]
+        for layer in stale:
+            holder.layers.remove(layer)
+        removed += [layer.name for layer in stale]
+    return removed
+
+
+def is_q_space(kwargs: dict) -> bool:
+    """Whether a layer tuple's kwargs describe a q-space layer (axes in 1/length)."""
+    return any(str(unit).startswith("1/") for unit in kwargs.get("units", ()))
 
 
 def show_result(viewer: napari.Viewer, source: Layer, extraction: Extraction, *,
@@ -160,13 +190,19 @@ def show_result(viewer: napari.Viewer, source: Layer, extraction: Extraction, *,
     """Add or update the result layers of ``extraction`` in ``viewer``.
 
     Outputs of an earlier run on the same source that this run did not produce are
-    removed. The layer selection is left as it was, so a second run starts from the
-    same input. ``reference``: the data fitted, when preprocessing changed it.
+    removed. The kernel's |FFT| goes to the q-space canvas docked beside the viewer
+    (:func:`.qspace.q_viewer`). The layer selection is left as it was, so a second run
+    starts from the same input. ``reference``: the data fitted, when preprocessing changed it.
     """
+    from .qspace import show_q_layers
+
     tuples = result_layers(extraction, source, scores=scores, reference=reference)
     selected, active = set(viewer.layers.selection), viewer.layers.selection.active
     remove_stale(viewer, source.name, {kw["name"] for _, kw, _ in tuples})
-    layers = apply_layers(viewer, tuples)
+    real = [t for t in tuples if not is_q_space(t[1])]
+    q_tuples = [t for t in tuples if is_q_space(t[1])]
+    # q-space in its own canvas: fitted to it, and no unit clash with Å layers
+    layers = apply_layers(viewer, real) + show_q_layers(viewer, q_tuples)
     viewer.layers.selection.clear()
     viewer.layers.selection.update(selected & set(viewer.layers))
     if active in viewer.layers:

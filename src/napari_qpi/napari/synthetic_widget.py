@@ -195,12 +195,15 @@ class SyntheticWidget(Container):
     def _on_returned(self, result) -> None:
         from napari.utils.notifications import show_error
 
-        from .layers import apply_layers, synthetic_layers
+        from .layers import OBSERVATION_NAME, apply_layers, synthetic_layers
+        from .results import remove_stale
 
         if isinstance(result, Exception):
             show_error(f"Synthetic data: {result}")
             return
         self.last = result
+        # the outputs of the map this one overwrites describe data that is gone
+        remove_stale(self._viewer, OBSERVATION_NAME, keep=set())
         layers = apply_layers(self._viewer, synthetic_layers(result))
         self._viewer.layers.selection.active = layers[0]
 
