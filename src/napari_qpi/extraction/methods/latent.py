@@ -56,11 +56,18 @@ def turn(problem: Problem, r: int) -> Problem:
                    positions=pos)
 
 
+#: Kernels (views × energies) decoded together in one batch of the joint fit: on 2 CPU
+#: cores four 128² views cost 2× one, not 4×; a long stack goes a view at a time, so
+#: the decoder's autograd memory stays that of the fit of one view.
+BATCH_KERNELS = 32
+
+
 def best_view_fit(problem: Problem, mask=None, views=VIEWS):
     """The latent fit started from each quarter-turn view of the network; the one whose
     kernel (turned back) predicts the pixels outside ``mask`` best.
 
-    ``views`` are the quarter turns of the map the network and the fit run on.
+    ``views`` are the quarter turns of the map the network and the fit's start run on.
+    The views' fits are independent and run together (:func:`fit_views`).
 
     Returns ``(MethodResult, cv_residual)`` or None (no view could be fitted). The result's
     ``info["latent_view"]`` is its view: its latent decodes to the kernel turned by that
@@ -69,19 +76,16 @@ def best_view_fit(problem: Problem, mask=None, views=VIEWS):
     from ..quality import problem_cv
     from .learned import run_network
 
-    best = None
-    for i, r in enumerate(views):
+    starts = {}
+    for r in views:
         turned = turn(problem, r)
-        start = yield from run_network(turned, "two-stage", rotations=1)
-        turned_mask = None if mask is None else np.ascontiguousarray(np.rot90(mask, r))
-        fit = yield from latent_fit(turned, start, turned_mask,
-                                    label=f"{LABEL} (view {i + 1} of {len(views)})")
-        if fit is None:
-            continue
-        kernel = np.ascontiguousarray(np.rot90(fit.kernel, -r, (-2, -1)))
-        cv = problem_cv(problem, kernel)
+        starts[r] = yield from run_network(turned, "two-stage", rotations=1)
+    fits = yield from fit_views(problem, starts, mask)
+    best = None
+    for r, fit in fits.items():
+        cv = problem_cv(problem, fit.kernel)
         if best is None or cv < best[1]:
-            best = MethodResult(kernel, None, None, fit.latent, {"latent_view": r}), cv
+            best = MethodResult(fit.kernel, None, None, fit.latent, {"latent_view": r}), cv
     return best
 
 
@@ -101,48 +105,105 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
     correction δ; no uncertainty, which belonged to the start), or None when the start has
     no latent at the map's own scale or the map is too small for the working window.
     """
+    fits = yield from fit_views(problem, {0: start}, mask, reread=reread, label=label)
+    return fits.get(0)
+
+
+def fit_views(problem: Problem, starts: dict, mask=None, *, reread: bool = True,
+              label: str = LABEL):
+    """The latent fit of each view's start, all views in one joint optimisation.
+
+    ``starts`` maps a quarter turn ``r`` to the network's result on the map turned by
+    ``r``. Each view's start (self-guidance, polarity, the decoder's anchor, the first
+    activation) is read on its turned map; the fit then runs on the map as it is, each
+    view's decoding turned back: convolution commutes with a quarter turn, and Adam's
+    steps are per element, so the joint fit takes each view's own steps (a sum of
+    independent losses) while the decoder runs once per step for all of them.
+
+    Returns a dict r → MethodResult (kernel on the map as it is; the latent decodes to it
+    turned by r); views without a fit (see :func:`latent_fit`) are left out.
+    """
+    y = problem.observation
+    prepared = {}
+    for r, start in starts.items():
+        view = yield from _view_start(turn(problem, r), start, mask, r, reread, label)
+        if view is not None:
+            prepared[r] = view
+    if not prepared:
+        return {}
+    e = y.shape[0]
+    per = max(1, BATCH_KERNELS // e)
+    order = list(prepared)
+    out = {}
+    for i in range(0, len(order), per):
+        group = {r: prepared[r] for r in order[i:i + per]}
+        out.update((yield from _joint_fit(problem, group, mask, label)))
+    return out
+
+
+def _view_start(turned: Problem, start: MethodResult, mask, r: int, reread: bool,
+                label: str):
+    """One view's start on its turned map: dict of latent, anchor, sign and activation
+    (turned back onto the map as it is), or None."""
     from ...models.inference import predict
     from ...models.weights import cached_set
 
-    if start.latent is None or problem.info.get("working_zoom", 1.0) != 1.0:
+    if start.latent is None or turned.info.get("working_zoom", 1.0) != 1.0:
         return None
-    y = problem.observation
-    e, h, w = y.shape
-    k = problem.kernel_size
-    support = None if problem.positions is None else support_mask(problem.positions, (h, w))
+    vae = cached_set(turned.weights, "cpu")[1]["vae"]
+    k_model = vae.cfg.kernel_size  # the decoder's output window
+    y = turned.observation
+    h, w = y.shape[-2:]
+    ww = min(2 * k_model - 1, (min(h, w) // 2) * 2 + 1)
+    if ww < k_model:
+        return None
+    tmask = None if mask is None else np.ascontiguousarray(np.rot90(mask, r))
+    support = None if turned.positions is None else support_mask(turned.positions, (h, w))
     kernel, latent = np.asarray(start.kernel, float), start.latent
-    if problem.positions is None and reread:
-        guide = self_guide(y, kernel, mask)
+    if turned.positions is None and reread:
+        guide = self_guide(y, kernel, tmask)
         yield Progress(label, 0, OUTER * INNER)
         if guide is not None:
             kernel, _, latent = yield from predict(y, method="two-stage", guide=guide,
-                                                   device="cpu", weights=problem.weights,
+                                                   device="cpu", weights=turned.weights,
                                                    rotations=1)
             yield Progress(label, 0, OUTER * INNER)
     # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0)
     kernel = polarity(y, kernel) * kernel
-    _, nets, _ = cached_set(problem.weights, "cpu")
-    vae = nets["vae"]
-    k_model = 65
-    yt = torch.from_numpy(y).float()
     # an anchored decoder reads each slice's power kernel (the data's magnitude)
-    anchor = vae.anchor_of(yt)
-
-    def decode(z):
-        return vae.decode(z, anchor)
-
-    ww = min(2 * k_model - 1, (min(h, w) // 2) * 2 + 1)
-    if ww < k_model:
-        return None
-    act = _activation(y, center_window(kernel, k_model), support, mask, num_iter=80)
-    mt = torch.ones(h, w) if mask is None else torch.from_numpy(np.asarray(mask)).float()
-    ynorm = float(((yt * mt) ** 2).sum())
+    anchor = vae.anchor_of(torch.from_numpy(y).float())
+    act = _activation(y, center_window(kernel, k_model), support, tmask, num_iter=80)
     z0 = torch.from_numpy(np.asarray(latent)).float()
     with torch.no_grad():
-        sign = 1.0 if float((decode(z0).numpy() * center_window(kernel, k_model)).sum()) >= 0 \
-            else -1.0
+        dec = vae.decode(z0, anchor).numpy()
+    sign = 1.0 if float((dec * center_window(kernel, k_model)).sum()) >= 0 else -1.0
+    return {"z0": z0, "anchor": anchor, "sign": sign, "ww": ww,
+            "act": np.ascontiguousarray(np.rot90(act, -r))}
+
+
+def _joint_fit(problem: Problem, views: dict, mask, label: str):
+    """Adam on the views' latents and corrections together, activations by FISTA per
+    view, on the map as it is (see :func:`fit_views`)."""
+    from ...models.weights import cached_set
+
+    y = problem.observation
+    e, h, w = y.shape
+    k = problem.kernel_size
+    support = None if problem.positions is None else support_mask(problem.positions, (h, w))
+    turns = list(views)
+    nv = len(turns)
+    ww = views[turns[0]]["ww"]
+    vae = cached_set(problem.weights, "cpu")[1]["vae"]
+    k_model = vae.cfg.kernel_size
+    yt = torch.from_numpy(y).float()
+    mt = torch.ones(h, w) if mask is None else torch.from_numpy(np.asarray(mask)).float()
+    ynorm = float(((yt * mt) ** 2).sum())
+    anchor = torch.cat([views[r]["anchor"] for r in turns])
+    z0 = torch.stack([views[r]["z0"] for r in turns])  # (V, E, d)
+    sign = torch.tensor([views[r]["sign"] for r in turns]).float()[:, None, None, None]
+    acts = [views[r]["act"] for r in turns]
     z = z0.clone().requires_grad_(True)
-    delta = torch.zeros(e, ww, ww, requires_grad=True)
+    delta = torch.zeros(nv, e, ww, ww, requires_grad=True)
     pad = (ww - k_model) // 2
     rr = torch.arange(ww) - ww // 2
     inner = ((rr[:, None].abs() <= k_model // 2) & (rr[None, :].abs() <= k_model // 2)).float()
@@ -150,17 +211,21 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
     geometry = ConvOperator(torch.zeros(e, ww, ww), (h, w))
 
     def work_kernel() -> torch.Tensor:
-        return torch.nn.functional.pad(sign * decode(z), (pad, pad, pad, pad)) + delta
+        dec = vae.decode(z.reshape(nv * e, -1), anchor).reshape(nv, e, k_model, k_model)
+        dec = torch.stack([torch.rot90(dec[i], -r, (-2, -1)) for i, r in enumerate(turns)])
+        return torch.nn.functional.pad(sign * dec, (pad, pad, pad, pad)) + delta
 
+    kw = None
     for outer in range(OUTER):
-        x = torch.from_numpy(act).float()
+        x = torch.from_numpy(np.stack(acts)).float()
         for i in range(INNER):
             # an event per step: on a stack one alternation takes over a second, and
             # Cancel takes effect at the next event
             yield Progress(label, outer * INNER + i, OUTER * INNER)
             fit = geometry.kernel_forward(work_kernel(), x)
+            # the sum of each view's loss (each view's own data term and penalties)
             loss = (0.5 * (((fit - yt) * mt) ** 2).sum() / ynorm
-                    + PRIOR_WEIGHT * ((z - z0) ** 2).mean()
+                    + PRIOR_WEIGHT * ((z - z0) ** 2).mean((-2, -1)).sum()
                     + INNER_WEIGHT * ((delta * inner) ** 2).sum()
                     + OUTER_WEIGHT * ((delta * (1 - inner)) ** 2).sum())
             opt.zero_grad()
@@ -168,9 +233,11 @@ def latent_fit(problem: Problem, start: MethodResult, mask=None, *, reread: bool
             opt.step()
         with torch.no_grad():
             kw = work_kernel().double().numpy()
-        kw = kw / (np.linalg.norm(kw) / np.sqrt(e) + 1e-12)
-        act = _activation(y, kw, support, mask, x0=act * (np.abs(act).max() > 0))
+        kw = kw / (np.sqrt((kw**2).sum((-3, -2, -1), keepdims=True)) / np.sqrt(e) + 1e-12)
+        acts = [_activation(y, kv, support, mask, x0=a * (np.abs(a).max() > 0))
+                for kv, a in zip(kw, acts)]
     yield Progress(label, OUTER * INNER, OUTER * INNER)
     with torch.no_grad():
         lat = z.numpy().copy()
-    return MethodResult(center_window(kw, k), None, None, lat)
+    return {r: MethodResult(center_window(kw[i], k), None, None, lat[i])
+            for i, r in enumerate(turns)}
