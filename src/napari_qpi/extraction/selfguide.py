@@ -27,9 +27,13 @@ GUIDE_ITERS = 40
 
 def activation(y, kernel, support=None, mask=None, x0=None, num_iter: int = 20):
     """The sparse non-negative activation of ``kernel`` in one map (numpy), with λ
-    relative to the largest matched-filter response."""
-    op = ConvOperator(kernel, y.shape[-2:])
-    lam = RELATIVE_SPARSITY * float(np.abs(op.adjoint(y * (1 if mask is None else mask))).max())
+    relative to the largest matched-filter response; a batch of kernels (B, E, k, k)
+    gives one activation (B, H, W) each, each with its own λ."""
+    op = ConvOperator(np.asarray(kernel, np.float32), y.shape[-2:])  # float32 FFTs: speed
+    # one λ per kernel of a batch (B, E, k, k)
+    lam = RELATIVE_SPARSITY * np.abs(op.adjoint(y * (1 if mask is None else mask))).max(
+        axis=(-2, -1))
+    lam = float(lam) if np.ndim(lam) == 0 else lam
     return fista(op, y, sparsity=lam, num_iter=num_iter, x0=x0, support=support, mask=mask)
 
 

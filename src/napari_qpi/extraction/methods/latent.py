@@ -234,8 +234,9 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
         with torch.no_grad():
             kw = work_kernel().double().numpy()
         kw = kw / (np.sqrt((kw**2).sum((-3, -2, -1), keepdims=True)) / np.sqrt(e) + 1e-12)
-        acts = [_activation(y, kv, support, mask, x0=a * (np.abs(a).max() > 0))
-                for kv, a in zip(kw, acts)]
+        a = np.stack(acts)
+        acts = list(_activation(y, kw, support, mask,
+                                x0=a * (np.abs(a).max((-2, -1), keepdims=True) > 0)))
     yield Progress(label, OUTER * INNER, OUTER * INNER)
     with torch.no_grad():
         lat = z.numpy().copy()
