@@ -2,11 +2,13 @@
 
     python benchmarks/bench_extract.py
     python benchmarks/bench_extract.py --network-only
+    python benchmarks/bench_extract.py --default-only
 
 Prints the network time per 128×128 slice (target ≤ 50 ms on 2 CPU cores; with
 ``--network-only`` for one view and the default four, and nothing else), the whole
 extract() time per slice, the time of ``auto`` and ``sbd`` on one map and on an
-8-energy stack, and the peak resident memory of a 256×256×128 stack
+8-energy stack (``--default-only``: the default method alone, also on a 256×256 map, the
+issue-27 targets 3 s / 10 s / 20 s), and the peak resident memory of a 256×256×128 stack
 extraction (target < 2 GB) measured in a fresh process.
 """
 
@@ -43,9 +45,22 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="speed and memory of extraction")
     p.add_argument("--network-only", action="store_true",
                    help="time the network alone, with one view and with the default four")
+    p.add_argument("--default-only", action="store_true",
+                   help="time the default method alone: one 128² map, an 8×128² stack, "
+                        "one 256² map")
     a = p.parse_args(argv)
     sim = simulate(seed=0, energies=np.linspace(-20, 60, 16))
     obs = sim.observation
+    if a.default_only:
+        big = simulate(seed=0, energies=np.array([10.0]), shape=(256, 256),
+                       n_scatterers=80).observation
+        extract(obs[:1], method="power")  # warm up: imports, FFT plans
+        for label, data in (("1×128×128", obs[:1]), ("8×128×128", obs[:8]),
+                            ("1×256×256", big)):
+            t = time.perf_counter()
+            extract(data, method="auto")
+            print(f"extract(auto) {label}: {time.perf_counter() - t:.1f} s")
+        return
     for threads in (1, 2):
         torch.set_num_threads(threads)
         drain(predict(obs[:2]))  # warm up, load weights

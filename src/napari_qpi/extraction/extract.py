@@ -221,7 +221,8 @@ def iter_extract(
     t_kernel = time.perf_counter() - t0
     if auto_k:
         result = yield from choose_window(y, result, problem, int(kernel_size), sparsity)
-    out = yield from finish(y, result, problem, sparsity=sparsity, spectral=noise)
+    out = yield from finish(y, result, problem, sparsity=sparsity, spectral=noise,
+                            known=first)
     if auto_k:
         out["info"]["warnings"] += window_warnings(int(kernel_size), int(largest),
                                                    int(result.kernel.shape[-1]))
@@ -264,6 +265,15 @@ def check_finite(values, what: str, spec: Method, weights) -> None:
                      f"infinite values: {cause}; try method='sbd' or 'power', or report it")
 
 
+@dataclass(frozen=True)
+class FirstNoise:
+    """The noise level read with the power kernel: the kernel, the level, the choice."""
+
+    kernel: np.ndarray
+    noise: np.ndarray
+    choice: object  # sparsity.NoiseChoice
+
+
 def first_noise(y: np.ndarray, spectral: np.ndarray, kernel_size: int, positions,
                 rng: int):
     """The noise level the methods work with, read from held-out pixels with the
@@ -274,8 +284,9 @@ def first_noise(y: np.ndarray, spectral: np.ndarray, kernel_size: int, positions
     from .sparsity import choose_noise
 
     support = None if positions is None else support_mask(positions, y.shape[-2:])
-    return choose_noise(y, power_kernel(y, kernel_size), spectral=spectral, rng=rng,
-                        support=support)
+    kernel = power_kernel(y, kernel_size)
+    choice = choose_noise(y, kernel, spectral=spectral, rng=rng, support=support)
+    return FirstNoise(kernel, choice.noise, choice)
 
 
 def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimate: int,
@@ -348,11 +359,14 @@ def scatterer_count(activation: np.ndarray) -> int:
 
 def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
            sparsity: float | None = None,
-           spectral: np.ndarray | None = None) -> Generator[Progress, None, dict]:
+           spectral: np.ndarray | None = None,
+           known: FirstNoise | None = None) -> Generator[Progress, None, dict]:
     """Data-consistent fit of a method's kernel and its scores (see the module notes).
 
     ``spectral``: the white-noise estimate per slice (:func:`~.noise.noise_level`), used
-    where the held-out pixels agree with it (:mod:`.sparsity`).
+    where the held-out pixels agree with it (:mod:`.sparsity`). ``known``: the level
+    already read for a kernel (:func:`first_noise`), reused when it is this one (the
+    power method's), since the same kernel, pixels and seed choose the same level.
     """
     from .fista import centre, support_mask
     from .fit import fit_map
@@ -365,8 +379,12 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     kernel = np.asarray(result.kernel, dtype=float)
     # the level the final kernel predicts held-out pixels best with (the methods worked
     # with the power kernel's); a given sparsity multiplies it
-    chosen = choose_noise(y, kernel, spectral=problem.noise if spectral is None
-                          else spectral, rng=problem.rng, support=support)
+    if known is not None and known.kernel.shape == kernel.shape and np.array_equal(
+            known.kernel, kernel):
+        chosen = known.choice
+    else:
+        chosen = choose_noise(y, kernel, spectral=problem.noise if spectral is None
+                              else spectral, rng=problem.rng, support=support)
     yield Progress("fitting the activation and amplitudes", 1, 2)
     # with the sparsity read from the data: one pixel per scatterer, weak groups dropped
     # (fit.merge_scatterers); a sparsity the user gives gets the ℓ1 fit as it is. The
