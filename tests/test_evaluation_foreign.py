@@ -73,6 +73,7 @@ def test_guided_run_gives_every_method_the_true_positions(folder):
     assert "### Foreign maps (3 cases, guided)" in foreign_table(records)
 
 
+@pytest.mark.slow
 def test_real_foreign_set_two_cases():
     folder = default_directory()
     if folder is None:

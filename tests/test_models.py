@@ -81,6 +81,7 @@ def test_shipped_weights_are_small_and_load_offline():
     assert total < 20 * 2**20  # the budget of issue 11 for both sets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weights", ["default"])
 def test_shipped_two_stage_leads_one_step_guided_and_matches_it_blind(weights):
     """Seen families at SNR 5, 8 seeded cases: with the scatterer positions two-stage is
