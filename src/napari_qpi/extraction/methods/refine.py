@@ -31,7 +31,7 @@ def candidates(problem: Problem):
     """
     from dataclasses import replace
 
-    from ..extract import run_method
+    from ..run import run_method
 
     big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
     out = {}
