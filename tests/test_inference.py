@@ -69,6 +69,15 @@ def test_uncertainty_is_seeded(maps):
     assert not np.array_equal(a, c)
 
 
+def test_without_uncertainty_the_kernel_and_latent_are_unchanged(maps):
+    y, _ = maps
+    k, unc, z = drain(predict(y))
+    k0, unc0, z0 = drain(predict(y, uncertainty=False))
+    assert unc is not None and unc0 is None
+    np.testing.assert_allclose(k0, k, rtol=0, atol=1e-6 * np.abs(k).max())
+    np.testing.assert_allclose(z0, z, rtol=0, atol=1e-5 * np.abs(z).max())
+
+
 def test_rotations_must_be_a_divisor_of_a_full_turn(maps):
     with pytest.raises(ValueError, match="rotations"):
         drain(predict(maps[0], rotations=3))

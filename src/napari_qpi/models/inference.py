@@ -51,7 +51,7 @@ def _unit(k: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.ndarray | None = None,
             weights: str = "default", device: str = "cpu", seed: int = 0,
-            rotations: int | None = None):
+            rotations: int | None = None, uncertainty: bool = True):
     """Predict kernels slice by slice, in batches; a generator of progress.
 
     Parameters
@@ -72,6 +72,9 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
         runs on; default :data:`ROTATIONS`. The kernel is the mean of their unit-norm
         kernels turned back, the uncertainty the spread of posterior samples drawn over
         all of them. 1 runs the network once, as trained (a latent and its decoding).
+    uncertainty : bool
+        Draw the posterior samples behind the uncertainty; without them (a start that
+        only needs the kernel and latent) the uncertainty is None.
 
     Yields
     ------
@@ -113,6 +116,11 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             mu, logvar = torch.cat([m for m, _ in enc]), torch.cat([lv for _, lv in enc])
             anchor = None if anchors[0] is None else torch.cat(anchors)
             kernels.append(_unit(_back(vae.decode(mu, anchor), rotations)).mean(0).cpu().numpy())
+            latents.append(mu[:len(mu) // rotations].cpu().numpy())
+            if not uncertainty:
+                spreads.append(None)
+                yield Progress(f"{method} network", min(start + BATCH, e), e)
+                continue
             # samples drawn over every view: the spread holds the posterior's width and
             # the views' disagreement
             per = max(1, UNCERTAINTY_SAMPLES // rotations)
@@ -124,7 +132,6 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             samples = _unit(samples.transpose(1, 2).flatten(0, 1))
             # the kernel is normalised later; the spread is relative to its norm
             spreads.append(samples.std(0).cpu().numpy())
-            latents.append(mu[:len(mu) // rotations].cpu().numpy())
         yield Progress(f"{method} network", min(start + BATCH, e), e)
     kernel = np.concatenate(kernels)
     unc = None if spreads[0] is None else np.concatenate(spreads)

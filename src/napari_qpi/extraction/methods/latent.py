@@ -79,7 +79,9 @@ def best_view_fit(problem: Problem, mask=None, views=VIEWS):
     starts = {}
     for r in views:
         turned = turn(problem, r)
-        starts[r] = yield from run_network(turned, "two-stage", rotations=1)
+        # the fit needs the start's kernel and latent, not its uncertainty
+        starts[r] = yield from run_network(turned, "two-stage", rotations=1,
+                                           uncertainty=False)
     fits = yield from fit_views(problem, starts, mask)
     best = None
     for r, fit in fits.items():
@@ -166,7 +168,7 @@ def _view_start(turned: Problem, start: MethodResult, mask, r: int, reread: bool
         if guide is not None:
             kernel, _, latent = yield from predict(y, method="two-stage", guide=guide,
                                                    device="cpu", weights=turned.weights,
-                                                   rotations=1)
+                                                   rotations=1, uncertainty=False)
             yield Progress(label, 0, OUTER * INNER)
     # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0)
     kernel = polarity(y, kernel) * kernel

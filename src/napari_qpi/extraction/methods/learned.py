@@ -10,18 +10,18 @@ from ..scale import center_window
 
 
 def run_network(problem: Problem, network: str, guide: np.ndarray | None = None,
-                rotations: int | None = None):
+                rotations: int | None = None, uncertainty: bool = True):
     """Run a network slice by slice; a MethodResult on the problem's kernel window.
 
-    ``rotations`` as in :func:`~napari_qpi.models.inference.predict` (default: the map
-    seen in four quarter turns, the kernels averaged)."""
+    ``rotations`` and ``uncertainty`` as in :func:`~napari_qpi.models.inference.predict`
+    (default: the map seen in four quarter turns, the kernels averaged)."""
     from ...models.inference import _guide_map as guide_map
     from ...models.inference import predict
 
     if guide is None:
         guide = guide_map(problem.positions, problem.observation.shape[-2:])
     gen = predict(problem.observation, method=network, guide=guide, device=problem.device,
-                  weights=problem.weights, rotations=rotations)
+                  weights=problem.weights, rotations=rotations, uncertainty=uncertainty)
     while True:
         try:
             event = next(gen)
