@@ -111,7 +111,24 @@ EDGES = [
     ({"observation": np.ma.masked_array(MAP, mask=MAP > 2)}, "masked array with"),
     ({"observation": np.broadcast_to(np.float32(1), (40, 4096, 4096))},
      "would need about .* GB.*crop"),
+    ({"config": {"prefer_margin": 0.2}}, "is not an AutoConfig; pass napari_qpi.AutoConfig"),
 ]
+
+
+@pytest.mark.parametrize(("kwargs", "phrase"), [
+    ({"views": ()}, r"views=\(\)\): give distinct quarter turns from 0–3"),
+    ({"views": (0, 4)}, "views=.*quarter turns"),
+    ({"prefer_margin": -0.1}, "prefer_margin=-0.1.*finite number ≥ 0"),
+    ({"zoom_margin": float("nan")}, "zoom_margin=nan"),
+    ({"window_margin": "5 %"}, "window_margin="),
+    ({"latent_iterations": (6, 15)}, "latent_iterations=.*3 whole numbers"),
+    ({"refine_iterations": (25, 0)}, "refine_iterations=.*2 whole numbers ≥ 1"),
+])
+def test_auto_config_refuses_rules_it_cannot_follow(kwargs: dict, phrase: str) -> None:
+    from napari_qpi import AutoConfig
+
+    with pytest.raises(ValueError, match=phrase):
+        AutoConfig(**kwargs)
 
 
 @pytest.mark.parametrize(("kwargs", "phrase"), EDGES, ids=[f"edge-{i}" for i in

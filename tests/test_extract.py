@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_qpi import QPIStack, extract, simulate
+from napari_qpi import AutoConfig, QPIStack, extract, simulate
 from napari_qpi.evaluation.metrics import kernel_similarity, tail_similarity
 from napari_qpi.extraction import METHODS, iter_extract
-from napari_qpi.extraction.extract import ZOOM_MARGIN
 from napari_qpi.physics import default_band
 
 NOISE = np.random.default_rng(0).normal(size=(80, 80))
@@ -152,7 +151,7 @@ def test_same_surface_at_two_pixel_sizes_gives_the_same_kernel_in_angstrom():
     # worse; the coarse one (≈ 13 px) is read as it is
     scores = kf.info["working_zoom_cv"]
     assert len(scores) == 2 and min(scores) < 0.9
-    assert scores[kf.info["working_zoom"]] <= min(scores.values()) + ZOOM_MARGIN
+    assert scores[kf.info["working_zoom"]] <= min(scores.values()) + AutoConfig().zoom_margin
     assert kc.info["working_zoom"] == 1.0 and "working_zoom_cv" not in kc.info
     # and each sampling recovers its own true kernel, tail included
     assert tail_similarity(fine.kernel[0], kf.kernel[0]) > 0.8

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
-from napari_qpi import extract, simulate
+from napari_qpi import AutoConfig, extract, simulate
 from napari_qpi.extraction.extract import prepare
 from napari_qpi.extraction.fit import fit_map
-from napari_qpi.extraction.methods.auto import PREFER_MARGIN, PREFERRED, choose
+from napari_qpi.extraction.methods.auto import PREFERRED, choose
 from napari_qpi.extraction.operator import ConvOperator
 from napari_qpi.extraction.quality import cv_residual, whiteness
 from napari_qpi.extraction.registry import METHODS
@@ -157,7 +157,7 @@ def test_auto_returns_a_named_candidate_and_its_scores():
     cands = res.info["candidates"]
     assert res.info["auto_pick"] in cands and res.method in METHODS
     assert {"two-stage", "power"} <= set(cands) and any(c.startswith("refine") for c in cands)
-    best = choose({m: c["cv_residual"] for m, c in cands.items()})
+    best = choose({m: c["cv_residual"] for m, c in cands.items()}, AutoConfig().prefer_margin)
     assert res.method == best.split(" (")[0] and res.info["auto_pick"] == best
     for key in ("relative_residual", "cv_residual", "whiteness", "active_fraction",
                 "kernel_size", "noise_level", "sparsity"):
@@ -165,15 +165,18 @@ def test_auto_returns_a_named_candidate_and_its_scores():
 
 
 def test_auto_keeps_the_latent_fit_unless_another_is_clearly_better():
-    near = {"two-stage": 0.55, "power": 0.47, "refine (latent)": 0.47 * (1 + PREFER_MARGIN) - 1e-6}
-    assert choose(near) == PREFERRED == "refine (latent)"
-    far = dict(near, **{"refine (latent)": 0.47 * (1 + PREFER_MARGIN) + 1e-3})
-    assert choose(far) == "power"
+    m = AutoConfig().prefer_margin
+    near = {"two-stage": 0.55, "power": 0.47, "refine (latent)": 0.47 * (1 + m) - 1e-6}
+    assert choose(near, m) == PREFERRED == "refine (latent)"
+    far = dict(near, **{"refine (latent)": 0.47 * (1 + m) + 1e-3})
+    assert choose(far, m) == "power"
+    # a wider margin (a user's AutoConfig) keeps the fit where the default would not
+    assert choose(far, 2 * m) == PREFERRED and choose(near, 0.0) == "power"
     # a fit that predicts held-out pixels worse than its own start is not kept
     worse = {"two-stage": 0.48, "power": 0.47, "refine (latent)": 0.49}
-    assert choose(worse) == "power"
+    assert choose(worse, m) == "power"
     # without a latent fit (e.g. at a resampled working scale): the lowest CV
-    assert choose({"two-stage": 0.5, "refine (power)": 0.4}) == "refine (power)"
+    assert choose({"two-stage": 0.5, "refine (power)": 0.4}, m) == "refine (power)"
 
 
 def test_extraction_of_pure_noise_warns():
@@ -206,17 +209,19 @@ def test_operator_forward_of_fit_reproduces_the_map():
 def test_automatic_window_cuts_a_tail_only_when_the_crop_is_clearly_better(
         monkeypatch, crop_over_wide, mid_over_wide, kept):
     """A learned 65-px kernel keeps its tail unless a crop on the ladder (the estimated
-    window, the midpoint) predicts held-out pixels better by more than WINDOW_MARGIN
-    (5 %); of the crops that do, the best."""
+    window, the midpoint) predicts held-out pixels better by more than the window margin
+    (5 %); of the crops that do, the best. A user's wider margin keeps the tail."""
     from napari_qpi.extraction import quality
-    from napari_qpi.extraction.extract import WINDOW_MARGIN, choose_window
-    from napari_qpi.extraction.registry import MethodResult
+    from napari_qpi.extraction.extract import choose_window
+    from napari_qpi.extraction.registry import MethodResult, Problem
 
-    assert 0.03 < WINDOW_MARGIN < 0.1
+    assert AutoConfig().window_margin == 0.05
     cv = {65: 0.5, 43: 0.5 * mid_over_wide, 21: 0.5 * crop_over_wide}
     monkeypatch.setattr(quality, "problem_cv", lambda problem, k, s=None: cv[k.shape[-1]])
     kernel = np.random.default_rng(0).normal(size=(1, 65, 65))
-    result = drain(choose_window(None, MethodResult(kernel, None, None, None, {}), None, 21,
-                                 None))
+    problem = Problem(np.zeros((1, 8, 8)), None, 65)
+    result = drain(choose_window(None, MethodResult(kernel), problem, 21, None))
     assert result.kernel.shape[-1] == kept
     assert result.info["window_cv"] == cv and result.info["window_estimate"] == 21
+    wide = Problem(np.zeros((1, 8, 8)), None, 65, config=AutoConfig(window_margin=0.5))
+    assert drain(choose_window(None, MethodResult(kernel), wide, 21, None)).kernel.shape[-1] == 65

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from napari_qpi import simulate
+from napari_qpi import AutoConfig, simulate
 from napari_qpi.evaluation.metrics import tail_similarity
 from napari_qpi.extraction.extract import prepare
 from napari_qpi.extraction.methods.latent import best_view_fit, latent_fit, turn
@@ -37,7 +39,9 @@ def _problem():
 def test_a_view_fit_is_turned_back_onto_the_map():
     truth, problem = _problem()
     mask = holdout_mask(problem.observation.shape[-2:], problem.rng)
-    fit, cv = drain(best_view_fit(problem, mask, views=(1,)))
+    # the views come from the problem's AutoConfig
+    one = replace(problem, config=AutoConfig(views=(1,)))
+    fit, cv = drain(best_view_fit(one, mask))
     assert fit.info == {"latent_view": 1}
     assert cv == problem_cv(problem, fit.kernel)
     # the kernel fitted on the turned map, turned back, has the true kernel's orientation

@@ -1,8 +1,8 @@
 """napari-qpi: extract the single-scatterer QPI kernel from STM dI/dV maps.
 
-The public API is small: :func:`simulate`, :func:`extract`, :class:`QPIStack` and
-:func:`load_stack`. Importing the package is cheap: torch and napari load only when
-something needs them.
+The public API is small: :func:`simulate`, :func:`extract` (its automatic choices in
+:class:`AutoConfig`), :class:`QPIStack` and :func:`load_stack`. Importing the package is
+cheap: torch and napari load only when something needs them.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ _LAZY = {
     "QPIFormatError": "napari_qpi.io.errors",
     "extract": "napari_qpi.extraction.extract",
     "Extraction": "napari_qpi.extraction.extract",
+    "AutoConfig": "napari_qpi.extraction.config",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .extraction.config import AutoConfig
     from .extraction.extract import Extraction, extract
     from .io.errors import QPIFormatError
     from .io.load import load_stack

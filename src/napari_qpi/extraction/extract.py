@@ -21,8 +21,9 @@ import numpy as np
 
 from .._validation import check_int, check_nonnegative
 from ..progress import Progress, drain
+from .config import AutoConfig
 from .registry import Method, MethodResult, Problem, get_method
-from .run import DEFAULT_KERNEL_SIZE, ZOOM_MARGIN, run_method  # noqa: F401
+from .run import DEFAULT_KERNEL_SIZE, run_method
 from .threads import use_threads
 from .validate import check_device, check_kernel_size, check_pixel_size, check_size, validate
 
@@ -33,11 +34,6 @@ DENSITY_WARNING = 0.05
 #: Residual structure (:func:`~.quality.residual_structure`) above which a warning says
 #: the residual holds a pattern.
 STRUCTURE_WARNING = 0.05
-#: How much lower (relative) the crop's cross-validated residual must be for the
-#: automatic window to cut a wider kernel's tail. Small differences mostly measure the
-#: core; chosen on our own class draws (docs/models.md, "The window choice"), never on
-#: a validation set.
-WINDOW_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -116,6 +112,7 @@ def iter_extract(
     sparsity: float | None = None,
     rng: int = 0,
     preprocess="auto",
+    config: AutoConfig | None = None,
 ) -> Generator[Progress, None, Extraction]:
     """Generator form of :func:`extract`: yields :class:`~napari_qpi.progress.Progress`,
     returns the :class:`Extraction`. Closing the generator between events cancels."""
@@ -127,6 +124,11 @@ def iter_extract(
     obs, pos = validate(obs_in, positions)
     sparsity = None if sparsity is None else check_nonnegative(sparsity, "sparsity")
     rng = check_int(rng, "rng", low=0)
+    if config is None:
+        config = AutoConfig()
+    elif not isinstance(config, AutoConfig):
+        raise ValueError(f"config={config!r} is not an AutoConfig; pass "
+                         "napari_qpi.AutoConfig(...) with the rules to change, or None")
     # one power of two brings the data near 1 before anything squares it (1e154 would
     # overflow) or casts it to float32 (1e-45 would vanish); exact, undone at the end
     unit = float(2.0 ** np.round(np.log2(np.abs(obs).max())))
@@ -163,8 +165,9 @@ def iter_extract(
     run_k = kernel_size if (spec.windowed or not auto_k) else largest
     yield Progress("reading the noise level from held-out pixels", 0, 1)
     first = first_noise(y, noise, int(run_k), pos, int(rng))
-    problem = Problem(y, pos, int(run_k), device, pixel_size, first.noise, weights,
-                      int(rng), max_window=largest if auto_k else None)
+    problem = Problem(y, pos, int(run_k), device=device, pixel_size=pixel_size,
+                      noise=first.noise, weights=weights, rng=int(rng),
+                      max_window=largest if auto_k else None, config=config)
     result = yield from run_method(spec, problem)
     check_finite(result.kernel, f"the kernel of method {spec.name!r}", spec, weights)
     t_kernel = time.perf_counter() - t0
@@ -175,7 +178,7 @@ def iter_extract(
     if auto_k:
         out["info"]["warnings"] += window_warnings(int(kernel_size), int(largest),
                                                    int(result.kernel.shape[-1]))
-    info = {**problem.info, **result.info, **out.pop("info")}
+    info = {**result.info, **out.pop("info")}
     info["warnings"] = warnings + info.get("warnings", [])
     info.update(seconds=time.perf_counter() - t0, seconds_kernel=t_kernel,
                 pixel_size=pixel_size, kernel_size=int(result.kernel.shape[-1]),
@@ -246,8 +249,8 @@ def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimat
     scored by how well each predicts held-out pixels. The estimate says where the map's
     own signal ends, but on an instrument's map (1/f noise, a lattice) it can fall short;
     the widest window is kept unless a crop predicts held-out pixels clearly better (by
-    more than :data:`WINDOW_MARGIN`): the tail carries little of the kernel's energy but
-    most of its physics.
+    more than ``problem.config.window_margin``): the tail carries little of the kernel's
+    energy but most of its physics.
     """
     from .quality import problem_cv
     from .scale import center_window
@@ -265,7 +268,7 @@ def choose_window(y: np.ndarray, result: MethodResult, problem: Problem, estimat
     yield Progress("choosing the kernel window on held-out pixels", len(ladder), len(ladder))
     info = {**result.info, "window_cv": scores, "window_estimate": int(estimate)}
     best = min(scores, key=scores.get)
-    if best == full or scores[best] >= (1 - WINDOW_MARGIN) * scores[full]:
+    if best == full or scores[best] >= (1 - problem.config.window_margin) * scores[full]:
         return MethodResult(kernel, result.activation, result.uncertainty, result.latent,
                             info)
     unc = None if result.uncertainty is None else center_window(result.uncertainty, best)
@@ -393,6 +396,7 @@ def extract(
     sparsity: float | None = None,
     rng: int = 0,
     preprocess="auto",
+    config: AutoConfig | None = None,
 ) -> Extraction:
     """Extract the single-scatterer kernel from an observation.
 
@@ -432,6 +436,10 @@ def extract(
         ``{"step": "lockin", "time_constant": 1.5}``, …) applies those in order. The
         steps applied are in ``info["preprocess"]``; the residual is that of the
         preprocessed map.
+    config : AutoConfig, optional
+        The rules of the automatic choices — auto's pick among its candidates, the
+        automatic window, the working scale, the views and iterations of the latent fit
+        (:class:`~napari_qpi.extraction.config.AutoConfig`); default ``AutoConfig()``.
 
     Returns
     -------
@@ -458,4 +466,4 @@ def extract(
     return drain(iter_extract(observation, method=method, positions=positions,
                               pixel_size=pixel_size, kernel_size=kernel_size, device=device,
                               weights=weights, sparsity=sparsity, rng=rng,
-                              preprocess=preprocess))
+                              preprocess=preprocess, config=config))

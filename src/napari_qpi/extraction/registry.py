@@ -13,17 +13,20 @@ A method is a generator function ``fn(problem: Problem)`` that yields
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from importlib import import_module
 
 import numpy as np
 
+from .config import AutoConfig
+
 __all__ = ["METHODS", "Method", "MethodResult", "Problem", "get_method", "method_names"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Problem:
-    """A validated, normalised extraction problem handed to each method.
+    """A validated, normalised extraction problem handed to each method (a value: a
+    method that needs a variant makes one with :func:`dataclasses.replace`).
 
     Attributes
     ----------
@@ -44,24 +47,25 @@ class Problem:
         Weight set of learned methods.
     rng : int
         Seed of any randomness a method uses.
-    info : dict
-        Diagnostics a method reports; merged into ``Extraction.info``.
     max_window : int or None
         Set when ``kernel_size`` was chosen from the data: the largest window (the
         learned decoders' 65 px, or the map), which methods that can afford it use for
         candidates whose tails reach further.
+    config : AutoConfig
+        The rules and budgets of the automatic choices (:mod:`.config`).
     """
 
     observation: np.ndarray
     positions: np.ndarray | None
     kernel_size: int
+    _: KW_ONLY
     device: str = "cpu"
     pixel_size: float | None = None
     noise: float = 0.0
     weights: str = "default"
     rng: int = 0
-    info: dict = field(default_factory=dict)
     max_window: int | None = None  # with an automatic window: the largest window allowed
+    config: AutoConfig = AutoConfig()
 
 
 @dataclass
@@ -82,6 +86,10 @@ class MethodResult:
         Latent codes belonging to ``kernel`` (learned methods).
     info : dict
         Diagnostics (merged into ``Extraction.info``).
+    zoom : float
+        The scale the kernel was read at, mapped back to the problem's pixels: 1 for the
+        map as it is, else the working-scale factor (:func:`~.run.run_method`). A latent
+        belongs to the map at this scale.
     """
 
     kernel: np.ndarray
@@ -89,6 +97,7 @@ class MethodResult:
     uncertainty: np.ndarray | None = None
     latent: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    zoom: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ class Method:
         a larger one): with ``kernel_size=None`` it runs at the window estimated from the
         data. Other methods estimate the largest window and ``extract`` keeps it unless
         its crop to the estimated window predicts held-out pixels clearly better
-        (``extract.WINDOW_MARGIN``).
+        (``AutoConfig.window_margin``).
     uses_torch : bool
         Runs torch (networks or the torch solvers): it gets the CPU threads chosen by
         :mod:`.threads`.

@@ -8,7 +8,7 @@ the fit, :mod:`..quality`) — the one score that can compare methods on a user'
 without ground truth. Every candidate's score is reported in ``info["candidates"]``.
 
 The latent fit is kept unless another candidate predicts the held-out pixels clearly
-better (:data:`PREFER_MARGIN`). It is the only candidate that both the learned prior and
+better (``AutoConfig.prefer_margin``). It is the only candidate that both the learned prior and
 the map shape, and small CV differences mostly measure the kernel's core: on held-out
 class draws the CV residual ordered candidate pairs like the tail similarity only 55 % of
 the time. The rule and its margin were chosen on our own class draws (docs/extraction.md
@@ -17,17 +17,18 @@ the time. The rule and its margin were chosen on our own class draws (docs/extra
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..registry import MethodResult, Problem
-from .refine import compete
+from .refine import compete, kept_info
 
 #: The learned-prior candidate auto prefers while no other candidate's CV residual is
-#: lower by more than PREFER_MARGIN (relative).
+#: lower by more than ``AutoConfig.prefer_margin`` (relative).
 PREFERRED = "refine (latent)"
-PREFER_MARGIN = 0.10
 START = "two-stage"  # the latent fit's start: a fit that explains less than it is not kept
 
 
-def choose(scores: dict[str, float], margin: float = PREFER_MARGIN) -> str:
+def choose(scores: dict[str, float], margin: float) -> str:
     """The candidate auto keeps: :data:`PREFERRED` unless another beats it by ``margin``
     or the fit predicts held-out pixels worse than the two-stage kernel it started from."""
     best = min(scores, key=scores.get)
@@ -38,12 +39,11 @@ def choose(scores: dict[str, float], margin: float = PREFER_MARGIN) -> str:
     return best
 
 
-def auto(problem: Problem):
+def auto(problem: Problem) -> MethodResult:
     """The latent fit, or the candidate with a clearly lower cross-validated residual."""
-    results, scores = yield from compete(problem)
-    best = choose(scores)
-    r = results[best]
-    # "refine (power)": the refine candidate started from the power kernel
-    info = {**r.info, "method": best.split(" (")[0], "auto_pick": best,
-            "candidates": {name: {"cv_residual": float(v)} for name, v in scores.items()}}
-    return MethodResult(r.kernel, r.activation, r.uncertainty, r.latent, info)
+    cands = yield from compete(problem)
+    kept = cands[choose({c.name: c.cv_residual for c in cands.values()},
+                        problem.config.prefer_margin)]
+    info = {**kept_info(kept, cands), "method": kept.method, "auto_pick": kept.name,
+            "candidates": {c.name: {"cv_residual": c.cv_residual} for c in cands.values()}}
+    return replace(kept.result, info=info)

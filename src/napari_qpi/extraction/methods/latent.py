@@ -29,15 +29,9 @@ from ..scale import center_window
 from ..selfguide import activation as _activation
 from ..selfguide import polarity, self_guide
 
-#: Outer alternations, latent steps per alternation, FISTA iterations per alternation.
-OUTER, INNER, FISTA_ITERS = 6, 15, 20
 PRIOR_WEIGHT = 1e-3  # ‖z − z₀‖² per latent dimension
 INNER_WEIGHT = 1.0  # ‖δ‖² inside the decoder window, relative to the data term
 OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
-#: Quarter-turn views the fit starts from (best_view_fit). On fresh draws of our classes
-#: the best of four by CV residual raised auto's paired mean tail similarity by +0.027
-#: (aligned +0.017) at 2.5–3× auto's time; chosen by a rule written before the run.
-VIEWS = (0, 1, 2, 3)
 LABEL = "refine: latent fit against the map"
 
 
@@ -62,11 +56,13 @@ def turn(problem: Problem, r: int) -> Problem:
 BATCH_KERNELS = 32
 
 
-def best_view_fit(problem: Problem, mask=None, views=VIEWS):
+def best_view_fit(problem: Problem, mask=None, views=None):
     """The latent fit started from each quarter-turn view of the network; the one whose
     kernel (turned back) predicts the pixels outside ``mask`` best.
 
-    ``views`` are the quarter turns of the map the network and the fit's start run on.
+    ``views`` are the quarter turns of the map the network and the fit's start run on
+    (default ``problem.config.views``; on fresh draws of our classes the best of four
+    views by CV residual raised auto's paired mean tail similarity by +0.027 over one).
     The views' fits are independent and run together (:func:`fit_views`).
 
     Returns ``(MethodResult, cv_residual)`` or None (no view could be fitted). The result's
@@ -77,7 +73,7 @@ def best_view_fit(problem: Problem, mask=None, views=VIEWS):
     from .learned import run_network
 
     starts = {}
-    for r in views:
+    for r in problem.config.views if views is None else views:
         turned = turn(problem, r)
         # the fit needs the start's kernel and latent, not its uncertainty
         starts[r] = yield from run_network(turned, "two-stage", rotations=1,
@@ -150,7 +146,7 @@ def _view_start(turned: Problem, start: MethodResult, mask, r: int, reread: bool
     from ...models.inference import predict
     from ...models.weights import cached_set
 
-    if start.latent is None or turned.info.get("working_zoom", 1.0) != 1.0:
+    if start.latent is None or start.zoom != 1.0:  # a latent of the map resampled
         return None
     vae = cached_set(turned.weights, "cpu")[1]["vae"]
     k_model = vae.cfg.kernel_size  # the decoder's output window
@@ -162,14 +158,15 @@ def _view_start(turned: Problem, start: MethodResult, mask, r: int, reread: bool
     tmask = None if mask is None else np.ascontiguousarray(np.rot90(mask, r))
     support = None if turned.positions is None else support_mask(turned.positions, (h, w))
     kernel, latent = np.asarray(start.kernel, float), start.latent
+    outer, inner = turned.config.latent_iterations[:2]
     if turned.positions is None and reread:
         guide = self_guide(y, kernel, tmask)
-        yield Progress(label, 0, OUTER * INNER)
+        yield Progress(label, 0, outer * inner)
         if guide is not None:
             kernel, _, latent = yield from predict(y, method="two-stage", guide=guide,
                                                    device="cpu", weights=turned.weights,
                                                    rotations=1, uncertainty=False)
-            yield Progress(label, 0, OUTER * INNER)
+            yield Progress(label, 0, outer * inner)
     # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0)
     kernel = polarity(y, kernel) * kernel
     # an anchored decoder reads each slice's power kernel (the data's magnitude)
@@ -191,6 +188,8 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
     y = problem.observation
     e, h, w = y.shape
     k = problem.kernel_size
+    n_outer, n_inner, n_fista = problem.config.latent_iterations
+    steps = n_outer * n_inner
     support = None if problem.positions is None else support_mask(problem.positions, (h, w))
     turns = list(views)
     nv = len(turns)
@@ -218,12 +217,12 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
         return torch.nn.functional.pad(sign * dec, (pad, pad, pad, pad)) + delta
 
     kw = None
-    for outer in range(OUTER):
+    for outer in range(n_outer):
         x = torch.from_numpy(np.stack(acts)).float()
-        for i in range(INNER):
+        for i in range(n_inner):
             # an event per step: on a stack one alternation takes over a second, and
             # Cancel takes effect at the next event
-            yield Progress(label, outer * INNER + i, OUTER * INNER)
+            yield Progress(label, outer * n_inner + i, steps)
             fit = geometry.kernel_forward(work_kernel(), x)
             # the sum of each view's loss (each view's own data term and penalties)
             loss = (0.5 * (((fit - yt) * mt) ** 2).sum() / ynorm
@@ -237,9 +236,9 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
             kw = work_kernel().double().numpy()
         kw = kw / (np.sqrt((kw**2).sum((-3, -2, -1), keepdims=True)) / np.sqrt(e) + 1e-12)
         a = np.stack(acts)
-        acts = list(_activation(y, kw, support, mask,
+        acts = list(_activation(y, kw, support, mask, num_iter=n_fista,
                                 x0=a * (np.abs(a).max((-2, -1), keepdims=True) > 0)))
-    yield Progress(label, OUTER * INNER, OUTER * INNER)
+    yield Progress(label, steps, steps)
     with torch.no_grad():
         lat = z.numpy().copy()
     return {r: MethodResult(center_window(kw[i], k), None, None, lat[i])

@@ -14,13 +14,34 @@ started, and on a map the prior does not know the data has the last word.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from ...progress import Progress
 from ..registry import METHODS, MethodResult, Problem
 
-#: SBD iterations of refine (phase I, phase II): few, since it starts near the answer.
-PHASE_ITERS = (25, 15)
+
+@dataclass(frozen=True)
+class Candidate:
+    """One kernel ``refine`` and ``auto`` weigh, and its score.
+
+    Attributes
+    ----------
+    name : str
+        How it is reported: ``"two-stage"``, ``"power"``, ``"refine (two-stage)"`` (SBD
+        started from the two-stage kernel), ``"refine (power)"``, ``"refine (latent)"``.
+    method : str
+        The registered method whose work it is (``"refine"`` for the refinements).
+    result : MethodResult
+    cv_residual : float
+        Residual on the held-out pixels (the same pixels for every candidate).
+    """
+
+    name: str
+    method: str
+    result: MethodResult
+    cv_residual: float
 
 
 def candidates(problem: Problem):
@@ -29,8 +50,6 @@ def candidates(problem: Problem):
     With an automatic window they estimate the largest window (it costs them nothing,
     and their tails may reach further than the estimate).
     """
-    from dataclasses import replace
-
     from ..run import run_method
 
     big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
@@ -63,40 +82,51 @@ def polish(problem: Problem, starts: dict, mask=None):
 
     k = problem.kernel_size
     init = np.stack([center_window(np.asarray(r.kernel, float), k) for r in starts.values()])
+    phase1, phase2 = problem.config.refine_iterations
     res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
-                              num_iter=PHASE_ITERS[0], refine_iter=PHASE_ITERS[1],
+                              num_iter=phase1, refine_iter=phase2,
                               rng=problem.rng, device=problem.device, mask=mask)
     return {f"refine ({name})": MethodResult(kern) for name, kern in zip(starts, res.kernels)}
 
 
 def compete(problem: Problem):
-    """Starts, their SBD refinement, and the CV score of each: (results, scores)."""
-    from dataclasses import replace
-
+    """The starts, their SBD refinements and the latent fit, each scored on the same
+    held-out pixels; a dict name → :class:`Candidate`, in that order."""
     from ..quality import holdout_mask
     from .latent import best_view_fit
 
-    results = yield from candidates(problem)
+    starts = yield from candidates(problem)
     train = holdout_mask(problem.observation.shape[-2:], problem.rng)
     big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
     fitted = None
-    if problem.info.get("working_zoom", 1.0) == 1.0:  # the fit works at the map's scale
+    if starts["two-stage"].zoom == 1.0:  # the fit works at the map's own scale
         # each fit starts from one view of the network: a latent and its own decoding
         fitted = yield from best_view_fit(big, train)
-    results.update((yield from polish(problem, results, train)))
+    polished = yield from polish(problem, starts, train)
+    made_by = {**{name: name for name in starts}, **{name: "refine" for name in polished}}
+    results = {**starts, **polished}
     scores = yield from score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", len(scores), len(scores))
+    out = {name: Candidate(name, made_by[name], r, float(scores[name]))
+           for name, r in results.items()}
     if fitted is not None:  # scored on the same held-out pixels when its view was chosen
-        results["refine (latent)"], scores["refine (latent)"] = fitted
-    return results, scores
+        out["refine (latent)"] = Candidate("refine (latent)", "refine", fitted[0],
+                                           float(fitted[1]))
+    return out
+
+
+def kept_info(kept: Candidate, candidates: dict) -> dict:
+    """The kept candidate's info, with the working scale the network read the map at."""
+    learned = candidates["two-stage"].result.info
+    zoom = {k: learned[k] for k in ("working_zoom", "working_zoom_cv") if k in learned}
+    return {**zoom, **kept.result.info}
 
 
 def refine(problem: Problem):
     """The best of the learned and power kernels and their SBD refinement."""
-    results, scores = yield from compete(problem)
-    best = min(scores, key=scores.get)
-    result = results[best]
-    info = {**result.info, "refine_kept": best, "refine_cv": scores}
+    cands = yield from compete(problem)
+    best = min(cands.values(), key=lambda c: c.cv_residual)
+    info = {**kept_info(best, cands), "refine_kept": best.name,
+            "refine_cv": {c.name: c.cv_residual for c in cands.values()}}
     # kernel, latent and uncertainty belong together: only learned kernels have them
-    return MethodResult(result.kernel, result.activation, result.uncertainty, result.latent,
-                        info)
+    return replace(best.result, info=info)

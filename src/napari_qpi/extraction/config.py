@@ -1,0 +1,75 @@
+"""Every rule and budget of the automatic choices, in one frozen value.
+
+``extract(..., config=AutoConfig(...))`` overrides any of them; the defaults are what
+``method="auto"`` does. Each margin was chosen on our own simulated class draws, never on
+a validation set (the record: ``docs/notes/``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["AutoConfig"]
+
+
+@dataclass(frozen=True)
+class AutoConfig:
+    """The rules ``auto`` (and ``refine``, and the automatic window) decide by.
+
+    Every choice below compares cross-validated residuals: how well a kernel predicts
+    pixels held out of its fit (:mod:`~napari_qpi.extraction.quality`). A margin is
+    relative to the score it is compared with unless said otherwise.
+
+    Attributes
+    ----------
+    prefer_margin : float
+        ``auto`` keeps the latent fit (the learned prior fitted to the map) unless another
+        candidate's residual is lower by more than this (default 0.10), or the fit does
+        worse than the network's kernel it started from.
+    window_margin : float
+        With an automatic window, the widest window is kept unless a crop of the kernel
+        predicts held-out pixels better by more than this (default 0.05): the tail
+        carries little energy but much of the physics.
+    zoom_margin : float
+        A learned method's reading of the map resampled to the networks' working scale is
+        kept over the map as it is only when its residual is lower by more than this
+        (absolute, default 0.01): resampling blurs.
+    views : tuple of int
+        Quarter turns of the map the latent fit starts from (default all four); the view
+        whose fit predicts held-out pixels best is kept. Fewer views: faster, less sure.
+    refine_iterations : (int, int)
+        Iterations of the two phases of the SBD refinements (:mod:`..sbd`): few, since
+        they start near an answer.
+    latent_iterations : (int, int, int)
+        The latent fit's alternations, Adam steps on the latent per alternation, and
+        FISTA iterations per activation fit.
+    """
+
+    prefer_margin: float = 0.10
+    window_margin: float = 0.05
+    zoom_margin: float = 0.01
+    views: tuple[int, ...] = (0, 1, 2, 3)
+    refine_iterations: tuple[int, int] = (25, 15)
+    latent_iterations: tuple[int, int, int] = (6, 15, 20)
+
+    def __post_init__(self):
+        for name in ("prefer_margin", "window_margin", "zoom_margin"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                    math.isfinite(v) and v >= 0):
+                raise ValueError(f"AutoConfig({name}={v!r}): a margin is a finite number "
+                                 "≥ 0 (0 keeps whichever scores best)")
+        views = tuple(self.views) if isinstance(self.views, (tuple, list)) else None
+        if (not views or len(set(views)) != len(views)
+                or not all(isinstance(r, int) and 0 <= r <= 3 for r in views)):
+            raise ValueError(f"AutoConfig(views={self.views!r}): give distinct quarter "
+                             "turns from 0–3, e.g. (0,) for one view or (0, 1, 2, 3)")
+        object.__setattr__(self, "views", views)
+        for name, n in (("refine_iterations", 2), ("latent_iterations", 3)):
+            v = getattr(self, name)
+            if (not isinstance(v, (tuple, list)) or len(v) != n
+                    or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1
+                               for i in v)):
+                raise ValueError(f"AutoConfig({name}={v!r}): give {n} whole numbers ≥ 1")
+            object.__setattr__(self, name, tuple(v))
