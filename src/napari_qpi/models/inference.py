@@ -19,15 +19,13 @@ UNCERTAINTY_SAMPLES = 8
 
 
 def guide_map(positions: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """The guided encoder's input: 1 on each scatterer's nearest pixel (None: blind)."""
     if positions is None:
         return None
     g = np.zeros(shape, dtype=np.float32)
     p = np.rint(np.asarray(positions)).astype(int)
     g[np.clip(p[:, 0], 0, shape[0] - 1), np.clip(p[:, 1], 0, shape[1] - 1)] = 1.0
     return g
-
-
-_guide_map = guide_map  # the name learned.py imports today
 
 
 def _views(a: torch.Tensor, views: int) -> list[torch.Tensor]:

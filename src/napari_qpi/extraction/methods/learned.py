@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...progress import Progress
 from ..registry import MethodResult, Problem
 from ..scale import center_window
 
@@ -15,23 +14,13 @@ def run_network(problem: Problem, network: str, guide: np.ndarray | None = None,
 
     ``rotations`` and ``uncertainty`` as in :func:`~napari_qpi.models.inference.predict`
     (default: the map seen in four quarter turns, the kernels averaged)."""
-    from ...models.inference import _guide_map as guide_map
-    from ...models.inference import predict
+    from ...models.inference import guide_map, predict
 
     if guide is None:
         guide = guide_map(problem.positions, problem.observation.shape[-2:])
-    gen = predict(problem.observation, method=network, guide=guide, device=problem.device,
-                  weights=problem.weights, rotations=rotations, uncertainty=uncertainty)
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            kernel, unc, latent = stop.value
-            break
-        if isinstance(event, Progress):
-            yield Progress(f"{network} network", event.step, event.total)
-        else:  # (done, total)
-            yield Progress(f"{network} network", *event)
+    kernel, unc, latent = yield from predict(
+        problem.observation, method=network, guide=guide, device=problem.device,
+        weights=problem.weights, rotations=rotations, uncertainty=uncertainty)
     k = problem.kernel_size
     kernel = center_window(kernel, k)
     unc = None if unc is None else center_window(unc, k)
