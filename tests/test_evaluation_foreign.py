@@ -87,7 +87,7 @@ def test_real_foreign_set_two_cases():
 def test_shipped_decoder_holds_the_foreign_kernels():
     """Measured, never trained on: the anchored `default` decoder reproduces the foreign
     set's true kernels (stage-1 ceiling) far better than the unanchored one could (0.72;
-    docs/models.md documents 0.83)."""
+    docs/models.md documents 0.842 for the shipped set)."""
     from napari_qpi.evaluation.classes import foreign_ceiling
 
     if default_directory() is None:

@@ -86,7 +86,7 @@ def test_shipped_weights_are_small_and_load_offline():
 def test_shipped_two_stage_leads_one_step_guided_and_matches_it_blind(weights):
     """Seen families at SNR 5, 8 seeded cases: with the scatterer positions two-stage is
     ahead of the one-step baseline; blind the two are within 0.03 here (on 116 held-out
-    class maps blind two-stage leads, 0.672 against 0.651: docs/models.md)."""
+    class maps blind two-stage leads, 0.680 against 0.661: docs/models.md)."""
     from napari_qpi.evaluation.benchmark import make_cases, run
 
     cases = make_cases(8, seed=123, splits=("seen",), snrs=(5.0,))
@@ -172,7 +172,7 @@ def test_old_weight_configs_load_without_the_anchor():
 
 
 def test_shipped_seen_set_beats_power_on_held_out_physics_classes():
-    """Issue 11 on a small seeded subset of the documented run (docs/models.md): whole
+    """A small seeded subset of the documented run (docs/models.md): whole
     physics classes the `seen` set never saw, blind at SNR 5 — its latent holds their
     kernels (stage-1 ceiling) and two-stage is above the power-spectrum floor."""
     from napari_qpi.evaluation.classes import (
