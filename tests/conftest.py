@@ -1,8 +1,19 @@
-"""Shared fixtures: collect napari notifications during a test."""
+"""Shared fixtures: collect napari notifications during a test; one core per
+pytest-xdist worker."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+def pytest_configure(config):
+    # Under pytest-xdist (`-n 2`) each worker gets one core: torch's and extract()'s own
+    # threads would otherwise oversubscribe the machine. Set before torch is imported.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("NAPARI_QPI_THREADS", "1")
 
 
 @pytest.fixture

@@ -218,6 +218,7 @@ print(next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")).spl
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
 @pytest.mark.parametrize("method", ["power", "two-stage"])
 def test_memory_estimate_covers_what_a_fresh_process_uses(method: str) -> None:

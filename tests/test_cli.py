@@ -193,6 +193,7 @@ def test_warnings_and_quality_scores_are_printed(capsys):
                     "kernel window 31 px (chosen from the data)")
 
 
+@pytest.mark.slow
 def test_train_options_reach_the_recorded_config(tmp_path, capsys):
     out = tmp_path / "tr"
     assert main(["train", "--out", str(out), "--bank-size", "4", "--sampler", "families",
@@ -224,6 +225,7 @@ def test_train_zero_steps_need_a_warm_start(tmp_path, capsys, stage):
     assert not (tmp_path / "tr").exists()
 
 
+@pytest.mark.slow
 def test_train_zero_stage1_steps_reach_the_config_and_keep_the_decoder(tmp_path):
     import torch
     from safetensors.torch import load_file

@@ -114,6 +114,22 @@ def test_progress_events_and_cancel(sim):
     gen.close()  # cancelling between events raises nothing and stops the work
 
 
+def test_methods_never_import_the_driver():
+    """Arrows point one way: a method (extraction/methods/) may import what lies below it
+    (the operator, the fit, run_method), never extract.py, which runs the methods."""
+    import ast
+    from pathlib import Path
+
+    import napari_qpi.extraction.methods as methods
+
+    for path in Path(methods.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                target = "." * node.level + (node.module or "")
+                assert target not in ("..extract", "napari_qpi.extraction.extract"), path.name
+                assert "extract" not in [a.name for a in node.names], path.name
+
+
 def test_registry_states_capabilities_and_imports_lazily():
     import subprocess
     import sys
@@ -158,6 +174,7 @@ def test_same_surface_at_two_pixel_sizes_gives_the_same_kernel_in_angstrom():
     assert tail_similarity(coarse.kernel[0][16:49, 16:49], kc.kernel[0]) > 0.8
 
 
+@pytest.mark.slow
 def test_refine_ends_at_least_as_good_as_its_starts():
     # a rectangular (C2) band at SNR 5: the two-stage start is good, not perfect
     sim = simulate(family="rectangular", seed=1, n_scatterers=25, snr=5.0)

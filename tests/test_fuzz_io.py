@@ -125,6 +125,7 @@ def byte_mutations(raw: bytes, header_end: int, n: int, seed: int):
     return [mutate(raw, header_end, rng) for _ in range(n)]
 
 
+@pytest.mark.slow
 @needs_grid
 def test_fuzz_3ds_600_mutations():
     raw = GRID.read_bytes()
@@ -247,6 +248,7 @@ def npz_mutations(n: int, seed: int) -> list[tuple[str, bytes]]:
     return out
 
 
+@pytest.mark.slow
 def test_fuzz_npz_600_structural_mutations(tmp_path):
     path = tmp_path / "fuzz.npz"
 

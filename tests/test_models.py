@@ -13,6 +13,7 @@ from napari_qpi.models.weights import SHIPPED, load_set, save_set, shipped_path
 from napari_qpi.progress import drain
 
 
+@pytest.mark.slow
 def test_tiny_training_lowers_every_stage_loss(tmp_path):
     cfg = TrainConfig(sampler="families", bank_size=24, stage1_steps=30, stage2_steps=30,
                       onestep_steps=30, batch_size=8, map_sizes=(80,), lr=3e-3)

@@ -256,7 +256,7 @@ def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):
 
 
 def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
-    _small_synthetic(viewer, qtbot)
+    _small_synthetic(viewer, qtbot, n_energies=1)  # one map: auto is the same code
     widget = _dock(viewer, EXTRACT)
     assert widget.method.value == "auto" and widget.points.value is None
     widget.run()
@@ -460,6 +460,7 @@ def test_invalid_input_notifies_without_layers(viewer, notes, case):
     assert any(expected in str(n.message) for n in notes), [n.message for n in notes]
 
 
+@pytest.mark.slow
 def test_scripting_doc_console_example_runs(viewer, capsys):
     """The first code block of docs/scripting.md runs in a console with `viewer`."""
     import re

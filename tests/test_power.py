@@ -17,7 +17,7 @@ def test_power_kernel_matches_true_magnitude():
 
 
 def test_power_method_via_extract():
-    sim = simulate(family="square", seed=1, snr=20)
+    sim = simulate(family="square", seed=1, snr=20, energies=[-10.0, 10.0, 30.0])
     res = extract(sim.observation, method="power")
     assert np.median(qspace_correlation(sim.kernel, res.kernel)) > 0.9
 

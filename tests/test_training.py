@@ -52,6 +52,7 @@ def test_bad_output_folder_and_device_raise_before_any_file(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_tiny_vae_overfits_one_batch():
     torch.manual_seed(0)
     bank = build_bank("all", 4, sampler="broad", seed=1)
@@ -70,6 +71,7 @@ def test_tiny_vae_overfits_one_batch():
     assert float(terms["tail_cos"].detach()) < 0.3
 
 
+@pytest.mark.slow
 def test_tiny_anchored_vae_learns_the_phase_its_power_kernel_lacks():
     """Multi-site kernels (off-centre, asymmetric) from their maps' power kernels: the
     untrained anchored decoder returns the zero-phase power kernel; trained on one batch,
@@ -220,6 +222,7 @@ def test_aligned_loss_forgives_a_shift_within_its_radius_only():
     assert losses.reconstruction(p, t)["full"] > 0.5
 
 
+@pytest.mark.slow
 def test_self_guided_stage2_trains_and_needs_the_guide_function(tmp_path):
     from napari_qpi.extraction.selfguide import self_guide
 
@@ -274,6 +277,7 @@ def test_recentred_bank_moves_each_kernel_to_its_brightest_point():
         dataclasses.replace(TINY, centre="middle")
 
 
+@pytest.mark.slow
 def test_bank_simulated_by_several_processes_is_the_same_bank(tmp_path):
     """Specs are drawn before the work is shared out: any worker count gives the same
     kernels in the same order (what a GPU run relies on to stay reproducible)."""
@@ -291,6 +295,7 @@ def test_bank_simulated_by_several_processes_is_the_same_bank(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_anchored_stage1_encoder_warm_starts_silent_and_trains(tmp_path):
     """``ModelConfig(anchored_encoder=True)``: stage 1's encoder also reads the map's
     power kernel. Warm-started from a set without it, the new input channel starts at
