@@ -169,7 +169,7 @@ _QUICK = "≈ 5–15 s per map, the kernel itself milliseconds"
 #: Every method :func:`~napari_qpi.extract` knows, by name, in the order shown to users.
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("auto", _M + "auto:auto", learned=True, windowed=True,
-           cost="≈ 12–15 s per map, ≈ 50 s per 8 energies",
+           cost="≈ 6–8 s per map, ≈ 30 s per 8 energies",
            description="runs the candidates (two-stage, power, their SBD refinements, the "
                        "latent fit from four views) and keeps the latent fit unless another "
                        "predicts held-out pixels of your map clearly better"),
@@ -178,7 +178,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            description="learned latent prior of Ji et al. 2025: an encoder maps the map "
                        "into the latent space of a kernel VAE"),
     Method("refine", _M + "refine:refine", learned=True, windowed=True,
-           cost="≈ 12–15 s per map, ≈ 50 s per 8 energies",
+           cost="≈ 6–8 s per map, ≈ 30 s per 8 energies",
            description="sparse blind deconvolution started from the learned and power "
                        "kernels, with the learned decoder as a soft prior"),
     Method("sbd", _M + "classical:sbd", accepts_positions=False, windowed=True,
