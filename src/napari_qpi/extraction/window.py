@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["estimate_window", "radial_profile", "MIN_WINDOW"]
+__all__ = ["MIN_WINDOW", "estimate_window", "radial_profile", "ring_mean"]
 
 #: Smallest automatic window (px): the core of any kernel plus its first ring.
 MIN_WINDOW = 9
@@ -25,15 +25,22 @@ MIN_WINDOW = 9
 FLOOR_RATIO, WIDEN = 1.8, 1.5
 
 
-def radial_profile(image: np.ndarray, rmax: int) -> np.ndarray:
-    """RMS of a centred (fftshifted) image over rings of radius 0..rmax px."""
+def ring_mean(image: np.ndarray, rmax: int) -> np.ndarray:
+    """Mean of an image over rings one pixel wide around its centre pixel (H // 2,
+    W // 2), radius 0..rmax px (the one azimuthal average of the package)."""
+    image = np.asarray(image, dtype=float)
     h, w = image.shape
     yy, xx = np.indices((h, w))
     r = np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int)
     keep = r <= rmax
-    sums = np.bincount(r[keep], weights=image[keep] ** 2, minlength=rmax + 1)
+    sums = np.bincount(r[keep], weights=image[keep], minlength=rmax + 1)
     counts = np.bincount(r[keep], minlength=rmax + 1)
-    return np.sqrt(sums / np.maximum(counts, 1))
+    return sums / np.maximum(counts, 1)
+
+
+def radial_profile(image: np.ndarray, rmax: int) -> np.ndarray:
+    """RMS of a centred (fftshifted) image over rings of radius 0..rmax px."""
+    return np.sqrt(ring_mean(np.asarray(image, dtype=float) ** 2, rmax))
 
 
 def estimate_window(observation: np.ndarray, *, maximum: int | None = None,

@@ -27,15 +27,11 @@ def radial_profile(image: np.ndarray, pixel_size: float | None = None
     profile : (n,) ndarray
         Mean of the kernel on rings of one pixel width.
     """
+    from ..extraction.window import ring_mean
+
     image = np.asarray(image, dtype=float)
-    cy, cx = image.shape[0] // 2, image.shape[1] // 2
-    y, x = np.indices(image.shape)
-    ring = np.round(np.hypot(y - cy, x - cx)).astype(int).ravel()
-    n = min(cy, cx) + 1
-    keep = ring < n
-    sums = np.bincount(ring[keep], image.ravel()[keep], minlength=n)
-    counts = np.bincount(ring[keep], minlength=n)
-    return np.arange(n) * _step(pixel_size), sums / np.maximum(counts, 1)
+    n = min(image.shape[0] // 2, image.shape[1] // 2) + 1
+    return np.arange(n) * _step(pixel_size), ring_mean(image, n - 1)
 
 
 def _line(shape: tuple[int, int], angle: float, n: int | None = None) -> tuple:
