@@ -8,6 +8,7 @@ so no method imports the driver.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 
 import numpy as np
 
@@ -31,8 +32,6 @@ def run_method(method: Method, problem: Problem, *,
     only blurs. The kept scale is the result's ``zoom`` (and, with the scores, its
     ``info["working_zoom"]``, ``info["working_zoom_cv"]``).
     """
-    from dataclasses import replace
-
     from .scale import kernel_to_map, resample, working_factor
 
     k = problem.kernel_size

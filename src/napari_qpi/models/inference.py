@@ -28,6 +28,19 @@ def guide_map(positions: np.ndarray | None, shape: tuple[int, int]) -> np.ndarra
     return g
 
 
+def _spread(vae, mu: torch.Tensor, logvar: torch.Tensor, anchor, rotations: int,
+            gen: torch.Generator) -> np.ndarray:
+    """Per-pixel spread of posterior samples drawn over every view: the posterior's width
+    and the views' disagreement, relative to the unit-norm kernel."""
+    per = max(1, UNCERTAINTY_SAMPLES // rotations)
+    std = (0.5 * logvar).exp()
+    eps = torch.randn((per, *mu.shape), generator=gen).to(mu.device)
+    samples = vae.decode((mu[None] + eps * std[None]).flatten(0, 1), anchor)
+    # (per, V·B, k, k) → (V·B, per, …) → turned back (V, B, per, …) → (V·per, B, …)
+    samples = _back(samples.unflatten(0, (per, -1)).transpose(0, 1), rotations)
+    return _unit(samples.transpose(1, 2).flatten(0, 1)).std(0).cpu().numpy()
+
+
 def _views(a: torch.Tensor, views: int) -> list[torch.Tensor]:
     """(B, H, W) → the network inputs of the views, view r turned by r·(4 / V) quarter
     turns: one (V·B, H, W) batch for square maps, else one batch per view (a quarter turn
@@ -115,21 +128,8 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
             anchor = None if anchors[0] is None else torch.cat(anchors)
             kernels.append(_unit(_back(vae.decode(mu, anchor), rotations)).mean(0).cpu().numpy())
             latents.append(mu[:len(mu) // rotations].cpu().numpy())
-            if not uncertainty:
-                spreads.append(None)
-                yield Progress(f"{method} network", min(start + BATCH, e), e)
-                continue
-            # samples drawn over every view: the spread holds the posterior's width and
-            # the views' disagreement
-            per = max(1, UNCERTAINTY_SAMPLES // rotations)
-            std = (0.5 * logvar).exp()
-            eps = torch.randn((per, *mu.shape), generator=gen).to(device)
-            samples = vae.decode((mu[None] + eps * std[None]).flatten(0, 1), anchor)
-            # (per, V·B, k, k) → (V·B, per, …) → turned back (V, B, per, …) → (V·per, B, …)
-            samples = _back(samples.unflatten(0, (per, -1)).transpose(0, 1), rotations)
-            samples = _unit(samples.transpose(1, 2).flatten(0, 1))
-            # the kernel is normalised later; the spread is relative to its norm
-            spreads.append(samples.std(0).cpu().numpy())
+            spreads.append(_spread(vae, mu, logvar, anchor, rotations, gen)
+                           if uncertainty else None)
         yield Progress(f"{method} network", min(start + BATCH, e), e)
     kernel = np.concatenate(kernels)
     unc = None if spreads[0] is None else np.concatenate(spreads)

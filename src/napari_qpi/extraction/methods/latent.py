@@ -56,13 +56,13 @@ def turn(problem: Problem, r: int) -> Problem:
 BATCH_KERNELS = 32
 
 
-def best_view_fit(problem: Problem, mask=None, views=None):
+def best_view_fit(problem: Problem, mask=None):
     """The latent fit started from each quarter-turn view of the network; the one whose
     kernel (turned back) predicts the pixels outside ``mask`` best.
 
-    ``views`` are the quarter turns of the map the network and the fit's start run on
-    (default ``problem.config.views``; on fresh draws of our classes the best of four
-    views by CV residual raised auto's paired mean tail similarity by +0.027 over one).
+    The views are the quarter turns of the map the network and the fit's start run on,
+    ``problem.config.views`` (on fresh draws of our classes the best of four views by CV
+    residual raised auto's paired mean tail similarity by +0.027 over one).
     The views' fits are independent and run together (:func:`fit_views`).
 
     Returns ``(MethodResult, cv_residual)`` or None (no view could be fitted). The result's
@@ -73,7 +73,7 @@ def best_view_fit(problem: Problem, mask=None, views=None):
     from .learned import run_network
 
     starts = {}
-    for r in problem.config.views if views is None else views:
+    for r in problem.config.views:
         turned = turn(problem, r)
         # the fit needs the start's kernel and latent, not its uncertainty
         starts[r] = yield from run_network(turned, "two-stage", rotations=1,

@@ -52,11 +52,15 @@ def candidates(problem: Problem):
     """
     from ..run import run_method
 
-    big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
     out = {}
-    for name in ("two-stage", "power"):  # (big shares problem.info)
-        out[name] = yield from run_method(METHODS[name], big)
+    for name in ("two-stage", "power"):
+        out[name] = yield from run_method(METHODS[name], widest(problem))
     return out
+
+
+def widest(problem: Problem) -> Problem:
+    """The problem at the largest window an automatic choice allows (else its own)."""
+    return replace(problem, kernel_size=problem.max_window or problem.kernel_size)
 
 
 def score_all(problem: Problem, results: dict):
@@ -97,18 +101,16 @@ def compete(problem: Problem):
 
     starts = yield from candidates(problem)
     train = holdout_mask(problem.observation.shape[-2:], problem.rng)
-    big = replace(problem, kernel_size=problem.max_window or problem.kernel_size)
     fitted = None
     if starts["two-stage"].zoom == 1.0:  # the fit works at the map's own scale
         # each fit starts from one view of the network: a latent and its own decoding
-        fitted = yield from best_view_fit(big, train)
-    polished = yield from polish(problem, starts, train)
-    made_by = {**{name: name for name in starts}, **{name: "refine" for name in polished}}
-    results = {**starts, **polished}
+        fitted = yield from best_view_fit(widest(problem), train)
+    results = {**starts, **(yield from polish(problem, starts, train))}
     scores = yield from score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", len(scores), len(scores))
-    out = {name: Candidate(name, made_by[name], r, float(scores[name]))
-           for name, r in results.items()}
+    # a start is its own method's work; a refinement is refine's
+    out = {name: Candidate(name, name if name in starts else "refine", r,
+                           float(scores[name])) for name, r in results.items()}
     if fitted is not None:  # scored on the same held-out pixels when its view was chosen
         out["refine (latent)"] = Candidate("refine (latent)", "refine", fitted[0],
                                            float(fitted[1]))
