@@ -69,6 +69,9 @@ def test_version(capsys):
     (["benchmark", "--methods", "power,magic"], "magic"),
     (["benchmark", "--foreign", "{tmp}/no_such_dir"], "no_such_dir"),
     (["benchmark", "--guided"], "--guided needs --foreign"),
+    (["benchmark", "--mixed", "{tmp}/none.npz"], "none.npz"),
+    (["benchmark", "--mixed", "--n-types", "9"], "--mixed"),
+    (["extract", "{stack}", "--n-types", "7"], "--n-types"),
     (["train", "--out", "{tmp}/tr", "--steps", "0"], "--steps"),
     (["train", "--out", "{tmp}/tr", "--bank-size", "0"], "--bank-size"),
     (["train", "--out", "{stack}"], "is a file"),
@@ -118,12 +121,41 @@ def test_extract_writes_one_documented_file(stack_file, tmp_path, capsys):
         assert z["data"].shape == (2, 31, 31)
         assert z["activation"].shape == (64, 64)
         assert z["residual"].shape == (2, 64, 64)
+        # the scatterers found, one species
+        found = np.argwhere(z["activation"] > 0)
+        np.testing.assert_array_equal(np.sort(z["positions"], 0), np.sort(found, 0))
+        assert not z["types"].any() and "kernels" not in z
         meta = json.loads(str(z["metadata"]))
     assert meta["method"] == "wiener" and meta["version"] == __version__
     assert meta["info"]["kernel_size"] == 31
     assert np.isfinite(meta["info"]["relative_residual"])
     kernel = load_stack(out)  # the kernel stack reads back like any stack
     np.testing.assert_allclose(kernel.energies, load_stack(stack_file).energies)
+
+
+def test_extract_with_two_species_writes_each_species_kernel_and_positions(tmp_path):
+    from napari_qpi.physics.bands import default_band
+    from napari_qpi.physics.kernels import Defect, default_defect
+
+    band = default_band("square")
+    v = 3 * band.energy_scale()
+    sim = simulate(band=band, energies=[0.0], n_scatterers=30, snr=20, seed=4, defects=[
+        default_defect(band, v), Defect(-v, ((0.0, 0.0), (0.0, 1.0)), (1.0, 1.0))])
+    src, out = tmp_path / "mixed.npz", tmp_path / "k.npz"
+    np.savez(src, data=sim.observation, energies=sim.energies)
+    assert main(["extract", str(src), "--out", str(out), "--quiet", "--method",
+                 "two-stage", "--n-types", "2"]) == 0
+    with np.load(out, allow_pickle=False) as z:
+        kernels, types, positions = z["kernels"], z["types"], z["positions"]
+        assert kernels.shape[:2] == (2, 1) and z["activation"].shape == (2, 128, 128)
+        np.testing.assert_allclose(z["data"], kernels[0])
+    assert set(types.tolist()) == {0, 1} and len(positions) == len(types)
+    # each true scatterer has a found one nearby, and each species' are mostly one kind
+    d = np.abs(positions[:, None] - sim.positions[None]).max(-1)
+    assert np.mean(d.min(0) <= 4) >= 0.8
+    for t in (0, 1):
+        truth = sim.types[d[types == t].argmin(1)]
+        assert np.mean(truth == np.bincount(truth).argmax()) >= 0.9
 
 
 def test_extract_guided_by_the_simulations_positions_scores_well(tmp_path, capsys):

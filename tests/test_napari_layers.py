@@ -154,3 +154,39 @@ def test_a_layer_in_pixels_has_no_pixel_size(viewer, sim):
     assert pixel_size_of(obs) == pytest.approx(sim.pixel_size)
     scaled = viewer.add_image(sim.observation[0], scale=(0.2, 0.2), units="nm")
     assert pixel_size_of(scaled) == pytest.approx(2.0)
+
+
+def test_several_species_get_their_own_kernel_scatterer_map_and_points(viewer, sim):
+    obs = _add_sim(viewer, sim)
+    show_result(viewer, obs, _fake(sim))  # a one-species run first: its layers go
+    rng = np.random.default_rng(0)
+    acts = np.zeros((2, *sim.observation.shape[-2:]))
+    acts[0, 10, 12] = acts[0, 40, 7] = 1.0
+    acts[1, 30, 30] = 1.0
+    two = Extraction(kernel=np.stack([sim.kernel, -sim.kernel]), activation=acts,
+                     residual=1e-2 * rng.normal(size=sim.observation.shape),
+                     uncertainty=None, latent=None, method="auto",
+                     info={"pixel_size": sim.pixel_size, "n_types": 2})
+    show_result(viewer, obs, two)
+    for t, (n, colour) in enumerate(((2, "cyan"), (1, "magenta"))):
+        tag = f"species {t + 1}"
+        kernel = viewer.layers[f"{SOURCE} kernel, {tag}"]
+        np.testing.assert_allclose(kernel.data, two.kernel[t])
+        points = viewer.layers[f"{SOURCE} scatterers, {tag}"]
+        assert len(points.data) == n
+        # the points sit on the scatterers in world coordinates, like the map
+        world = points.data_to_world(points.data[0])
+        np.testing.assert_allclose(world, obs.data_to_world((0, *np.argwhere(acts[t])[0]))[1:])
+        np.testing.assert_allclose(points.face_color[0], rgba(colour))
+        assert _layer(viewer, f"{SOURCE} kernel |FFT|, {tag}").data.shape == kernel.data.shape
+        assert viewer.layers[f"{SOURCE} activation, {tag}"].colormap.name == colour
+    # the one-species outputs of the earlier run are gone; the residual stays
+    for stale in ("kernel", "activation", "uncertainty"):
+        assert f"{SOURCE} {stale}" not in viewer.layers
+    assert f"{SOURCE} residual" in viewer.layers
+
+
+def rgba(name):
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    return transform_color(name)[0]

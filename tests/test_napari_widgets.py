@@ -471,3 +471,25 @@ def test_scripting_doc_console_example_runs(viewer, capsys):
     exec(compile(code, str(doc), "exec"), {"viewer": viewer})
     assert "QPI observation kernel" in viewer.layers
     assert "tail_similarity" in capsys.readouterr().out
+
+
+def test_defect_types_two_gives_each_species_its_layers(viewer, qtbot):
+    from napari_qpi import simulate
+    from napari_qpi.physics.bands import default_band
+    from napari_qpi.physics.kernels import Defect, default_defect
+
+    band = default_band("square")
+    v = 3 * band.energy_scale()
+    sim = simulate(band=band, energies=[0.0], n_scatterers=30, snr=20, seed=4, defects=[
+        default_defect(band, v), Defect(-v, ((0.0, 0.0), (0.0, 1.0)), (1.0, 1.0))])
+    viewer.add_image(sim.observation[0], name="mixed map")
+    widget = _dock(viewer, EXTRACT)
+    widget.method.value = "two-stage"
+    widget.n_types.value = "2"
+    widget.run()
+    _wait(qtbot, widget)
+    for t in (1, 2):
+        assert viewer.layers[f"mixed map kernel, species {t}"].data.ndim == 2
+        assert len(viewer.layers[f"mixed map scatterers, species {t}"].data) > 3
+    assert "mixed map kernel" not in viewer.layers
+    assert "defect species: 2" in widget.result.value

@@ -142,6 +142,13 @@ def add_benchmark(p: argparse.ArgumentParser) -> None:
                    metavar="DIR", help="run blind on the instrument validation set in DIR "
                                        "(default ../shared/data/instrument) instead: "
                                        "medians per artefact, scatterers found per true one")
+    p.add_argument("--mixed", nargs="?", type=Path, const=True, default=None,
+                   metavar="FILE", help="run blind on the two-species maps in FILE "
+                                        "(default ../shared/data/instrument/mixed.npz) "
+                                        "instead, with --n-types; per species: the best "
+                                        "kernel's tail similarity, scatterers assigned")
+    p.add_argument("--n-types", default="2", metavar="N",
+                   help="with --mixed: 2–4 or 'auto' (default 2)")
     p.add_argument("--limit", type=int_at_least(1), default=None,
                    help="with --foreign: at most this many cases of maps and of stacks, "
                         "spread over defect kinds and SNRs")
@@ -169,7 +176,24 @@ def run_benchmark(args) -> int:
         raise UsageError("--guided needs --foreign (the seeded set has guided rows already)")
     if args.instrument is not None and args.foreign is not None:
         raise UsageError("choose one of --foreign and --instrument")
-    if args.protocol == "paper":
+    if sum(x is not None for x in (args.instrument, args.foreign, args.mixed)) > 1:
+        raise UsageError("choose one of --foreign, --instrument and --mixed")
+    if args.mixed is not None:
+        from ..evaluation.species import load_mixed, mixed_table, run_mixed
+        from .extract import n_types_arg
+
+        try:
+            n_types = n_types_arg(args.n_types)
+            cases = load_mixed(None if args.mixed is True else args.mixed)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise UsageError(f"--mixed: {exc}") from None
+        if args.limit is not None:
+            cases = cases[:args.limit]
+        with tqdm(total=len(cases), disable=args.quiet, desc="mixed set", unit="map",
+                  leave=False) as bar:
+            records = run_mixed(cases, n_types, on_case=lambda r: bar.update(1))
+        text = mixed_table(records)
+    elif args.protocol == "paper":
         from ..evaluation.paper_protocol import iter_paper_protocol
 
         text = drain_with_bar(iter_paper_protocol(seed=args.seed), quiet=args.quiet)

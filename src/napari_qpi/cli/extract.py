@@ -75,7 +75,21 @@ def add_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int_at_least(1), default=None, metavar="N",
                    help="CPU threads for torch (default: the cores idle when each "
                         "extraction starts; also NAPARI_QPI_THREADS)")
+    p.add_argument("--n-types", type=n_types_arg, default=1, metavar="N",
+                   help="defect species in the map, 1–4 or 'auto' (default 1): one kernel "
+                        "and one scatterer map per species; the file gets 'kernels' "
+                        "(T, E, k, k) and each scatterer's species in 'types'")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def n_types_arg(text: str):
+    """``--n-types``: a whole number 1–4 or "auto"."""
+    from ..extraction.species import check_types
+
+    try:
+        return check_types(text if text == "auto" else int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 1–4 or 'auto'") from None
 
 
 def _inputs(names: list[str]) -> list[Path]:
@@ -142,12 +156,23 @@ def _extract_one(src: Path, out: Path, positions, args) -> None:
     stack = load_stack(src, channel=args.channel)
     res = drain_with_bar(iter_extract(
         stack, method=args.method, positions=positions, pixel_size=args.pixel_size,
-        kernel_size=args.kernel_size, device=args.device, weights=args.weights),
-        quiet=args.quiet)
+        kernel_size=args.kernel_size, device=args.device, weights=args.weights,
+        n_types=args.n_types), quiet=args.quiet)
     print_warnings(res.info)
-    kernel = res.kernel if res.kernel.ndim == 3 else res.kernel[None]
+    species = res.info.get("n_types", 1) > 1
+    kernels = res.kernel if species else res.kernel[None]  # (T, E, k, k) or (T, k, k)
+    if kernels.ndim == 3:
+        kernels = kernels[:, None]
+    acts = res.activation if species else res.activation[None]
+    found = [(t, p) for t, a in enumerate(acts) for p in np.argwhere(a > 0)]
+    # "data" (the first species' kernel stack) keeps the file readable as a QPI stack
+    kernel = kernels[0]
     members = {"data": kernel.astype(np.float32), "energies": stack.energies,
-               "activation": res.activation, "residual": res.residual}
+               "activation": res.activation, "residual": res.residual,
+               "positions": np.array([p for _, p in found], int).reshape(-1, 2),
+               "types": np.array([t for t, _ in found], int)}
+    if species:
+        members["kernels"] = kernels.astype(np.float32)
     pixel = res.info.get("pixel_size", stack.pixel_size)
     if pixel is not None:
         members["pixel_size"] = np.float64(pixel)
@@ -160,6 +185,7 @@ def _extract_one(src: Path, out: Path, positions, args) -> None:
     members["metadata"] = np.array(json.dumps(meta, default=jsonable))
     np.savez_compressed(out, **members)
     ran = res.method if res.method == args.method else f"{args.method} → {res.method}"
-    print(f"{ran}: kernel {kernel.shape} in {res.info.get('seconds', float('nan')):.2f} s; "
+    print(f"{ran}: kernel {kernels.shape if species else kernel.shape} in "
+          f"{res.info.get('seconds', float('nan')):.2f} s; "
           f"{quality_line(res.info)}")
     print(f"wrote {out}")

@@ -76,7 +76,8 @@ def instrument_table(records: list[dict]) -> str:
 def make_instrument_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> list:
     """``n`` maps of the project's own simulator seen through the instrument
     (:func:`~napari_qpi.physics.instrument.through_instrument`): kernels from the
-    evaluation stream (never drawn in training), 1–4 artefacts each, SNR 20 / 5 / 2 —
+    evaluation stream (never drawn in training), 1–4 artefacts each, SNR 20 / 5 / 2, an
+    oversampled map interpolated with either convention (``phase`` 0 or 0.5) —
     the draws on which the project chooses its instrument rules (the instrument set
     measures them).
 
@@ -109,8 +110,11 @@ def make_instrument_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> lis
                        kernel_size=33 if half else 65, pixel_size=spec.pixel_size,
                        broadening=spec.broadening, tip_blur=spec.blur, snr=snr,
                        seed=int(rng.integers(2**31)))
+        # the interpolation's convention from its own stream, so the other draws stay
+        # those of earlier runs: half the oversampled maps put scatterers between pixels
+        phase = 0.5 * int(np.random.default_rng([seed, i]).integers(2))
         m = through_instrument(sim.observation, sim.kernel, sim.positions, arts,
-                               rng=int(rng.integers(2**31)))
+                               rng=int(rng.integers(2**31)), phase=phase)
         cases.append(ForeignCase("maps", i, fam, "point", snr, m.observation[0],
                                  m.kernel[0], m.positions, arts))
     return cases

@@ -42,12 +42,12 @@ class Extraction:
 
     Attributes
     ----------
-    kernel : (E, k, k) or (k, k) ndarray
+    kernel : (E, k, k) or (k, k) ndarray; (T, E, k, k) or (T, k, k) with T species
         Scatterer on the centre pixel. Carries the fitted amplitude and sign of each
         energy in the observation's units per unit scatterer strength (the activation's
         active pixels average 1); a slice left out of the fit has a zero kernel.
-    activation : (H, W) ndarray
-        Sparse non-negative scatterer map shared by every energy.
+    activation : (H, W) ndarray; (T, H, W) with T species
+        Sparse non-negative scatterer map shared by every energy (one per species).
     residual : ndarray
         observation − (kernel ⊛ activation + per-energy offset), like the observation.
     uncertainty : ndarray or None
@@ -113,6 +113,7 @@ def iter_extract(
     rng: int = 0,
     preprocess="auto",
     config: AutoConfig | None = None,
+    n_types: int | str = 1,
 ) -> Generator[Progress, None, Extraction]:
     """Generator form of :func:`extract`: yields :class:`~napari_qpi.progress.Progress`,
     returns the :class:`Extraction`. Closing the generator between events cancels."""
@@ -124,6 +125,12 @@ def iter_extract(
     obs, pos = validate(obs_in, positions)
     sparsity = None if sparsity is None else check_nonnegative(sparsity, "sparsity")
     rng = check_int(rng, "rng", low=0)
+    from .species import check_types
+
+    n_types = check_types(n_types)
+    if n_types != 1 and positions is not None:
+        raise ValueError(f"n_types={n_types!r} finds each species' scatterers itself; "
+                         "leave positions out, or pass n_types=1 to use them")
     if config is None:
         config = AutoConfig()
     elif not isinstance(config, AutoConfig):
@@ -180,6 +187,30 @@ def iter_extract(
                                                    int(result.kernel.shape[-1]))
     info = {**result.info, **out.pop("info")}
     info["warnings"] = warnings + info.get("warnings", [])
+    species = None
+    if n_types != 1:
+        from .quality import residual_structure, whiteness
+        from .species import separate
+
+        yield Progress("separating defect species", 0, 1)
+        species, extra = separate(y, out["kernel"], info["noise"], n_types, rng=int(rng))
+        info["warnings"] += extra.pop("warnings")
+        info.update(extra)
+        if species is not None:
+            out.update(kernel=species.kernels, activation=species.activations,
+                       residual=species.residual)
+            info.update(relative_residual=species.relative_residual,
+                        cv_residual=extra["types_cv"][extra["n_types"]],
+                        scatterers_found=int(sum(extra["scatterers_per_type"])),
+                        active_fraction=float(np.mean(species.activations.max(0) > 0)),
+                        whiteness=whiteness(species.residual),
+                        residual_structure=residual_structure(species.residual))
+            # the one-species fit's structure warning, re-read on this residual
+            info["warnings"] = [w for w in info["warnings"]
+                                if not w.startswith("the residual is structured")]
+            if info["residual_structure"] > STRUCTURE_WARNING:
+                info["warnings"].append(structure_warning(info["residual_structure"]))
+        yield Progress("separating defect species", 1, 1)
     info.update(seconds=time.perf_counter() - t0, seconds_kernel=t_kernel,
                 pixel_size=pixel_size, kernel_size=int(result.kernel.shape[-1]),
                 kernel_size_auto=auto_k,
@@ -196,12 +227,13 @@ def iter_extract(
     # float32 unless the data's units put the values beyond it (1e40 → inf, 1e-45 → 0)
     dtype = np.float32 if 1e-30 < unit < 1e30 else np.float64
     squeeze = np.ndim(obs_in) == 2  # a 2-D map in, 2-D kernel and residual out
-    unc = result.uncertainty
+    unc, latent = (result.uncertainty, result.latent) if species is None else (None, None)
     if squeeze:
-        kernel, residual = kernel[0], residual[0]
+        kernel = kernel[:, 0] if species is not None else kernel[0]
+        residual = residual[0]
         unc = None if unc is None else unc[0]
     return Extraction(kernel.astype(dtype), out["activation"].astype(np.float32),
-                      residual.astype(dtype), unc, result.latent,
+                      residual.astype(dtype), unc, latent,
                       info.pop("method", spec.name), info)
 
 
@@ -309,6 +341,13 @@ def scatterer_count(activation: np.ndarray) -> int:
     return int(ndimage.label(activation > 0, structure=np.ones((3, 3), bool))[1])
 
 
+def structure_warning(structure: float) -> str:
+    """The warning for a structured residual (:func:`~.quality.residual_structure`)."""
+    return (f"the residual is structured (its autocorrelation at 4–16 px is {structure:.2f}; "
+            "noise gives ≈ 0.01): the kernel leaves a pattern unexplained (a second defect "
+            "kind: try n_types='auto'; a lattice; 1/f noise)")
+
+
 def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
            sparsity: float | None = None,
            spectral: np.ndarray | None = None,
@@ -324,6 +363,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     from .fit import fit_map
     from .quality import cv_residual, residual_structure, whiteness
     from .sparsity import choose_noise
+    from .subpixel import centre_subpixel
 
     yield Progress("reading the noise level from held-out pixels", 0, 2)
     support = None if problem.positions is None else support_mask(problem.positions,
@@ -346,6 +386,11 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
                   activation=result.activation, merge=merge)
     cv = cv_residual(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                      rng=problem.rng, merge=merge)
+    sub = None
+    if merge and support is None:
+        # the scatterers' common sub-pixel offset, carried by the kernel (.subpixel)
+        fit, cv, sub = centre_subpixel(y, fit, cv, noise=chosen.noise, rng=problem.rng,
+                                       activation=result.activation)
     yield Progress("fitting the activation and amplitudes", 2, 2)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
         np.linalg.norm(centre(y), axis=(-2, -1)), 1e-300)
@@ -364,9 +409,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
                         "map that dense explains noise, not scatterers; check the "
                         "preprocessing (lines, background, lattice) or raise sparsity")
     if structure > STRUCTURE_WARNING:
-        warnings.append(f"the residual is structured (its autocorrelation at 4–16 px is "
-                        f"{structure:.2f}; noise gives ≈ 0.01): the kernel leaves a pattern "
-                        "unexplained (a second defect kind, a lattice, 1/f noise)")
+        warnings.append(structure_warning(structure))
     info = {"relative_residual": fit.relative_residual, "cv_residual": cv,
             "relative_residual_zero_width": zero.relative_residual,
             "whiteness": white, "residual_structure": structure,
@@ -375,6 +418,11 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
             "kernel_extent": kernel_extent(fit.kernel),
             "per_energy_residual": [float(v) for v in per], "sparsity": fit.sparsity,
             "amplitudes": [float(a) for a in fit.amplitudes], "activation_source": fit.source,
+            "subpixel_offset": None if sub is None or not sub.kept else sub.offset,
+            "subpixel_cv": None if sub is None else {
+                f"{dy:g},{dx:g}": float(v) for (dy, dx), v in sub.scores.items()},
+            "subpixel_gain": None if sub is None else {
+                f"{dy:g},{dx:g}": float(v) for (dy, dx), v in sub.gains.items()},
             "noise": chosen.noise, "noise_source": chosen.source,
             "noise_fraction": chosen.fraction,
             "noise_path_cv": {k if isinstance(k, str) else f"{k:.2f}": float(v)
@@ -397,6 +445,7 @@ def extract(
     rng: int = 0,
     preprocess="auto",
     config: AutoConfig | None = None,
+    n_types: int | str = 1,
 ) -> Extraction:
     """Extract the single-scatterer kernel from an observation.
 
@@ -440,6 +489,14 @@ def extract(
         The rules of the automatic choices — auto's pick among its candidates, the
         automatic window, the working scale, the views and iterations of the latent fit
         (:class:`~napari_qpi.extraction.config.AutoConfig`); default ``AutoConfig()``.
+    n_types : int or "auto"
+        Defect species in the map (:mod:`~napari_qpi.extraction.species`): 1 (default)
+        fits one kernel to every scatterer; 2–4 fit one kernel and one scatterer map per
+        species, started from the one-species result; ``"auto"`` chooses 1–4 by how well
+        each predicts held-out pixels. With several species ``kernel`` gains a leading
+        species axis and ``activation`` is one map per species; ``info`` holds
+        ``n_types``, ``types_cv``, ``scatterers_per_type``, ``explained_per_type`` and
+        ``separation``.
 
     Returns
     -------
@@ -466,4 +523,4 @@ def extract(
     return drain(iter_extract(observation, method=method, positions=positions,
                               pixel_size=pixel_size, kernel_size=kernel_size, device=device,
                               weights=weights, sparsity=sparsity, rng=rng,
-                              preprocess=preprocess, config=config))
+                              preprocess=preprocess, config=config, n_types=n_types))

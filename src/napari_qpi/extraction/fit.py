@@ -50,6 +50,7 @@ class MapFit:
     relative_residual: float
     sparsity: float  # the absolute λ used
     source: str  # "fit" or "method" (whose activation was kept)
+    unmerged: np.ndarray | None = None  # with merge: the ℓ1 activation before merging
 
 
 def live_slices(observation: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
@@ -199,7 +200,9 @@ def fit_map(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
             break
         amps = _amplitudes(op_unit, x, y, msk) * live
     merging = merge and support is None
+    unmerged = None
     if merging and x is not None:
+        unmerged = x
         x = merge_scatterers(x)
     if x is not None and np.any(x > 0):
         # debias: refit the amplitudes on the found support without the ℓ1 shrinkage
@@ -225,4 +228,5 @@ def fit_map(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
     yc = centre(y, msk)
     rel = float(np.linalg.norm(r) / max(np.linalg.norm(yc), 1e-300))
     # residual = data − model (r above is model − data)
-    return MapFit(amps[:, None, None] * unit, x, amps, -r, rel, lam * level, source)
+    return MapFit(amps[:, None, None] * unit, x, amps, -r, rel, lam * level, source,
+                  unmerged)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
-__all__ = ["ConvOperator", "is_tensor"]
+__all__ = ["ConvOperator", "TypesOperator", "is_tensor"]
 
 
 def is_tensor(a) -> bool:
@@ -213,3 +213,49 @@ class ConvOperator:
         """
         corr = self.ifft(self.fft(y) * self.backend.conj(self.fft(x))[..., None, :, :])
         return self.window(corr, size)
+
+
+class TypesOperator:
+    """A(X) = Σ_t K_t ⊛ X_t: several defect types, each with its kernel stack and its own
+    activation, summed into one map stack — the model of a map with several species.
+
+    A thin layer over :class:`ConvOperator` (one batch element per type), with the
+    interface :func:`~.fista.fista` uses, so the one FISTA fits every type's activation
+    at once.
+
+    Parameters
+    ----------
+    kernel : (T, E, k, k) ndarray or tensor
+    shape, grid
+        As for :class:`ConvOperator`.
+    """
+
+    def __init__(self, kernel, shape: tuple[int, int],
+                 grid: tuple[int, int] | None = None) -> None:
+        if np.ndim(kernel) != 4:
+            raise ValueError(f"kernel must be (T, E, k, k), got shape {np.shape(kernel)}")
+        self.op = ConvOperator(kernel, shape, grid)
+        self.kernel, self.shape, self.grid = self.op.kernel, self.op.shape, self.op.grid
+        self.backend = self.op.backend
+
+    def forward(self, x):
+        """(T, H, W) activations → (E, H, W) maps."""
+        return self.op.forward(x).sum(0)
+
+    def adjoint(self, y):
+        """(E, H, W) maps → (T, H, W): each type's Σ_E correlation with its kernels."""
+        return self.op.adjoint(y[None])
+
+    def lipschitz(self):
+        """max_q Σ_t Σ_E |K̂_{t,E}(q)|²: a bound on ‖A‖² (the trace of each frequency's
+        T × T Gram matrix bounds its largest eigenvalue)."""
+        p = (abs(self.op.kf) ** 2).sum((0, 1))
+        return p.amax() if is_tensor(p) else float(p.max())
+
+    def kernel_forward(self, kernel, x):
+        """K ↦ Σ_t K_t ⊛ X_t for fixed X: (T, E, k, k) → (E, H, W)."""
+        return self.op.kernel_forward(kernel, x).sum(0)
+
+    def kernel_adjoint(self, y, x, size: int | None = None):
+        """Adjoint of :meth:`kernel_forward`: (E, H, W) → (T, E, size, size)."""
+        return self.op.kernel_adjoint(y[None], x, size)

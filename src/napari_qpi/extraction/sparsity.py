@@ -92,15 +92,19 @@ class NoiseChoice:
     source: str
 
 
-def heldout_residual(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray,
-                     train: np.ndarray, *, multiplier: float | None = None,
-                     support: np.ndarray | None = None, rounds: int = 2,
-                     num_iter: int = 40, with_error: bool = False, merge: bool = False):
-    """‖held-out residual‖ / ‖held-out observation − its mean‖ of a fit on ``train``.
+def heldout_blocks(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray,
+                   train: np.ndarray, *, multiplier: float | None = None,
+                   support: np.ndarray | None = None, rounds: int = 2,
+                   num_iter: int = 40, merge: bool = False):
+    """Each held-out block's squared residual and squared (mean-free) observation, of a
+    fit on ``train``; and the fit's active fraction. Two kernels scored on the same
+    blocks can be compared block by block (a paired test).
 
-    With ``with_error``: (residual, its standard error), the error from the spread of
-    the held-out blocks' contributions (a ratio estimator's delta method). ``merge`` as
-    in :func:`~.fit.fit_map`.
+    Returns
+    -------
+    num, den : (B,) ndarray
+        Per held-out block (8-connected group of held-out pixels), summed over slices.
+    dense : float
     """
     from scipy import ndimage
 
@@ -112,14 +116,29 @@ def heldout_residual(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray,
     held = 1.0 - train
     num = (((pred + b - y) * held) ** 2).sum(0)
     den = (centre(y, held) ** 2).sum(0)
-    cv = float(np.sqrt(num.sum() / max(den.sum(), 1e-300)))
-    if not with_error:
-        return cv
-    dense = float(np.mean(fit.activation > 0))
     labels, n = ndimage.label(held > 0)
     idx = np.arange(1, n + 1)
-    nb = ndimage.sum_labels(num, labels, idx)
-    db = ndimage.sum_labels(den, labels, idx)
+    return (ndimage.sum_labels(num, labels, idx), ndimage.sum_labels(den, labels, idx),
+            float(np.mean(fit.activation > 0)))
+
+
+def heldout_residual(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray,
+                     train: np.ndarray, *, multiplier: float | None = None,
+                     support: np.ndarray | None = None, rounds: int = 2,
+                     num_iter: int = 40, with_error: bool = False, merge: bool = False):
+    """‖held-out residual‖ / ‖held-out observation − its mean‖ of a fit on ``train``.
+
+    With ``with_error``: (residual, its standard error), the error from the spread of
+    the held-out blocks' contributions (a ratio estimator's delta method). ``merge`` as
+    in :func:`~.fit.fit_map`.
+    """
+    nb, db, dense = heldout_blocks(y, kernel, noise, train, multiplier=multiplier,
+                                   support=support, rounds=rounds, num_iter=num_iter,
+                                   merge=merge)
+    cv = float(np.sqrt(nb.sum() / max(db.sum(), 1e-300)))
+    if not with_error:
+        return cv
+    n = len(nb)
     ratio = cv**2
     var = n / max(n - 1, 1) * float(((nb - ratio * db) ** 2).sum()) / max(db.sum(), 1e-300) ** 2
     return cv, float(np.sqrt(var) / max(2 * cv, 1e-300)), dense

@@ -93,13 +93,14 @@ class Request:
     device: str | None
     pixel_size: float | None
     preprocess: tuple[str, ...] = ()
+    n_types: int | str = 1
 
     def parameters(self) -> dict:
         """The options of this run as plain values (saved next to its outputs)."""
         return {"method": self.method, "kernel_size": self.kernel_size,
                 "device": self.device, "pixel_size": self.pixel_size,
                 "preprocess": list(self.preprocess), "source": self.source.name,
-                "guided": self.positions is not None}
+                "guided": self.positions is not None, "n_types": self.n_types}
 
     def steps(self) -> Generator[Progress, None, Extraction]:
         """The extraction as a generator of progress events returning the result.
@@ -128,7 +129,7 @@ class Request:
         result = yield from iter_extract(data, method=self.method, positions=self.positions,
                                          pixel_size=self.pixel_size,
                                          kernel_size=self.kernel_size, device=self.device,
-                                         preprocess=auto)
+                                         preprocess=auto, n_types=self.n_types)
         if applied:  # recorded like extract's own steps, so the run can be replayed
             result.info["preprocess"] = applied
         return result
@@ -242,7 +243,7 @@ def preprocessing_steps() -> dict:
 def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = None,
             kernel_size: int | None = None, device: str | None = None,
             pixel_size: float | None = None, viewer: napari.Viewer | None = None,
-            preprocess=()) -> Request:
+            preprocess=(), n_types: int | str = 1) -> Request:
     """Validate layers and options into a :class:`Request`.
 
     Capabilities come from the method registry: a method that needs positions gets a
@@ -269,8 +270,13 @@ def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = N
     if positions is None and info.needs_positions:
         raise ValueError(f"method {method!r} needs the scatterer positions: choose a "
                          "Points layer marking them")
-    if not info.accepts_positions:
-        positions = None  # a blind-only method: the Points layer plays no part
+    from ..extraction.species import check_types
+
+    n_types = check_types(n_types)
+    if not info.accepts_positions or n_types != 1:
+        # a blind-only method, or several species (each species' scatterers are found
+        # from the map): the Points layer plays no part
+        positions = None
     if pixel_size is None:
         pixel_size = pixel_size_of(layer)
     k = check_kernel_size(kernel_size, observation.shape[-2:])
@@ -283,7 +289,7 @@ def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = N
         raise ValueError(f"preprocessing {sorted(unknown)} is unknown; choose from "
                          f"{', '.join(preprocessing_steps())}")
     return Request(layer, observation, positions, method, k, device, pixel_size,
-                   tuple(preprocess))
+                   tuple(preprocess), n_types)
 
 
 def scores(layer: Layer, extraction: Extraction) -> dict:
@@ -293,7 +299,7 @@ def scores(layer: Layer, extraction: Extraction) -> dict:
     (other energies); else :func:`napari_qpi.evaluation.score` averaged over energies.
     """
     truth = layer.metadata.get("ground_truth")
-    if not truth or "kernel" not in truth:
+    if not truth or "kernel" not in truth or extraction.info.get("n_types", 1) > 1:
         return {}
     from ..evaluation import score
 
@@ -322,7 +328,8 @@ def extract_layer(viewer: napari.Viewer, layer, method: str | None = None,
         Scatterer positions, for guided mode (needed by ``"wiener"``).
     **kwargs
         ``kernel_size`` (default None: chosen from the data), ``device``,
-        ``pixel_size``, as for :func:`napari_qpi.extract`; ``preprocess``: names from
+        ``pixel_size``, ``n_types`` (defect species: 1–4 or "auto"), as for
+        :func:`napari_qpi.extract`; ``preprocess``: names from
         :func:`preprocessing_steps`, applied in order to a copy of the data.
 
     Returns

@@ -81,6 +81,11 @@ class ExtractionWidget(Container):
         self.kernel_size = SpinBox(label="kernel size (px)", value=65, min=3, max=513,
                                    step=2, enabled=False,
                                    tooltip="odd window of the extracted kernel, in pixels")
+        self.n_types = ComboBox(
+            label="defect types", choices=["1", "2", "3", "4", "auto"], value="1",
+            tooltip="defect species in the map: one kernel and one scatterer map per "
+                    "species; 'auto' chooses 1–4 by held-out prediction (blind: positions "
+                    "are not used)")
         self.device = ComboBox(label="device", choices=compute.devices(),
                                tooltip="where learned methods and torch solvers run")
         self.preprocess = Select(
@@ -104,7 +109,7 @@ class ExtractionWidget(Container):
         self.status, self.bar = self.feedback.status, self.feedback.bar
         self.result = self.feedback.result
         self.extend([self.image, self.channel, self.method, self.points, self.auto_size,
-                     self.kernel_size, self.device, self.preprocess, self.run_button,
+                     self.kernel_size, self.n_types, self.device, self.preprocess, self.run_button,
                      self.cancel_button, self.save_button, self.batch, self.batch_button,
                      *self.feedback.widgets()])
         self.worker = None
@@ -187,7 +192,9 @@ class ExtractionWidget(Container):
         return compute.prepare(
             layer, method=self.method.value, points=self.points.value,
             kernel_size=None if self.auto_size.value else self.kernel_size.value,
-            device=self.device.value, preprocess=tuple(self.preprocess.value))
+            device=self.device.value, preprocess=tuple(self.preprocess.value),
+            n_types=self.n_types.value if self.n_types.value == "auto"
+            else int(self.n_types.value))
 
     def run(self, *_args):
         """Extract the chosen observation in a worker thread; returns the worker (or None)."""

@@ -107,6 +107,14 @@ def summary(result: Extraction, found: dict) -> str:
     if isinstance(info.get("scatterers_found"), int):
         lines.append(f"scatterers: {info['scatterers_found']} found, "
                      f"{100 * info.get('active_fraction', 0):.1f} % of pixels active")
+    if info.get("n_types", 1) > 1:
+        lines.append(f"defect species: {info['n_types']} (scatterers "
+                     + " / ".join(map(str, info["scatterers_per_type"])) + ", share "
+                     + " / ".join(f"{100 * v:.0f} %" for v in info["explained_per_type"])
+                     + f", separation {info['separation']:.2f})")
+    elif isinstance(info.get("types_cv"), dict) and len(info["types_cv"]) > 1:
+        lines.append("defect species: 1 (held-out residual by number: " + ", ".join(
+            f"{n} {v:.2f}" for n, v in info["types_cv"].items()) + ")")
     if info.get("preprocess"):
         lines.append("preprocessed: " + ", ".join(s["step"] for s in info["preprocess"]))
     candidates = info.get("candidates") or {}

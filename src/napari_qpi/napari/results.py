@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..extraction.extract import Extraction
 
-#: Suffixes of the layers an extraction can produce, in the order they are added.
+#: Suffixes of the layers an extraction can produce, in the order they are added (with
+#: several species, each but the residual once per species, plus its scatterers).
 RESULT_SUFFIXES = ("residual", "activation", "uncertainty", "kernel |FFT|", "kernel")
 
 
@@ -131,6 +132,8 @@ def result_layers(extraction: Extraction, source: Layer, *, scores: dict | None 
         out.append((unc, {**kgeom, "name": f"{name} uncertainty", "colormap": "viridis",
                           "contrast_limits": _positive_limits(unc),
                           "metadata": meta, "visible": False}, "image"))
+    if extraction.info.get("n_types", 1) > 1:
+        return out[:1] + species_layers(extraction, source, meta, kgeom, pixel_size)
     fft = kernel_fft(kernel)
     qgeom = q_geometry(kgeom, k, pixel_size)
     fmeta = {**meta, "q_step": qgeom["scale"][-1]}
@@ -142,6 +145,45 @@ def result_layers(extraction: Extraction, source: Layer, *, scores: dict | None 
     out.append((kernel, {**kgeom, "name": f"{name} kernel", "colormap": "RdBu_r",
                          "contrast_limits": symmetric_limits(kernel),
                          "metadata": {**meta, "latent": extraction.latent}}, "image"))
+    return out
+
+
+#: One colour per defect species: its scatterer map, its points and its layer names.
+SPECIES_COLOURS = ("cyan", "magenta", "yellow", "green")
+
+
+def species_layers(extraction: Extraction, source: Layer, meta: dict, kgeom: dict,
+                   pixel_size: float | None) -> list[LayerDataTuple]:
+    """Per species: its kernel, the kernel's |FFT|, its scatterer map and a Points
+    layer of its scatterers, named ``"<source> … species N"`` and coloured by species."""
+    geom = geometry(source)
+    name = source.name
+    out: list[LayerDataTuple] = []
+    for t, (kern, act) in enumerate(zip(extraction.kernel, extraction.activation)):
+        colour = SPECIES_COLOURS[t % len(SPECIES_COLOURS)]
+        tag = f"species {t + 1}"
+        kernel = _like(kern, source.ndim)
+        k = kernel.shape[-1]
+        tmeta = {**meta, "species": t + 1}
+        out.append((act, {**last_axes(geom, 2), "name": f"{name} activation, {tag}",
+                          "colormap": colour, "blending": "additive",
+                          "contrast_limits": _positive_limits(act), "metadata": tmeta,
+                          "visible": False}, "image"))
+        pts = np.argwhere(np.asarray(act) > 0).astype(float)
+        pgeom = last_axes(geom, 2)
+        out.append((pts, {"scale": pgeom["scale"], "translate": pgeom["translate"],
+                          "name": f"{name} scatterers, {tag}", "face_color": colour,
+                          "border_color": colour, "size": 3, "metadata": tmeta},
+                    "points"))
+        fft = kernel_fft(kernel)
+        qgeom = q_geometry(kgeom, k, pixel_size)
+        out.append((fft, {**qgeom, "name": f"{name} kernel |FFT|, {tag}",
+                          "colormap": "magma", "contrast_limits": _positive_limits(fft),
+                          "visible": False,
+                          "metadata": {**tmeta, "q_step": qgeom["scale"][-1]}}, "image"))
+        out.append((kernel, {**kgeom, "name": f"{name} kernel, {tag}", "colormap": "RdBu_r",
+                             "contrast_limits": symmetric_limits(kernel),
+                             "metadata": tmeta}, "image"))
     return out
 
 

@@ -4,7 +4,10 @@
 in the order an instrument does, any of:
 
 - ``oversampled``: the physics (noise included) on a grid half as fine, interpolated 2×
-  (cubic); the true kernel interpolated the same way;
+  (cubic); the true kernel interpolated the same way. ``phase`` is the interpolation's
+  convention: 0 puts each coarse pixel on a fine one (corners aligned), 0.5 between two
+  (pixel areas aligned, as image resizers do), so every scatterer sits half a pixel off
+  the fine grid and the true kernel is centred between pixels;
 - ``lockin``: the lock-in's one-pole low-pass along the fast (x) axis, τ = 0.7–2.5 px;
   the true kernel filtered the same way;
 - ``lines``: per-line offsets (a random walk plus jitter) and 1–3 glitch lines;
@@ -49,15 +52,15 @@ def lowpass_x(data: np.ndarray, tau: float) -> np.ndarray:
     return out
 
 
-def _double(image: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Cubic interpolation at half-pixel steps: output pixel o samples input o / 2, so a
-    scatterer at p lands exactly on 2p."""
-    yy, xx = np.mgrid[:h, :w] / 2.0
+def _double(image: np.ndarray, h: int, w: int, phase: float = 0.0) -> np.ndarray:
+    """Cubic interpolation at half-pixel steps: output pixel o samples input
+    (o − phase) / 2, so a scatterer at p lands on 2p + phase."""
+    yy, xx = (np.mgrid[:h, :w] - phase) / 2.0
     return ndimage.map_coordinates(image, [yy, xx], order=3, mode="reflect")
 
 
 def through_instrument(observation: np.ndarray, kernel: np.ndarray, positions: np.ndarray,
-                       artefacts, *, rng=None) -> InstrumentMap:
+                       artefacts, *, rng=None, phase: float = 0.0) -> InstrumentMap:
     """Apply instrument artefacts to a simulated map (see the module notes).
 
     Parameters
@@ -71,6 +74,9 @@ def through_instrument(observation: np.ndarray, kernel: np.ndarray, positions: n
     artefacts : sequence of str
         Names from :data:`ARTEFACTS`.
     rng : int or Generator, optional
+    phase : float
+        With ``oversampled``: where a coarse pixel lands between fine ones (0: on one,
+        0.5: half-way, as a pixel-area resize puts it); the positions are rounded down.
 
     Returns
     -------
@@ -85,9 +91,9 @@ def through_instrument(observation: np.ndarray, kernel: np.ndarray, positions: n
     k = np.asarray(kernel, dtype=float)
     pos = np.asarray(positions)
     if "oversampled" in arts:
-        y = np.stack([_double(s, 2 * s.shape[0], 2 * s.shape[1]) for s in y])
-        # 2k − 1 px: the centre pixel c lands on 2c, the kernel's new centre
-        k = np.stack([_double(s, 2 * s.shape[0] - 1, 2 * s.shape[1] - 1) for s in k])
+        y = np.stack([_double(s, 2 * s.shape[0], 2 * s.shape[1], phase) for s in y])
+        # 2k − 1 px: the centre pixel c lands on 2c + phase, beside the window's centre 2c
+        k = np.stack([_double(s, 2 * s.shape[0] - 1, 2 * s.shape[1] - 1, phase) for s in k])
         pos = 2 * pos
     sig = y.std(axis=(-2, -1), keepdims=True)
     e, h, w = y.shape

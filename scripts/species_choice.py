@@ -1,0 +1,42 @@
+"""Several defect species (extraction/species.py) on the project's own mixed draws.
+
+The draws on which the species rules (the candidates, the grouping, the margin of
+``n_types="auto"``) are chosen; ``napari-qpi benchmark --mixed`` measures them on the
+shared mixed set. Also checks that one-species draws stay at one with ``"auto"``.
+
+    python scripts/species_choice.py --n 12 [--seed 0] [--n-types auto] [--single 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from napari_qpi.evaluation.species import make_mixed_cases, mixed_table, run_mixed
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=12, help="two-species draws")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-types", default="auto")
+    p.add_argument("--single", type=int, default=0,
+                   help="also this many one-species instrument draws with n_types='auto'")
+    a = p.parse_args()
+    n_types = a.n_types if a.n_types == "auto" else int(a.n_types)
+    records = run_mixed(make_mixed_cases(a.n, seed=a.seed), n_types,
+                        on_case=lambda r: print(r, flush=True))
+    print(mixed_table(records))
+    if a.single:
+        from napari_qpi import extract
+        from napari_qpi.evaluation.instrument import make_instrument_cases
+
+        picks = []
+        for c in make_instrument_cases(a.single, seed=a.seed):
+            r = extract(c.observation, n_types="auto")
+            picks.append(r.info["n_types"])
+            print(c.index, c.artefacts, r.info["n_types"], r.info["types_cv"], flush=True)
+        print(f"one-species draws: 1 chosen on {picks.count(1)}/{len(picks)}")
+
+
+if __name__ == "__main__":
+    main()
