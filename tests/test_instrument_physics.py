@@ -23,11 +23,13 @@ def placed(kernel, pos, shape):
     return out[k:-k, k:-k]
 
 
-@pytest.mark.parametrize("artefacts", [(), ("oversampled",), ("lockin",),
-                                       ("oversampled", "lockin")])
-def test_kernel_and_positions_describe_the_map(artefacts):
+@pytest.mark.parametrize("artefacts, phase", [((), 0.0), (("oversampled",), 0.0),
+                                              (("oversampled",), 0.5), (("lockin",), 0.0),
+                                              (("oversampled", "lockin"), 0.5)])
+def test_kernel_and_positions_describe_the_map(artefacts, phase):
     sim = one_scatterer()
-    m = through_instrument(sim.observation, sim.kernel, sim.positions, artefacts, rng=1)
+    m = through_instrument(sim.observation, sim.kernel, sim.positions, artefacts, rng=1,
+                           phase=phase)
     assert m.kernel.shape[-1] % 2 == 1
     obs = m.observation[0] - m.observation[0].mean()
     model = placed(m.kernel[0], m.positions[0], obs.shape)
@@ -37,6 +39,15 @@ def test_kernel_and_positions_describe_the_map(artefacts):
     assert corr > 0.99, corr
     if "oversampled" in artefacts:
         assert m.observation.shape[-1] == 128 and tuple(m.positions[0]) == (60, 66)
+        # the scatterer's pattern is centred half a pixel off with phase 0.5: its
+        # kernel's energy centroid is there too
+        e = m.kernel[0].astype(float) ** 2
+        c = m.kernel.shape[-1] // 2
+        r = np.arange(e.shape[0]) - c
+        hi = c + 4 + int(phase > 0)  # a window symmetric about c + phase
+        core = e[c - 3:hi, c - 3:hi]
+        cy = (core.sum(1) * r[c - 3:hi]).sum() / core.sum()
+        assert abs(cy - phase) < 0.15, cy
 
 
 def test_unknown_artefact_is_refused():
