@@ -80,3 +80,19 @@ def test_species_are_found_blind_not_from_positions():
     obs = np.random.default_rng(0).standard_normal((64, 64))
     with pytest.raises(ValueError, match="positions"):
         extract(obs, method="power", n_types=2, positions=[[10, 10]])
+
+
+def test_auto_keeps_one_species_on_a_one_species_map_and_changes_nothing():
+    sim = simulate(family="square", energies=[0.0], n_scatterers=25, snr=10, seed=2)
+    one = extract(sim.observation[0], method="two-stage")
+    auto = extract(sim.observation[0], method="two-stage", n_types="auto")
+    # two species predicted the held-out blocks no better, so no more were tried
+    assert auto.info["n_types"] == 1 and set(auto.info["types_cv"]) == {1, 2}
+    np.testing.assert_array_equal(auto.kernel, one.kernel)
+    np.testing.assert_array_equal(auto.activation, one.activation)
+
+
+def test_auto_finds_two_species_where_there_are_two():
+    case = two_species()
+    res = extract(case.observation, method="two-stage", n_types="auto")
+    assert res.info["n_types"] == 2, res.info["types_cv"]

@@ -193,7 +193,8 @@ def iter_extract(
         from .species import separate
 
         yield Progress("separating defect species", 0, 1)
-        species, extra = separate(y, out["kernel"], info["noise"], n_types, rng=int(rng))
+        species, extra = separate(y, out["kernel"], info["noise"], n_types, rng=int(rng),
+                                  learned=spec.learned, weights=weights, device=device)
         info["warnings"] += extra.pop("warnings")
         info.update(extra)
         if species is not None:

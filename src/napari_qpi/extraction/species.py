@@ -19,11 +19,16 @@ fitted by :func:`fit_species` from the single-type result:
    type merged to one pixel per scatterer (:func:`~.fit.merge_scatterers`), a scatterer
    marked by two types within 2 px kept by the stronger, and the amplitudes refitted
    without shrinkage on what is left.
+4. **The learned prior** (:func:`reread`, for learned methods): each species' kernel is
+   read again by ``two-stage`` guided by that species' scatterers, on the map with the
+   other species' patterns removed, and the activations and amplitudes refitted — a
+   least-squares kernel from a few tens of scatterers fits the noise.
 
 :func:`choose_types` picks N by held-out prediction: every N is fitted on the same
-training pixels (kernels included) and scored on the held-out blocks
-(:func:`~.quality.holdout_mask`); a larger N is kept only when it predicts them better
-by more than a margin, so a map of one species stays at one.
+training pixels (kernels included, each read again by the learned prior, :func:`reread`)
+and scored on the held-out blocks (:func:`~.quality.holdout_mask`); N grows while one
+more species predicts them better by more than a margin, so a map of one species stays
+at one.
 """
 
 from __future__ import annotations
@@ -41,10 +46,10 @@ __all__ = ["MAX_TYPES", "TYPES_MARGIN", "SpeciesFit", "check_types", "choose_typ
 
 #: Most species ``n_types="auto"`` tries.
 MAX_TYPES = 4
-#: A larger number of types is kept when its held-out residual is lower by more than this
-#: (relative) than the best smaller number's; chosen on the project's own mixed draws
-#: (scripts/species_choice.py), never on a validation set.
-TYPES_MARGIN = 0.03
+#: One more species is kept while its held-out residual is lower by more than this
+#: (relative) than the best so far; chosen on the project's own mixed and one-species
+#: draws (scripts/species_choice.py), never on a validation set.
+TYPES_MARGIN = 0.05
 #: Two types' scatterers closer than this (px, square) are one scatterer.
 EXCLUSION = 2
 ROUNDS = 4
@@ -306,6 +311,59 @@ def fit_species(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n: int, *,
         x = activations_given(y, k, noise, mask=mask, x0=x)
         if not all(s.any() for s in x):
             return None
+    return _finished(y, k, x, mask)
+
+
+def _amplitudes(y: np.ndarray, kernels: np.ndarray, x: np.ndarray, mask=None) -> np.ndarray:
+    """Joint least-squares amplitude per species and energy, (T, E): each energy's T × T
+    normal equations of the species' patterns (offsets removed), on ``mask``."""
+    parts = centre(TypesOperator(kernels, y.shape[-2:]).op.forward(x), mask)  # (T, E, H, W)
+    yc = centre(y, mask)
+    out = np.zeros(kernels.shape[:2])
+    for e in range(y.shape[0]):
+        m = parts[:, e].reshape(len(x), -1)
+        gram = m @ m.T
+        out[:, e] = np.linalg.lstsq(gram + 1e-12 * np.trace(gram) * np.eye(len(x)),
+                                    m @ yc[e].ravel(), rcond=None)[0]
+    return out
+
+
+def reread(y: np.ndarray, fit: SpeciesFit, noise: np.ndarray, *, mask=None,
+           weights: str = "default", device: str = "cpu", rng: int = 0) -> SpeciesFit:
+    """Each species' kernel read again by the learned prior (``two-stage``, guided by the
+    species' own scatterers) on the map with the other species' fitted patterns removed,
+    then the activations and amplitudes refitted. A least-squares kernel of k² pixels
+    per energy from a few tens of scatterers fits the noise; the learned prior does not.
+    With ``mask``, everything is fitted on those pixels (the network sees the others as
+    zeros) and the held-out residual is reported.
+    """
+    from ..progress import drain
+    from .registry import Problem, get_method
+    from .run import run_method
+
+    spec = get_method("two-stage")
+    k = fit.kernels.shape[-1]
+    parts = TypesOperator(fit.kernels, y.shape[-2:]).op.forward(fit.activations)
+    kernels = []
+    for t in range(len(fit.kernels)):
+        peeled = centre(y - (parts.sum(0) - parts[t]), mask)
+        pos = np.argwhere(fit.activations[t] > 0)
+        problem = Problem(peeled, pos, k, device=device, noise=float(np.mean(noise)),
+                          weights=weights, rng=rng)
+        kern = np.asarray(drain(run_method(spec, problem)).kernel, float)
+        kernels.append(kern / np.maximum(np.linalg.norm(kern, axis=(-2, -1),
+                                                        keepdims=True), 1e-300))
+    unit = np.stack(kernels)
+    kern = unit * _amplitudes(y, unit, fit.activations, mask)[..., None, None]
+    x = activations_given(y, kern, noise, x0=fit.activations, mask=mask)
+    if not all(s.any() for s in x):
+        return fit
+    kern = unit * _amplitudes(y, unit, x, mask)[..., None, None]
+    return _finished(y, kern, x, mask)
+
+
+def _finished(y: np.ndarray, k: np.ndarray, x: np.ndarray, mask=None) -> SpeciesFit:
+    """The fit with each species' active pixels averaging 1, its residual and scores."""
     level = np.array([s[s > 0].mean() for s in x])
     x, k = x / level[:, None, None], k * level[:, None, None, None]
     pred = TypesOperator(k, y.shape[-2:]).forward(x)
@@ -320,7 +378,8 @@ def fit_species(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n: int, *,
 
 
 def choose_types(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, *, rng: int = 0,
-                 max_types: int = MAX_TYPES, margin: float = TYPES_MARGIN):
+                 max_types: int = MAX_TYPES, margin: float = TYPES_MARGIN,
+                 learned: bool = True, weights: str = "default", device: str = "cpu"):
     """The number of species that predicts held-out blocks best, with a margin.
 
     Returns
@@ -332,15 +391,26 @@ def choose_types(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, *, rng: i
     from .quality import holdout_mask
 
     train = holdout_mask(y.shape[-2:], rng)
-    scores = {}
-    for n in range(1, int(max_types) + 1):
-        fit = fit_species(y, kernel, noise, n, rng=rng, mask=train)
-        scores[n] = np.nan if fit is None else fit.cv_residual
+    opts = {"rng": rng, "learned": learned, "weights": weights, "device": device}
+    scores = {1: held_out(y, kernel, noise, 1, train, **opts)}
     best = 1
+    # grow while one more species predicts held-out blocks clearly better
     for n in range(2, int(max_types) + 1):
-        if np.isfinite(scores[n]) and scores[n] < (1 - margin) * scores[best]:
-            best = n
+        scores[n] = held_out(y, kernel, noise, n, train, **opts)
+        if not (np.isfinite(scores[n]) and scores[n] < (1 - margin) * scores[best]):
+            break
+        best = n
     return best, scores
+
+
+def held_out(y, kernel, noise, n, train, *, rng=0, learned=True, weights="default",
+             device="cpu") -> float:
+    """Held-out residual of ``n`` species fitted on the ``train`` pixels (NaN when the map
+    does not hold ``n`` groups), with the learned re-reading when ``learned``."""
+    fit = fit_species(y, kernel, noise, n, rng=rng, mask=train)
+    if fit is not None and learned:
+        fit = reread(y, fit, noise, mask=train, weights=weights, device=device, rng=rng)
+    return np.nan if fit is None else float(fit.cv_residual)
 
 
 def check_types(n_types) -> int | str:
@@ -365,8 +435,12 @@ def separation(kernels: np.ndarray) -> float:
 
 
 def separate(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n_types, *,
-             rng: int = 0):
+             rng: int = 0, learned: bool = True, weights: str = "default",
+             device: str = "cpu"):
     """Several species from a single-type result, for :func:`~.extract.extract`.
+
+    ``learned``: each species' kernel read again by the learned prior (:func:`reread`);
+    ``weights`` and ``device`` are its.
 
     Returns
     -------
@@ -381,17 +455,18 @@ def separate(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n_types, *,
     """
     from .quality import holdout_mask
 
+    opts = {"learned": learned, "weights": weights, "device": device}
     if n_types == "auto":
-        n, scores = choose_types(y, kernel, noise, rng=rng)
+        n, scores = choose_types(y, kernel, noise, rng=rng, **opts)
     else:
         n, train = int(n_types), holdout_mask(y.shape[-2:], rng)
-        scores = {}
-        for m in sorted({1, n}):
-            f = fit_species(y, kernel, noise, m, rng=rng, mask=train)
-            scores[m] = np.nan if f is None else f.cv_residual
+        scores = {m: held_out(y, kernel, noise, m, train, rng=rng, **opts)
+                  for m in sorted({1, n})}
     info = {"n_types": 1, "types_cv": {int(k): float(v) for k, v in scores.items()},
             "warnings": []}
     fit = None if n == 1 else fit_species(y, kernel, noise, n, rng=rng)
+    if fit is not None and learned:
+        fit = reread(y, fit, noise, weights=weights, device=device, rng=rng)
     if fit is None:
         if n_types != "auto" and n > 1:
             info["warnings"].append(
