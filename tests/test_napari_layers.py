@@ -180,6 +180,11 @@ def test_several_species_get_their_own_kernel_scatterer_map_and_points(viewer, s
         np.testing.assert_allclose(points.face_color[0], rgba(colour))
         assert _layer(viewer, f"{SOURCE} kernel |FFT|, {tag}").data.shape == kernel.data.shape
         assert viewer.layers[f"{SOURCE} activation, {tag}"].colormap.name == colour
+    # the read-out dock offers each species' kernel
+    from napari_qpi.napari.plots_widget import kernel_candidates
+
+    names = [layer.name for layer in kernel_candidates(viewer.layers)]
+    assert names[:2] == [f"{SOURCE} kernel, species 1", f"{SOURCE} kernel, species 2"]
     # the one-species outputs of the earlier run are gone; the residual stays
     for stale in ("kernel", "activation", "uncertainty"):
         assert f"{SOURCE} {stale}" not in viewer.layers

@@ -27,12 +27,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def kernel_candidates(layers) -> list[Layer]:
-    """3-D or 2-D Image layers holding kernels: extracted kernels first, then truths."""
+    """3-D or 2-D Image layers holding kernels: extracted kernels first (each species'
+    of a several-species run), then truths."""
+    import re
+
     from napari.layers import Image
 
+    kernel_name = re.compile(r" kernel(, species \d+)?$")
     kernels = [layer for layer in layers if isinstance(layer, Image)
                and layer.ndim in (2, 3) and not layer.rgb
-               and (layer.name.endswith(" kernel") and role_of(layer) == "result"
+               and (kernel_name.search(layer.name) and role_of(layer) == "result"
                     or role_of(layer) == "truth")]
     return sorted(kernels, key=lambda layer: role_of(layer) != "result")
 
