@@ -133,6 +133,7 @@ def test_extract_writes_one_documented_file(stack_file, tmp_path, capsys):
     np.testing.assert_allclose(kernel.energies, load_stack(stack_file).energies)
 
 
+@pytest.mark.slow
 def test_extract_with_two_species_writes_each_species_kernel_and_positions(tmp_path):
     from napari_qpi.physics.bands import default_band
     from napari_qpi.physics.kernels import Defect, default_defect

@@ -473,6 +473,7 @@ def test_scripting_doc_console_example_runs(viewer, capsys):
     assert "tail_similarity" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_defect_types_two_gives_each_species_its_layers(viewer, qtbot):
     from napari_qpi import simulate
     from napari_qpi.physics.bands import default_band

@@ -82,6 +82,7 @@ def test_species_are_found_blind_not_from_positions():
         extract(obs, method="power", n_types=2, positions=[[10, 10]])
 
 
+@pytest.mark.slow
 def test_auto_keeps_one_species_on_a_one_species_map_and_changes_nothing():
     sim = simulate(family="square", energies=[0.0], n_scatterers=25, snr=10, seed=2)
     one = extract(sim.observation[0], method="two-stage")
@@ -92,6 +93,7 @@ def test_auto_keeps_one_species_on_a_one_species_map_and_changes_nothing():
     np.testing.assert_array_equal(auto.activation, one.activation)
 
 
+@pytest.mark.slow
 def test_auto_finds_two_species_where_there_are_two():
     case = two_species()
     res = extract(case.observation, method="two-stage", n_types="auto")
