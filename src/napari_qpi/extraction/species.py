@@ -24,11 +24,11 @@ fitted by :func:`fit_species` from the single-type result:
    other species' patterns removed, and the activations and amplitudes refitted — a
    least-squares kernel from a few tens of scatterers fits the noise.
 
-:func:`choose_types` picks N by held-out prediction: every N is fitted on the same
-training pixels (kernels included, each read again by the learned prior, :func:`reread`)
-and scored on the held-out blocks (:func:`~.quality.holdout_mask`); N grows while one
-more species predicts them better by more than a margin, so a map of one species stays
-at one.
+:func:`choose_types` picks N by held-out prediction: for every N the species' kernels
+(fitted to the map, each read again by the learned prior, :func:`reread`) predict the
+held-out blocks (:func:`~.quality.holdout_mask`) from scatterer maps fitted on the other
+pixels, as every kernel of the package is scored; N grows while one more species
+predicts them better by more than a margin, so a map of one species stays at one.
 """
 
 from __future__ import annotations
@@ -179,30 +179,42 @@ def choose_types(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, *, rng: i
     n : int
     scores : dict
         N → held-out residual (NaN where N groups could not be fitted).
+    fits : dict
+        N → its :class:`SpeciesFit` (None where it could not be fitted).
     """
     from .quality import holdout_mask
 
     train = holdout_mask(y.shape[-2:], rng)
     opts = {"rng": rng, "learned": learned, "weights": weights, "device": device}
-    scores = {1: held_out(y, kernel, noise, 1, train, **opts)}
+    scores, fits = {}, {}
+    scores[1], fits[1] = held_out(y, kernel, noise, 1, train, **opts)
     best = 1
     # grow while one more species predicts held-out blocks clearly better
     for n in range(2, int(max_types) + 1):
-        scores[n] = held_out(y, kernel, noise, n, train, **opts)
+        scores[n], fits[n] = held_out(y, kernel, noise, n, train, **opts)
         if not (np.isfinite(scores[n]) and scores[n] < (1 - margin) * scores[best]):
             break
         best = n
-    return best, scores
+    return best, scores, fits
 
 
 def held_out(y, kernel, noise, n, train, *, rng=0, learned=True, weights="default",
-             device="cpu") -> float:
-    """Held-out residual of ``n`` species fitted on the ``train`` pixels (NaN when the map
-    does not hold ``n`` groups), with the learned re-reading when ``learned``."""
-    fit = fit_species(y, kernel, noise, n, rng=rng, mask=train)
+             device="cpu") -> tuple[float, SpeciesFit | None]:
+    """``n`` species fitted to the map, and how well their kernels predict the held-out
+    blocks when the scatterer maps are fitted on the ``train`` pixels only — the score
+    every kernel of the package is compared by (:mod:`.quality`). NaN and None when the
+    map does not hold ``n`` groups."""
+    fit = fit_species(y, kernel, noise, n, rng=rng)
     if fit is not None and learned:
-        fit = reread(y, fit, noise, mask=train, weights=weights, device=device, rng=rng)
-    return np.nan if fit is None else float(fit.cv_residual)
+        fit = reread(y, fit, noise, weights=weights, device=device, rng=rng)
+    if fit is None:
+        return np.nan, None
+    x = activations_given(y, fit.kernels, noise, mask=train)
+    pred = TypesOperator(fit.kernels, y.shape[-2:]).forward(x)
+    held = 1.0 - np.asarray(train, float)
+    cv = float(np.linalg.norm(centre(y - pred, held)) /
+               max(np.linalg.norm(centre(y, held)), 1e-300))
+    return cv, fit
 
 
 def check_types(n_types) -> int | str:
@@ -249,16 +261,16 @@ def separate(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n_types, *,
 
     opts = {"learned": learned, "weights": weights, "device": device}
     if n_types == "auto":
-        n, scores = choose_types(y, kernel, noise, rng=rng, **opts)
+        n, scores, fits = choose_types(y, kernel, noise, rng=rng, **opts)
     else:
         n, train = int(n_types), holdout_mask(y.shape[-2:], rng)
-        scores = {m: held_out(y, kernel, noise, m, train, rng=rng, **opts)
+        scored = {m: held_out(y, kernel, noise, m, train, rng=rng, **opts)
                   for m in sorted({1, n})}
+        scores = {m: v[0] for m, v in scored.items()}
+        fits = {m: v[1] for m, v in scored.items()}
     info = {"n_types": 1, "types_cv": {int(k): float(v) for k, v in scores.items()},
             "warnings": []}
-    fit = None if n == 1 else fit_species(y, kernel, noise, n, rng=rng)
-    if fit is not None and learned:
-        fit = reread(y, fit, noise, weights=weights, device=device, rng=rng)
+    fit = None if n == 1 else fits[n]
     if fit is None:
         if n_types != "auto" and n > 1:
             info["warnings"].append(
