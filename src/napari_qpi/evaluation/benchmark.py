@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec
-from ..physics.simulation import simulate
+from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec, simulate_spec
 from .score import score
 
 SNRS = (20.0, 5.0, 1.0)
@@ -66,11 +65,10 @@ def make_cases(n: int = 8, *, seed: int = 0, size: int = 128, kernel_size: int =
                 fam = fams[i % len(fams)]
                 spec = sample_spec(fam, rng)
                 scattering = "tmatrix" if i % 3 == 2 else "linear"
-                sim = simulate(band=spec.band, energies=[spec.energy], defects=[spec.defect],
-                               shape=(size, size), n_scatterers=int(rng.integers(8, 41)),
-                               kernel_size=kernel_size, pixel_size=spec.pixel_size,
-                               broadening=spec.broadening, tip_blur=spec.blur,
-                               model=scattering, snr=snr, seed=int(rng.integers(2**31)))
+                sim = simulate_spec(spec, shape=(size, size),
+                                    n_scatterers=int(rng.integers(8, 41)),
+                                    kernel_size=kernel_size, model=scattering, snr=snr,
+                                    seed=int(rng.integers(2**31)))
                 cases.append(Case(split, fam, snr, scattering, sim.observation,
                                   sim.kernel[0], sim.positions))
     return cases

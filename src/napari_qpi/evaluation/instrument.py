@@ -88,8 +88,7 @@ def make_instrument_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> lis
     """
     from ..physics.instrument import ARTEFACTS as ARTS
     from ..physics.instrument import through_instrument
-    from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec
-    from ..physics.simulation import simulate
+    from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec, simulate_spec
     from .foreign import ForeignCase
 
     rng = np.random.default_rng(EVAL_STREAM + 7919 + seed)
@@ -104,12 +103,10 @@ def make_instrument_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> lis
             arts = (*arts, "lattice")
         half = "oversampled" in arts
         snr = float((20.0, 5.0, 2.0)[i % 3])
-        sim = simulate(band=spec.band, energies=[spec.energy], defects=[spec.defect],
-                       shape=(size // 2, size // 2) if half else (size, size),
-                       n_scatterers=int(rng.integers(8, 41)) // (2 if half else 1),
-                       kernel_size=33 if half else 65, pixel_size=spec.pixel_size,
-                       broadening=spec.broadening, tip_blur=spec.blur, snr=snr,
-                       seed=int(rng.integers(2**31)))
+        sim = simulate_spec(spec, shape=(size // 2, size // 2) if half else (size, size),
+                            n_scatterers=int(rng.integers(8, 41)) // (2 if half else 1),
+                            kernel_size=33 if half else 65, snr=snr,
+                            seed=int(rng.integers(2**31)))
         # the interpolation's convention from its own stream, so the other draws stay
         # those of earlier runs: half the oversampled maps put scatterers between pixels
         phase = 0.5 * int(np.random.default_rng([seed, i]).integers(2))

@@ -74,8 +74,7 @@ def make_mixed_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> list[Mix
     potentials of opposite sign, or beside a dimer of the other sign; 20–50 scatterers,
     SNR 20 or 5."""
     from ..physics.kernels import Defect, default_defect
-    from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec
-    from ..physics.simulation import simulate
+    from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec, simulate_spec
 
     rng = np.random.default_rng(EVAL_STREAM + 104729 + seed)
     fams = SPLITS["seen"] + SPLITS["unseen"]
@@ -87,12 +86,9 @@ def make_mixed_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> list[Mix
         other = -v * float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
         second = (default_defect(spec.band, other) if i % 2 == 0
                   else Defect(other, ((0.0, 0.0), (0.0, 1.0)), (1.0, 1.0)))
-        sim = simulate(band=spec.band, energies=[spec.energy],
-                       defects=[spec.defect, second], shape=(size, size),
-                       n_scatterers=int(rng.integers(20, 51)), kernel_size=65,
-                       pixel_size=spec.pixel_size, broadening=spec.broadening,
-                       tip_blur=spec.blur, snr=(20.0, 5.0)[i % 2],
-                       seed=int(rng.integers(2**31)))
+        sim = simulate_spec(spec, defects=[spec.defect, second], shape=(size, size),
+                            n_scatterers=int(rng.integers(20, 51)), kernel_size=65,
+                            snr=(20.0, 5.0)[i % 2], seed=int(rng.integers(2**31)))
         cases.append(MixedCase(i, fam, (20.0, 5.0)[i % 2], sim.observation[0],
                                sim.kernels[:, 0], sim.positions, sim.types))
     return cases

@@ -115,5 +115,16 @@ def sample_specs(split: str, n: int, rng=None) -> list[KernelSpec]:
     return [sample_spec(fams[i % len(fams)], rng) for i in range(n)]
 
 
-__all__ = ["KernelSpec", "sample_spec", "sample_specs", "SPLITS", "SEEN_FAMILIES",
-           "UNSEEN_FAMILIES", "Defect"]
+def simulate_spec(spec: KernelSpec, **kwargs):
+    """:func:`~.simulation.simulate` of one map at the spec's energy, with its band,
+    pixel size, broadening and tip blur; ``defects`` defaults to the spec's defect, other
+    keywords (shape, scatterers, window, SNR, seed, …) pass through."""
+    from .simulation import simulate
+
+    kwargs.setdefault("defects", [spec.defect])
+    return simulate(band=spec.band, energies=[spec.energy], pixel_size=spec.pixel_size,
+                    broadening=spec.broadening, tip_blur=spec.blur, **kwargs)
+
+
+__all__ = ["KernelSpec", "sample_spec", "sample_specs", "simulate_spec", "SPLITS",
+           "SEEN_FAMILIES", "UNSEEN_FAMILIES", "Defect"]
