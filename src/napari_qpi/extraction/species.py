@@ -62,11 +62,10 @@ class SpeciesFit:
     activations: np.ndarray  # (T, H, W) ≥ 0, one pixel per scatterer, mean active 1
     residual: np.ndarray  # (E, H, W): observation − model
     relative_residual: float
-    cv_residual: float | None = None  # on held-out blocks, when fitted with a mask
 
 
 def fit_species(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n: int, *,
-                rng: int = 0, mask=None, rounds: int = ROUNDS) -> SpeciesFit | None:
+                rng: int = 0, rounds: int = ROUNDS) -> SpeciesFit | None:
     """N species' kernels and scatterer maps, started from a single-type kernel.
 
     Parameters
@@ -81,9 +80,6 @@ def fit_species(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n: int, *,
         Number of species.
     rng : int
         Seed of the grouping.
-    mask : (H, W) 0/1 ndarray, optional
-        Fit on these pixels only (cross-validation); the held-out residual is then
-        reported.
     rounds : int
         Alternations of kernels and activations.
 
@@ -96,9 +92,9 @@ def fit_species(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n: int, *,
     kernel = np.asarray(kernel, float)
     size = kernel.shape[-1]
     if n == 1:
-        x = activations_given(y, kernel[None], noise, mask=mask)
+        x = activations_given(y, kernel[None], noise)
     else:
-        pos, strength = candidates(y, kernel, noise, mask)
+        pos, strength = candidates(y, kernel, noise)
         if len(pos) < 2 * n:
             return None
         radius = max(3, size // 16)
@@ -113,21 +109,19 @@ def fit_species(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n: int, *,
         x[labels, moved[:, 0], moved[:, 1]] = strength
     k = None
     for _ in range(int(rounds)):
-        k = kernels_given(y, x, size, mask=mask, k0=k)
-        x = activations_given(y, k, noise, mask=mask, x0=x)
+        k = kernels_given(y, x, size, k0=k)
+        x = activations_given(y, k, noise, x0=x)
         if not all(s.any() for s in x):
             return None
-    return _finished(y, k, x, mask)
+    return _finished(y, k, x)
 
 
-def reread(y: np.ndarray, fit: SpeciesFit, noise: np.ndarray, *, mask=None,
+def reread(y: np.ndarray, fit: SpeciesFit, noise: np.ndarray, *,
            weights: str = "default", device: str = "cpu", rng: int = 0) -> SpeciesFit:
     """Each species' kernel read again by the learned prior (``two-stage``, guided by the
     species' own scatterers) on the map with the other species' fitted patterns removed,
     then the activations and amplitudes refitted. A least-squares kernel of k² pixels
     per energy from a few tens of scatterers fits the noise; the learned prior does not.
-    With ``mask``, everything is fitted on those pixels (the network sees the others as
-    zeros) and the held-out residual is reported.
     """
     from ..progress import drain
     from .registry import Problem, get_method
@@ -138,7 +132,7 @@ def reread(y: np.ndarray, fit: SpeciesFit, noise: np.ndarray, *, mask=None,
     parts = TypesOperator(fit.kernels, y.shape[-2:]).op.forward(fit.activations)
     kernels = []
     for t in range(len(fit.kernels)):
-        peeled = centre(y - (parts.sum(0) - parts[t]), mask)
+        peeled = centre(y - (parts.sum(0) - parts[t]))
         pos = np.argwhere(fit.activations[t] > 0)
         problem = Problem(peeled, pos, k, device=device, noise=float(np.mean(noise)),
                           weights=weights, rng=rng)
@@ -146,27 +140,21 @@ def reread(y: np.ndarray, fit: SpeciesFit, noise: np.ndarray, *, mask=None,
         kernels.append(kern / np.maximum(np.linalg.norm(kern, axis=(-2, -1),
                                                         keepdims=True), 1e-300))
     unit = np.stack(kernels)
-    kern = unit * amplitudes_given(y, unit, fit.activations, mask)[..., None, None]
-    x = activations_given(y, kern, noise, x0=fit.activations, mask=mask)
+    kern = unit * amplitudes_given(y, unit, fit.activations)[..., None, None]
+    x = activations_given(y, kern, noise, x0=fit.activations)
     if not all(s.any() for s in x):
         return fit
-    kern = unit * amplitudes_given(y, unit, x, mask)[..., None, None]
-    return _finished(y, kern, x, mask)
+    kern = unit * amplitudes_given(y, unit, x)[..., None, None]
+    return _finished(y, kern, x)
 
 
-def _finished(y: np.ndarray, k: np.ndarray, x: np.ndarray, mask=None) -> SpeciesFit:
-    """The fit with each species' active pixels averaging 1, its residual and scores."""
+def _finished(y: np.ndarray, k: np.ndarray, x: np.ndarray) -> SpeciesFit:
+    """The fit with each species' active pixels averaging 1, its residual and score."""
     level = np.array([s[s > 0].mean() for s in x])
     x, k = x / level[:, None, None], k * level[:, None, None, None]
-    pred = TypesOperator(k, y.shape[-2:]).forward(x)
-    resid = centre(y - pred, mask)
-    rel = float(np.linalg.norm(resid) / max(np.linalg.norm(centre(y, mask)), 1e-300))
-    cv = None
-    if mask is not None:
-        held = 1.0 - np.asarray(mask, float)
-        cv = float(np.linalg.norm(centre(y - pred, held)) /
-                   max(np.linalg.norm(centre(y, held)), 1e-300))
-    return SpeciesFit(k, x, centre(y - pred), rel, cv)
+    resid = centre(y - TypesOperator(k, y.shape[-2:]).forward(x))
+    rel = float(np.linalg.norm(resid) / max(np.linalg.norm(centre(y)), 1e-300))
+    return SpeciesFit(k, x, resid, rel)
 
 
 def choose_types(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, *, rng: int = 0,

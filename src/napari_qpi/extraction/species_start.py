@@ -80,7 +80,7 @@ def group(patches: np.ndarray, n: int, rng: int, tries: int = 8, iters: int = 20
     return (None, None) if best is None else best
 
 
-def candidates(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, mask=None):
+def candidates(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray):
     """Scatterer pixels of every species: (P, 2) positions and their strengths.
 
     Those the single-type kernel or its negative explains (a second species may scatter
@@ -89,7 +89,7 @@ def candidates(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, mask=None):
     kernel sits (:func:`residual_peaks`).
     """
     pair = np.stack([kernel, -kernel])
-    x = activations_given(y, pair, noise, mask=mask)
+    x = activations_given(y, pair, noise)
     both = x.max(0)
     pos = np.argwhere(both > 0)
     strength = both[tuple(pos.T)]
@@ -103,7 +103,7 @@ def candidates(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, mask=None):
     # multi-site defect lights each of its sites)
     radius = max(3, kernel.shape[-1] // 16)
     pos, strength = suppress(pos, strength, radius)
-    resid = centre(y - TypesOperator(pair, y.shape[-2:]).forward(x), mask)
+    resid = centre(y - TypesOperator(pair, y.shape[-2:]).forward(x))
     extra = residual_peaks(resid, y, pos, noise, radius)
     typical = float(np.median(strength))
     return (np.concatenate([pos, extra]),
