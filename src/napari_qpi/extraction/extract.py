@@ -198,6 +198,7 @@ def iter_extract(
         info["warnings"] += extra.pop("warnings")
         info.update(extra)
         if species is not None:
+            one_species = structure_warning(info["residual_structure"])
             out.update(kernel=species.kernels, activation=species.activations,
                        residual=species.residual)
             info.update(relative_residual=species.relative_residual,
@@ -207,8 +208,7 @@ def iter_extract(
                         whiteness=whiteness(species.residual),
                         residual_structure=residual_structure(species.residual))
             # the one-species fit's structure warning, re-read on this residual
-            info["warnings"] = [w for w in info["warnings"]
-                                if not w.startswith("the residual is structured")]
+            info["warnings"] = [w for w in info["warnings"] if w != one_species]
             if info["residual_structure"] > STRUCTURE_WARNING:
                 info["warnings"].append(structure_warning(info["residual_structure"]))
         yield Progress("separating defect species", 1, 1)
