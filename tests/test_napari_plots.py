@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -157,3 +159,39 @@ def test_eq_is_normalised_per_energy_zoomed_on_the_signal_with_the_ring_drawn(
     xs = np.concatenate([line.get_xdata() for line in widget.axes[1].lines
                          if line.get_marker() == "o"])
     assert (xs < 0).any() and (xs > 0).any()
+
+
+GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "nanonis" / (
+    "NanonisReader_STS_grid_lockin.3ds")
+
+
+@pytest.mark.skipif(not GRID.exists(), reason="the shared Nanonis grid is not here")
+def test_eq_of_the_nanonis_grid_is_readable(make_napari_viewer):
+    # issue 31 on the real grid: its signal sits at the first q steps (0–0.5 Å⁻¹ of
+    # ±1.9 Å⁻¹), so rows normalised beyond 2 q steps saturated there, the axis stayed
+    # at its end (a few rows of pure noise), and the "ring" was the first q past 2 steps
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(GRID, plugin="napari-qpi")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI read-outs")
+    assert widget.observation.value is layer and widget.normalise.value
+    q, energies, _ = widget.data["observation_eq"]
+    dq = q[1] - q[0]
+    shown = widget.data["observation_eq_shown"]
+    # every energy peaks at 1 beyond q = 0: none saturated, none black
+    np.testing.assert_allclose(shown[:, q > dq / 2].max(axis=1), 1.0)
+    # the axis is zoomed on the signal, which is inside it
+    q_range = widget.data["observation_q_range"]
+    assert q_range < 0.5 * q.max(), (q_range, q.max())
+    mean = shown[:, 1:].mean(axis=0)
+    assert q[1:][mean > 0.5].max() < q_range
+    assert widget.axes[2].get_xlim() == pytest.approx((0.0, q_range))
+    # a ring marker on each row's peak beyond q = 0, inside the range; none on rows
+    # that only fall from q = 0 or are noise (they drew a column at 0.38 Å⁻¹)
+    _, ring = widget.data["observation_ring"]
+    found = np.isfinite(ring)
+    assert 0.5 < found.mean() < 0.9, found.mean()
+    strongest = q[1:][np.argmax(shown[:, 1:], axis=1)]
+    assert np.all(np.abs(ring[found] - strongest[found]) <= dq / 2)
+    assert np.all(ring[found] < q_range)
+    falling = shown[:, 1] >= shown[:, 2:].max(axis=1)
+    assert not np.any(found & falling & (shown[:, 0] > shown[:, 1]))

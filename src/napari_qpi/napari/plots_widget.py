@@ -226,7 +226,9 @@ class PlotsWidget(Container):
         """Draw an E(q) cut with the shown energy, the ring radius and the q range
         fitted to the signal; keep what was drawn in ``data[f"{what}_…"]``."""
         unit = "Å⁻¹" if px else "rad/px"
-        q_min = 2 * float(np.mean(np.abs(np.diff(q))))  # the q = 0 peak is no ring
+        # only q = 0 is left out (a map's mean, its window's leakage): a grid whose
+        # signal is at the first few q must peak at 1 there, not saturate
+        q_min = 0.5 * float(np.mean(np.abs(np.diff(q))))
         ring = readouts.ring_radius(q, eq, q_min=q_min)
         q_range = readouts.signal_range(q, eq, q_min=q_min)
         if self.normalise.value:
@@ -246,11 +248,14 @@ class PlotsWidget(Container):
             ax.set_ylabel("E (meV)")
         else:
             ax.plot(q, show[0] if self.normalise.value else eq[0])
-            for sign in (1, -1) if signed else (1,):
+            # NaN: the row has no peak beyond q = 0, so there is no ring to mark
+            signs = ((1, -1) if signed else (1,)) if np.isfinite(ring[0]) else ()
+            for sign in signs:
                 ax.axvline(sign * ring[0], color="lime", lw=0.8, ls="--",
                            label="ring radius" if sign == 1 else None)
             ax.set_ylabel("|FFT| / peak" if self.normalise.value else "|FFT|")
         ax.set_xlim(-q_range if signed else 0.0, q_range)
-        ax.legend(fontsize=7, loc="upper right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper right")
         ax.set_xlabel(f"q ({unit})")
         ax.set_title(title, fontsize=9)

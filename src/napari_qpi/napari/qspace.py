@@ -133,7 +133,7 @@ def signal_radius(layer: Layer) -> float | None:
     stack = data.reshape(-1, *data.shape[-2:])
     profiles = np.asarray([radial_profile(s)[1] for s in stack])
     r = np.arange(profiles.shape[-1], dtype=float)
-    return float(signal_range(r, profiles, q_min=2.0)) * abs(float(layer.scale[-1]))
+    return float(signal_range(r, profiles, q_min=0.5)) * abs(float(layer.scale[-1]))
 
 
 def _docked(dock) -> bool:

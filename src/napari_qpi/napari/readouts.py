@@ -153,21 +153,30 @@ def dispersion(stack: np.ndarray, angle: float | None = 0.0,
     return t * dq, cut
 
 
-def ring_radius(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0) -> np.ndarray:
-    """q of the strongest response beyond ``q_min`` at each energy (a ring's radius),
-    refined between grid points by a parabola through the peak and its neighbours."""
+def ring_radius(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0, *,
+                contrast: float = 0.5) -> np.ndarray:
+    """|q| of the strongest response beyond ``q_min`` at each energy (a ring's radius),
+    refined between grid points by a parabola through it and its neighbours.
+
+    The strongest response must be a peak: higher than the point before it, not lower
+    than the one after, and standing out of the row (``(peak - median) / peak ≥
+    contrast``: twice the row's median). Where it is the falling shoulder of q = 0 (a
+    map's slow background, as on a small Nanonis grid), the axis' end or a speck of
+    noise, the energy has no ring: NaN, drawn as nothing.
+    """
     q = np.asarray(q, dtype=float)
-    keep = np.flatnonzero(q > q_min)
-    cut = np.asarray(cut, dtype=float)[:, keep]
-    i = np.argmax(cut, axis=-1)
-    out = q[keep][i].copy()
-    dq = float(np.mean(np.diff(q)))
-    for e, j in enumerate(i):
-        if 0 < j < cut.shape[1] - 1:
-            a, b, c = cut[e, j - 1:j + 2]
-            denom = a - 2 * b + c
-            if denom < 0:
-                out[e] += 0.5 * (a - c) / denom * dq
+    cut = np.atleast_2d(np.asarray(cut, dtype=float))
+    out = np.full(cut.shape[0], np.nan)
+    columns = np.flatnonzero(_beyond(q, q_min))
+    for e, row in enumerate(cut):
+        j = columns[np.argmax(row[columns])]
+        if not (0 < j < q.size - 1 and row[j - 1] < row[j] >= row[j + 1]
+                and row[j] - np.median(row) >= contrast * abs(row[j])):
+            continue
+        a, b, c = row[j - 1:j + 2]
+        denom = a - 2 * b + c
+        shift = 0.5 * (a - c) / denom if denom < 0 else 0.0
+        out[e] = abs(q[j] + shift * (q[j + 1] - q[j]))
     return out
 
 
@@ -191,12 +200,17 @@ def normalise(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0) -> np.ndarray:
 
 
 def signal_range(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0,
-                 fraction: float = 0.2, margin: float = 1.3) -> float:
+                 fraction: float = 0.2, margin: float = 1.3, *,
+                 quantile: float = 0.9, contrast: float = 0.5) -> float:
     """The |q| up to which an E(q) cut holds signal, to zoom its axis on.
 
     At each energy the signal is where the row rises above its floor (median over q)
-    by ``fraction`` of its peak beyond ``q_min``; the range is the farthest such q over
-    all energies times ``margin`` (plus one q step), at most the axis' end.
+    by ``fraction`` of its peak beyond ``q_min``. The range is the ``quantile`` over
+    energies of the farthest such q, times ``margin``, plus one q step, at most the
+    axis' end. Only rows whose peak stands out (``(peak - floor) / peak ≥ contrast``,
+    i.e. twice the floor) take part, and the quantile is not the maximum, so a few
+    energies of pure noise (a grid's rows near the Fermi level) do not widen the axis
+    back to its end.
 
     Returns
     -------
@@ -204,15 +218,17 @@ def signal_range(q: np.ndarray, cut: np.ndarray, q_min: float = 0.0,
         Å⁻¹ (rad/px without a pixel size), > 0.
     """
     q = np.asarray(q, dtype=float)
-    cut = np.asarray(cut, dtype=float)
+    cut = np.atleast_2d(np.asarray(cut, dtype=float))
     keep = _beyond(q, q_min)
     floor = np.median(cut, axis=-1, keepdims=True)
     peak = cut[:, keep].max(axis=-1, keepdims=True)
     above = (cut - floor > fraction * (peak - floor)) & keep & (peak > floor)
     dq = float(np.mean(np.abs(np.diff(q)))) if q.size > 1 else 1.0
     end = float(np.abs(q).max()) if q.size else 1.0
-    if not above.any():
+    rows = above.any(axis=1)
+    clear = rows & ((peak - floor) >= contrast * np.abs(peak)).ravel()
+    rows = clear if clear.any() else rows
+    if not rows.any():
         return end
-    farthest = float(np.abs(q)[above.any(axis=0)].max())
-    return min(end, margin * farthest + dq)
-
+    farthest = np.asarray([np.abs(q)[a].max() for a in above[rows]])
+    return min(end, margin * float(np.quantile(farthest, quantile)) + dq)
