@@ -185,6 +185,8 @@ def test_several_species_get_their_own_kernel_scatterer_map_and_points(viewer, s
 
     names = [layer.name for layer in kernel_candidates(viewer.layers)]
     assert names[:2] == [f"{SOURCE} kernel, species 1", f"{SOURCE} kernel, species 2"]
+    # the points speak the map's units: napari's toast fires when units mix
+    assert viewer.layers.extent.units is not None
     # the one-species outputs of the earlier run are gone; the residual stays
     for stale in ("kernel", "activation", "uncertainty"):
         assert f"{SOURCE} {stale}" not in viewer.layers

@@ -171,8 +171,9 @@ def species_layers(extraction: Extraction, source: Layer, meta: dict, kgeom: dic
                           "visible": False}, "image"))
         pts = np.argwhere(np.asarray(act) > 0).astype(float)
         pgeom = last_axes(geom, 2)
-        out.append((pts, {"scale": pgeom["scale"], "translate": pgeom["translate"],
-                          "name": f"{name} scatterers, {tag}", "face_color": colour,
+        # the map's units too: a Points layer in napari's default pixels beside Å
+        # layers toasts "Inconsistent units across layers" at every layer event
+        out.append((pts, {**pgeom, "name": f"{name} scatterers, {tag}", "face_color": colour,
                           "border_color": colour, "size": 3, "metadata": tmeta},
                     "points"))
         fft = kernel_fft(kernel)
