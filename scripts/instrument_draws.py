@@ -5,6 +5,9 @@ cap) are chosen — the shared instrument set only measures them. Prints the sam
 ``napari-qpi benchmark --instrument``.
 
     python scripts/instrument_draws.py --n 24 --methods two-stage,auto [--json FILE]
+    python scripts/instrument_draws.py --stacks 12 --methods auto
+
+``--stacks N``: N eight-energy stacks (``make_instrument_stacks``) instead of maps.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import argparse
 import json
 
 from napari_qpi.evaluation.foreign import iter_cases
-from napari_qpi.evaluation.instrument import instrument_table, make_instrument_cases
+from napari_qpi.evaluation.instrument import (
+    instrument_table,
+    make_instrument_cases,
+    make_instrument_stacks,
+)
 from napari_qpi.progress import drain
 
 
@@ -22,9 +29,11 @@ def main() -> None:
     p.add_argument("--n", type=int, default=24, help="maps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", default="two-stage")
+    p.add_argument("--stacks", type=int, default=0, help="this many stacks instead")
     p.add_argument("--json", default=None, help="also write the records here")
     a = p.parse_args()
-    cases = make_instrument_cases(a.n, seed=a.seed)
+    cases = (make_instrument_stacks(a.stacks, seed=a.seed) if a.stacks
+             else make_instrument_cases(a.n, seed=a.seed))
     records = drain(iter_cases(a.methods.split(","), cases))
     if a.json:
         with open(a.json, "w") as f:

@@ -54,3 +54,17 @@ def test_unknown_artefact_is_refused():
     sim = one_scatterer()
     with pytest.raises(ValueError, match="unknown"):
         through_instrument(sim.observation, sim.kernel, sim.positions, ["wobble"])
+
+
+def test_own_instrument_stacks_are_dispersing_grids_through_the_lockin():
+    from napari_qpi.evaluation.instrument import make_instrument_stacks
+
+    cases = make_instrument_stacks(2, size=96)
+    again = make_instrument_stacks(2, size=96)
+    for c, d in zip(cases, again):
+        assert c.observation.shape == (8, 96, 96) and c.kernel.shape[0] == 8
+        assert {"lockin", "lattice"} <= set(c.artefacts) and len(c.artefacts) >= 3
+        np.testing.assert_array_equal(c.observation, d.observation)  # seeded
+        # one band at eight energies: the pattern's wavelength changes along the stack
+        first, last = (k.ravel() / np.linalg.norm(k) for k in c.kernel[[0, -1]])
+        assert abs(first @ last) < 0.95

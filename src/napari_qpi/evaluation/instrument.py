@@ -15,7 +15,8 @@ import numpy as np
 
 from .foreign import default_directory, iter_foreign
 
-__all__ = ["ARTEFACTS", "instrument_table", "iter_instrument"]
+__all__ = ["ARTEFACTS", "instrument_table", "iter_instrument", "make_instrument_cases",
+           "make_instrument_stacks"]
 
 ARTEFACTS = ("oversampled", "lockin", "lines", "pink", "drift", "lattice", "background")
 COLUMNS = ("tail_similarity", "aligned_tail_similarity", "found_per_true", "active_per_true",
@@ -114,4 +115,46 @@ def make_instrument_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> lis
                                rng=int(rng.integers(2**31)), phase=phase)
         cases.append(ForeignCase("maps", i, fam, "point", snr, m.observation[0],
                                  m.kernel[0], m.positions, arts))
+    return cases
+
+
+def make_instrument_stacks(n: int = 6, *, seed: int = 0, size: int = 128,
+                           n_energies: int = 8) -> list:
+    """``n`` eight-energy stacks of the project's own simulator seen through the
+    instrument, as a grid is measured: the lock-in and the lattice always, one to three
+    other artefacts, point defects, SNR 20 / 5 / 2; energies a quarter of the band's
+    energy scale around the drawn one. The draws on which stack rules are chosen (the
+    instrument set's stacks measure them).
+
+    Returns
+    -------
+    list of :class:`~.foreign.ForeignCase`
+        With ``set="stacks"``, (E, H, W) observations and (E, k, k) kernels.
+    """
+    from ..physics.instrument import ARTEFACTS as ARTS
+    from ..physics.instrument import through_instrument
+    from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec, simulate_spec
+    from .foreign import ForeignCase
+
+    rng = np.random.default_rng(EVAL_STREAM + 6007 + seed)
+    fams = SPLITS["seen"] + SPLITS["unseen"]
+    extra = [a for a in ARTS if a not in ("lockin", "lattice")]
+    cases = []
+    for i in range(int(n)):
+        fam = fams[i % len(fams)]
+        spec = sample_spec(fam, rng)
+        drawn = {"lockin", "lattice", *rng.choice(extra, int(rng.integers(1, 4)), replace=False)}
+        arts = tuple(a for a in ARTS if a in drawn)
+        half = "oversampled" in arts
+        snr = float((20.0, 5.0, 2.0)[i % 3])
+        energies = spec.energy + np.linspace(-0.12, 0.12, n_energies) * spec.band.energy_scale()
+        sim = simulate_spec(spec, shape=(size // 2, size // 2) if half else (size, size),
+                            n_scatterers=int(rng.integers(10, 41)) // (2 if half else 1),
+                            kernel_size=33 if half else 65, snr=snr, energies=energies,
+                            seed=int(rng.integers(2**31)))
+        phase = 0.5 * int(rng.integers(2))
+        m = through_instrument(sim.observation, sim.kernel, sim.positions, arts,
+                               rng=int(rng.integers(2**31)), phase=phase)
+        cases.append(ForeignCase("stacks", i, fam, "point", snr, m.observation, m.kernel,
+                                 m.positions, arts))
     return cases

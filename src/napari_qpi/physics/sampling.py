@@ -117,12 +117,14 @@ def sample_specs(split: str, n: int, rng=None) -> list[KernelSpec]:
 
 def simulate_spec(spec: KernelSpec, **kwargs):
     """:func:`~.simulation.simulate` of one map at the spec's energy, with its band,
-    pixel size, broadening and tip blur; ``defects`` defaults to the spec's defect, other
-    keywords (shape, scatterers, window, SNR, seed, …) pass through."""
+    pixel size, broadening and tip blur; ``defects`` defaults to the spec's defect and
+    ``energies`` to the spec's one energy, other keywords (shape, scatterers, window, SNR,
+    seed, …) pass through."""
     from .simulation import simulate
 
     kwargs.setdefault("defects", [spec.defect])
-    return simulate(band=spec.band, energies=[spec.energy], pixel_size=spec.pixel_size,
+    kwargs.setdefault("energies", [spec.energy])
+    return simulate(band=spec.band, pixel_size=spec.pixel_size,
                     broadening=spec.broadening, tip_blur=spec.blur, **kwargs)
 
 
