@@ -21,6 +21,7 @@ from magicgui.widgets import (
 )
 
 from . import compute, jobs
+from .docking import scroll_body
 from .feedback import RunFeedback
 from .layers import observation_candidates
 from .reader import channel_names, reload_channel
@@ -112,6 +113,7 @@ class ExtractionWidget(Container):
                      self.kernel_size, self.n_types, self.device, self.preprocess, self.run_button,
                      self.cancel_button, self.save_button, self.batch, self.batch_button,
                      *self.feedback.widgets()])
+        scroll_body(self)  # the dock scrolls: the window stays on a laptop screen
         self.worker = None
         self._progress = None
         self.last: jobs.Done | None = None  # the last extraction shown (for Save)

@@ -19,6 +19,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox
 
 from . import readouts
+from .docking import scroll_body
 from .layers import observation_candidates, role_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,6 +95,7 @@ class PlotsWidget(Container):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(700)
         self.native.layout().addWidget(self.canvas)
+        scroll_body(self)  # the four panels scroll: the window stays on a laptop screen
         self.data: dict = {}
         self._cache: dict = {}
         self._watched: set[int] = set()
@@ -107,13 +109,17 @@ class PlotsWidget(Container):
 
     def reset_choices(self, *_args) -> None:
         """Refresh the layer lists (napari calls this when layers change)."""
+        shown = (self.kernel.value, self.observation.value)
         super().reset_choices()
         for box in (self.kernel, self.observation):
             layers = [c for c in box.choices if c is not None]
             if box.value is None and layers:
                 with box.changed.blocked():
                     box.value = layers[0]
-        self.refresh()
+        # napari calls this at every layer added or removed (a run adds five): redraw
+        # only when the layers shown changed; their new data redraw through _watch
+        if (self.kernel.value, self.observation.value) != shown or not self.data:
+            self.refresh()
 
     def _disconnect(self, *_args) -> None:
         """The dock is being deleted: stop listening to the viewer and its layers."""

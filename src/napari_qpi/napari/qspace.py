@@ -49,7 +49,7 @@ def _dock_class():
             controls = QScrollArea()
             controls.setWidgetResizable(True)
             controls.setWidget(self.qt_viewer.controls)
-            self.qt_viewer.setMinimumHeight(250)
+            self.qt_viewer.setMinimumHeight(150)
             split = QSplitter(Qt.Orientation.Vertical)
             split.addWidget(controls)
             split.addWidget(self.qt_viewer)
@@ -58,7 +58,7 @@ def _dock_class():
             layout = QVBoxLayout(self)
             layout.setContentsMargins(0, 0, 0, 0)
             layout.addWidget(split)
-            self.setMinimumSize(300, 350)
+            self.setMinimumSize(250, 220)  # room for the docks above
             self._main = weakref.ref(viewer)
             # the canvas gets its size only when shown (and when the dock is resized):
             # fit the layers to it then, or they overflow or shrink to a dot

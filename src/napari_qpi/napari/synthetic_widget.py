@@ -19,6 +19,8 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from .docking import scroll_body
+
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
@@ -117,6 +119,7 @@ class SyntheticWidget(Container):
                      self.e_min, self.e_max, self.n_scatterers, self.n_types, self.model,
                      self.noise, self.snr, self.streaks, self.background, self.seed,
                      self.generate_button])
+        scroll_body(self)  # the dock scrolls: the window stays on a laptop screen
         self.family.changed.connect(self._family_defaults)
         self.generate_button.changed.connect(self.generate)
         self.worker = None
