@@ -130,13 +130,19 @@ def test_generate_removes_the_outputs_of_the_map_it_overwrites(viewer, qtbot):
 
 def test_a_console_layer_with_scale_but_no_units_gets_q_in_its_scale(viewer, sim):
     from napari_qpi.napari.compute import extract_layer
-
-    layer = viewer.add_image(sim.observation, name="console", scale=(1.0, 2.0, 2.0))
-    extract_layer(viewer, layer, method="power", kernel_size=21)
     from napari_qpi.napari.qspace import q_viewer
 
+    apply_layers(viewer, synthetic_layers(sim))  # in meV and Å
+    extract_layer(viewer, SOURCE, method="power", kernel_size=21)
+    layer = viewer.add_image(sim.observation, name="console", scale=(1.0, 2.0, 2.0))
+    extract_layer(viewer, layer, method="power", kernel_size=21)
     kernel = viewer.layers["console kernel"]
-    fft = q_viewer(viewer, create=False).layers["console kernel |FFT|"]
+    model = q_viewer(viewer, create=False)
+    fft = model.layers["console kernel |FFT|"]
+    # its 1/pixel |FFT| replaces the 1/Å one in the q canvas: no unit clash, no toasts
+    assert f"{SOURCE} kernel |FFT|" not in model.layers
+    assert model.layers.extent.units is not None
+    assert f"{SOURCE} kernel" in viewer.layers  # the real-space kernel stays
     assert kernel.scale[-1] == pytest.approx(2.0)
     # a kernel drawn at 2 units a pixel has its |FFT| at 2π / (21 px · 2 units)
     np.testing.assert_allclose(fft.scale[-2:], 2 * np.pi / (21 * 2.0))

@@ -180,6 +180,7 @@ def show_q_layers(viewer: napari.Viewer, tuples: Sequence[LayerDataTuple]
     model = q_viewer(viewer)
     if model is None:
         return apply_layers(viewer, tuples)
+    _drop_other_units(model, tuples)
     layers = apply_layers(model, tuples)
     for layer in model.layers:  # the latest run's q-space is what is looked at
         layer.visible = any(layer is new for new in layers)
@@ -188,3 +189,34 @@ def show_q_layers(viewer: napari.Viewer, tuples: Sequence[LayerDataTuple]
     _DOCKS[viewer].fit()
     _DOCKS[viewer].follow_energy()
     return layers
+
+
+def _drop_other_units(model: ViewerModel, tuples: Sequence[LayerDataTuple]) -> list[str]:
+    """Remove q-space layers whose units clash with the new ones'; return their names.
+
+    The |FFT| of a layer in pixels is in 1/pixel (and its E axis in pixels): beside
+    1/Å layers in meV napari toasts "Inconsistent units across layers" at every layer
+    event of the canvas. Only the latest run's |FFT| is shown anyway; the others'
+    kernels stay in the main viewer.
+    """
+    import pint
+
+    registry = pint.get_application_registry()
+
+    def kinds(units) -> tuple | None:  # dimensionality per axis, last axis first
+        try:
+            return tuple(registry.Unit(str(u)).dimensionality for u in reversed(units))
+        except Exception:  # an odd unit string: napari would not read it either
+            return None
+
+    new = [kinds(kwargs.get("units", ())) for _, kwargs, _ in tuples]
+
+    def clashes(layer) -> bool:
+        mine = kinds(layer.units)
+        return any(mine is None or other is None
+                   or any(a != b for a, b in zip(mine, other)) for other in new)
+
+    old = [layer for layer in model.layers if clashes(layer)]
+    for layer in old:
+        model.layers.remove(layer)
+    return [layer.name for layer in old]
