@@ -53,7 +53,7 @@ def test_batch_shows_every_result_with_a_bar_and_keeps_the_dock_width(viewer, qt
     second = [bar for event, bar in bars if isinstance(event, Progress)
               and event.info.get("request") == 1]
     assert second and min(second) >= widget.bar.max // 2
-    assert widget.bar.value == widget.bar.max and widget.status.value == "done"
+    assert widget.bar.value == widget.bar.max and widget.status.value.startswith("done in ")
     # the batch's long progress messages and results wrap instead of widening the dock
     # (Qt lays a dock out, and widens it, only when it is shown)
     texts = widget.result.value
@@ -103,6 +103,7 @@ def test_step_time_left_is_extrapolated(viewer, monkeypatch):
     widget.feedback.progress(Progress("latent fit", 1, 4))
     # a quarter done in 10 s: about 30 s left in this step
     assert "about 30 s left" in widget.status.value
+    assert "10 s since the run started" in widget.status.value
     assert widget.bar.value == widget.bar.max // 4
 
 

@@ -64,6 +64,7 @@ class RunFeedback:
         self._n = 1
         self._shown: list[str] = []
         self._step = ("", 0.0)  # the step's message and when it started
+        self._started = 0.0  # when the run started
 
     def widgets(self) -> list:
         """The widgets to put into the dock, in order."""
@@ -72,7 +73,8 @@ class RunFeedback:
     def start(self, n: int, message: str) -> None:
         """A run over ``n`` layers begins: clear the bar and the results."""
         self._n, self._shown = max(int(n), 1), []
-        self._step = ("", time.perf_counter())
+        self._started = time.perf_counter()
+        self._step = ("", self._started)
         self.bar.value = 0
         self.status.value = message
         self.result.value = ""
@@ -94,6 +96,8 @@ class RunFeedback:
         text = f"{event.message}\n{100 * step:.0f} % of this step, {spent:.0f} s"
         if 0.05 <= step < 1:
             text += f", about {spent * (1 - step) / step:.0f} s left"
+        # the steps' own times restart at each step: the whole run's time beside them
+        text += f"\n{now - self._started:.0f} s since the run started"
         fraction = (index + step) / self._n
         self.status.value = text
         self.bar.value = round(_BAR_MAX * fraction)
@@ -111,7 +115,9 @@ class RunFeedback:
         self.show(name, "failed")
 
     def finish(self, cancelled: bool) -> None:
-        """The run ended: ``"cancelled"`` or ``"done"`` (a full bar)."""
-        self.status.value = "cancelled" if cancelled else "done"
-        if not cancelled:
-            self.bar.value = _BAR_MAX
+        """The run ended: ``"cancelled"``, or ``"done in … s"`` with a full bar."""
+        if cancelled:
+            self.status.value = "cancelled"
+            return
+        self.status.value = f"done in {time.perf_counter() - self._started:.0f} s"
+        self.bar.value = _BAR_MAX
