@@ -44,7 +44,9 @@ def test_batch_shows_every_result_with_a_bar_and_keeps_the_dock_width(viewer, qt
     widget.batch.value = [src, viewer.layers[crop_name]]
     bars = []
     worker = widget.run_batch()
+    labels = []
     worker.yielded.connect(lambda e: bars.append((e, widget.bar.value)))
+    worker.yielded.connect(lambda e: labels.append(widget.bar.native.text()))
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60000)
     # every layer's result is shown, each under its name, not only the last
     text = widget.result.value
@@ -53,7 +55,9 @@ def test_batch_shows_every_result_with_a_bar_and_keeps_the_dock_width(viewer, qt
     second = [bar for event, bar in bars if isinstance(event, Progress)
               and event.info.get("request") == 1]
     assert second and min(second) >= widget.bar.max // 2
+    assert labels and all(t.endswith(" % of 2 layers") for t in labels[:-1]), labels
     assert widget.bar.value == widget.bar.max and widget.status.value.startswith("done in ")
+    assert widget.bar.native.text() == "done"
     # the batch's long progress messages and results wrap instead of widening the dock
     # (Qt lays a dock out, and widens it, only when it is shown)
     texts = widget.result.value
@@ -100,6 +104,7 @@ def test_step_time_left_is_extrapolated(viewer, monkeypatch):
     widget.feedback.start(1, "go")
     widget.feedback.progress(Progress("latent fit", 0, 4))
     assert widget.bar.value == 0
+    assert widget.bar.native.text() == "0 % of this step"
     widget.feedback.progress(Progress("latent fit", 1, 4))
     # a quarter done in 10 s: about 30 s left in this step
     assert "about 30 s left" in widget.status.value

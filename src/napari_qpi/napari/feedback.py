@@ -76,6 +76,9 @@ class RunFeedback:
         self._started = time.perf_counter()
         self._step = ("", self._started)
         self.bar.value = 0
+        # the bar refills at each step of one layer: its text says of what it is a share
+        what = f"of {self._n} layers" if self._n > 1 else "of this step"
+        self.bar.native.setFormat(f"%p % {what}")
         self.status.value = message
         self.result.value = ""
 
@@ -120,4 +123,5 @@ class RunFeedback:
             self.status.value = "cancelled"
             return
         self.status.value = f"done in {time.perf_counter() - self._started:.0f} s"
+        self.bar.native.setFormat("done")
         self.bar.value = _BAR_MAX
