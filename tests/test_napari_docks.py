@@ -31,6 +31,10 @@ def test_every_dock_open_the_window_still_fits_a_laptop_screen(viewer, qtbot):
     window.resize(1280, LAPTOP_HEIGHT)
     docks = {name: viewer.window.add_plugin_dock_widget("napari-qpi", name)[1]
              for name in ("Kernel extraction", "QPI read-outs")}
+    extraction = docks["Kernel extraction"]
+    extraction.method.value = "power"  # magicgui still drives the moved widgets
+    assert extraction.method.native.currentText() == "power"
+    extraction.auto_size.value, extraction.kernel_size.value = False, 15
     q_viewer(viewer)  # the q-space dock a run opens
     qtbot.wait(50)
     assert window.minimumSizeHint().height() <= LAPTOP_HEIGHT
@@ -50,9 +54,13 @@ def test_every_dock_open_the_window_still_fits_a_laptop_screen(viewer, qtbot):
             assert scroll.verticalScrollBar().maximum() > 0, name
     extraction = docks["Kernel extraction"]
     assert scroll_area(extraction).widget().isAncestorOf(extraction.result.native)
+    # a run's result, at the bottom of a dock shorter than its body, is scrolled to
+    worker = extraction.run()
+    qtbot.waitUntil(lambda: extraction.worker is None, timeout=30000)
+    assert worker is not None and extraction.result.value
+    qtbot.wait(20)
+    assert not extraction.result.native.visibleRegion().isEmpty()
     # magicgui still drives the moved widgets
-    extraction.method.value = "power"
-    assert extraction.method.native.currentText() == "power"
     plots = docks["QPI read-outs"]
     assert scroll_area(plots).widget().isAncestorOf(plots.canvas)
 

@@ -61,3 +61,11 @@ def scroll_area(container: Container):
     from qtpy.QtWidgets import QScrollArea
 
     return container.native.findChild(QScrollArea, "qpi_scroll_body")
+
+
+def reveal(container: Container, widget) -> None:
+    """Scroll ``container``'s body so that ``widget`` (magicgui) is in view: a run's
+    progress and result sit at the bottom of a dock that may be shorter than its body."""
+    scroll = scroll_area(container)
+    if scroll is not None:
+        scroll.ensureWidgetVisible(widget.native)

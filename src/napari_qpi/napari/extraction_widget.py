@@ -21,7 +21,7 @@ from magicgui.widgets import (
 )
 
 from . import compute, jobs
-from .docking import scroll_body
+from .docking import reveal, scroll_body
 from .feedback import RunFeedback
 from .layers import observation_candidates
 from .reader import channel_names, reload_channel
@@ -233,6 +233,7 @@ class ExtractionWidget(Container):
                 return None
         what = requests[0].source.name if len(requests) == 1 else f"{len(requests)} layers"
         self.feedback.start(len(requests), f"{requests[0].method} on {what}…")
+        reveal(self, self.feedback.bar)  # a short dock scrolls to the progress
         self._progress = progress(total=0, desc=f"QPI extraction ({requests[0].method})")
         worker = thread_worker(jobs.batch_job, start_thread=False)(requests)
         worker.yielded.connect(self._on_yielded)
@@ -299,6 +300,7 @@ class ExtractionWidget(Container):
         self.last = done
         self.save_button.enabled = True
         self.feedback.show(source.name, jobs.summary(extraction, found))
+        reveal(self, self.result)
         if extraction.info.get("kernel_size_auto") and self.auto_size.value:
             self.kernel_size.value = int(extraction.info.get("kernel_size",
                                                              extraction.kernel.shape[-1]))
