@@ -87,6 +87,14 @@ def test_panels_follow_the_energy_slider(make_napari_viewer, free_electron):
     assert widget.axes[0].get_xlabel() == "r (Å)"
     assert widget.axes[1].get_xlabel() == "q (Å⁻¹)"
     assert widget.axes[1].get_ylabel() == "E (meV)"
+    # a layer added beside them redraws nothing (a run adds five); removing a shown
+    # layer redraws with the next choice
+    drawn = []
+    widget.refresh = lambda *a: drawn.append(1) or widget.data
+    viewer.add_image(sim.observation[0], name="unrelated")
+    assert drawn == []
+    viewer.layers.remove("true kernel")
+    assert drawn and widget.kernel.value is None
 
 
 def test_symmetrised_q_space_of_the_observation(make_napari_viewer):

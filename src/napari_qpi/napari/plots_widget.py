@@ -128,8 +128,17 @@ class PlotsWidget(Container):
             if id(layer) in self._watched:
                 layer.events.data.disconnect(self.refresh)
 
+    def _slices(self) -> tuple:
+        """The energy index each shown layer is drawn at."""
+        from .energy import energy_index
+
+        return tuple(None if layer is None else energy_index(self._viewer, layer)
+                     for layer in (self.kernel.value, self.observation.value))
+
     def _on_step(self, *_args) -> None:
-        self.refresh()
+        # napari re-emits the step when layers are added: redraw only a new slice
+        if self._slices() != self.data.get("slices"):
+            self.refresh()
 
     def _energies(self, layer: Layer) -> np.ndarray:
         from .compute import energies_of
@@ -145,6 +154,7 @@ class PlotsWidget(Container):
             ax.clear()
         self.data = {}
         self._watch(self.kernel.value, self.observation.value)
+        self.data["slices"] = self._slices()
         angle = None if self.average.value else float(self.angle.value)
         kernel, obs = self.kernel.value, self.observation.value
         if kernel is not None:
