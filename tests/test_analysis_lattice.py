@@ -75,3 +75,28 @@ def test_bad_input_names_the_argument():
         measure_lattice(np.zeros((32, 32)), pixel_size=-1.0)
     with pytest.raises(ValueError, match="data"):
         measure_lattice(np.zeros(32))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 6])  # 0, 1 square; 4, 6 hexagonal
+def test_lattice_of_a_simulated_instrument_map(seed):
+    """The instrument simulator's corrugation under a QPI map with noise: Bragg lengths
+    within 0.5 % of truth (the issue asks for 2 %), directions within 0.3°."""
+    from napari_qpi import simulate
+    from napari_qpi.physics.instrument import through_instrument
+
+    sim = simulate(family="free_electron", shape=(96, 96), kernel_size=33,
+                   energies=[0.0, 20.0], n_scatterers=12, snr=10.0, seed=seed)
+    inst = through_instrument(sim.observation, sim.kernel, sim.positions, ["lattice"],
+                              rng=seed)
+    # the simulator's draws, in its order: period (px), angle (rad), directions
+    rng = np.random.default_rng(seed)
+    period, angle, dirs = rng.uniform(2.2, 4.0), rng.uniform(0, np.pi), int(rng.integers(2, 4))
+    lat = measure_lattice(inst.observation, pixel_size=sim.pixel_size)
+    assert lat is not None and lat.kind == ("square" if dirs == 2 else "hexagonal")
+    np.testing.assert_allclose(lat.bragg_lengths, 2 * np.pi / (period * sim.pixel_size),
+                               rtol=5e-3)
+    # a wave along (sin φ, cos φ) in (y, x) points at −φ on screen; each is ± itself
+    truth = np.mod(-np.degrees(angle + np.arange(dirs) * np.pi / dirs), 180.0)
+    for found in np.mod(lat.bragg_angles, 180.0):
+        gap = np.abs(np.mod(truth - found + 90.0, 180.0) - 90.0)
+        assert gap.min() < 0.3, (found, truth)
