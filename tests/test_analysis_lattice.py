@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_qpi.analysis import Lattice, high_symmetry_points, measure_lattice
+from napari_qpi.analysis import Lattice, align_to_lattice, high_symmetry_points, measure_lattice
 
 
 def _corrugation(n, period, angle_deg, kind, noise=0.3, seed=0):
@@ -100,3 +100,14 @@ def test_lattice_of_a_simulated_instrument_map(seed):
     for found in np.mod(lat.bragg_angles, 180.0):
         gap = np.abs(np.mod(truth - found + 90.0, 180.0) - 90.0)
         assert gap.min() < 0.3, (found, truth)
+
+
+@pytest.mark.parametrize(("kind", "angle"), [("square", 17.0), ("hexagonal", -23.0)])
+def test_aligned_map_has_a_lattice_vector_along_x(kind, angle):
+    image = _corrugation(128, 5.5, angle, kind, noise=0.1)
+    aligned = align_to_lattice(np.stack([image, 2 * image]), measure_lattice(image))
+    lat = measure_lattice(aligned)
+    step = 90.0 if kind == "square" else 60.0
+    off = np.mod(lat.angles + step / 2, step) - step / 2
+    np.testing.assert_allclose(off, 0.0, atol=0.1)  # was 17° / 23° off
+    np.testing.assert_allclose(lat.constants, 5.5, rtol=1e-3)  # and not stretched

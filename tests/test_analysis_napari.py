@@ -60,6 +60,11 @@ def test_lattice_then_symmetrised_qspace_and_gamma_x_cut(make_napari_viewer):
     assert set(widget.direction.choices) == {"Γ–X", "Γ–M", "angle"}
     assert widget.direction.value == "Γ–X"  # the lattice's first direction is offered
 
+    widget.action.value = "Align to lattice"
+    (aligned,) = widget.compute()["layers"]
+    assert aligned.data.shape == stack.shape and tuple(aligned.scale) == (10.0, 0.5, 0.5)
+
+    widget.layer.value = viewer.layers["map"]
     widget.action.value = "q-space (symmetrised)"
     widget.order.value, widget.mirror.value = 4, True
     data = widget.compute()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..analysis import (
+    align_to_lattice,
     feenstra,
     fit_dispersion,
     fit_kernel_dispersion,
@@ -98,6 +99,18 @@ def lattice_action(layer: Layer) -> tuple[Lattice | None, list[LayerDataTuple], 
               "metadata": {**_record(layer, [{"step": "lattice", "frame_angle": frame}]),
                            LATTICE: lat.as_dict()}}
     return lat, [(vectors, kwargs, "vectors")], text
+
+
+def align_action(layer: Layer, lattice: Lattice) -> tuple[list[LayerDataTuple], str]:
+    """The layer rotated so that the lattice's a1 lies along +x (same geometry)."""
+    out = align_to_lattice(np.asarray(layer.data), lattice).astype(np.float32)
+    a1 = lattice.real[0]
+    turn = float(np.degrees(np.arctan2(-a1[0], a1[1])))
+    meta = _record(layer, [{"step": "align", "angle": -turn}])
+    if "energies" in layer.metadata:
+        meta["energies"] = layer.metadata["energies"]
+    kwargs = {**geometry(layer), "name": f"{layer.name} aligned", "metadata": meta}
+    return [(out, kwargs, "image")], f"{kwargs['name']}: turned by {-turn:.2f}°"
 
 
 def qspace_action(layer: Layer, order: int = 1, mirror: bool = False,

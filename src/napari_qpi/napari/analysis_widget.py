@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Layer
 
 #: The actions offered, in the chain's order.
-ACTIONS = ("Lattice vectors", "q-space (symmetrised)", "E(q) cut", "Dispersion fit",
-           "Feenstra (dI/dV)/(I/V)", "Lock-in R/θ")
+ACTIONS = ("Lattice vectors", "Align to lattice", "q-space (symmetrised)", "E(q) cut",
+           "Dispersion fit", "Feenstra (dI/dV)/(I/V)", "Lock-in R/θ")
 
 
 def _images(layers) -> list[Layer]:
@@ -131,6 +131,13 @@ class AnalysisWidget(Container):
             self.data["lattice"] = lat
             apply_layers(self._viewer, tuples)
             self._update_directions()
+            return text
+        if action == "Align to lattice":
+            lat = self.lattice()
+            if lat is None:
+                raise ValueError("no lattice yet: run Lattice vectors on a map first")
+            tuples, text = act.align_action(layer, lat)
+            self.data["layers"] = apply_layers(self._viewer, tuples)
             return text
         if action == "q-space (symmetrised)":
             tuples, text = act.qspace_action(layer, int(self.order.value),
