@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from napari_qpi.analysis import Lattice, align_to_lattice, high_symmetry_points, measure_lattice
+from napari_qpi.analysis.align import rotate_map
 
 
 def _corrugation(n, period, angle_deg, kind, noise=0.3, seed=0):
@@ -111,3 +112,12 @@ def test_aligned_map_has_a_lattice_vector_along_x(kind, angle):
     off = np.mod(lat.angles + step / 2, step) - step / 2
     np.testing.assert_allclose(off, 0.0, atol=0.1)  # was 17° / 23° off
     np.testing.assert_allclose(lat.constants, 5.5, rtol=1e-3)  # and not stretched
+
+
+def test_rotate_map_turns_counter_clockwise_on_screen():
+    image = np.zeros((21, 21))
+    image[10, 15] = 1.0  # 5 px along +x
+    turned = rotate_map(image, 90.0, order=0, fill=0.0)
+    assert turned[5, 10] == 1.0  # now 5 px up the screen (+y is up: rows decrease)
+    with pytest.raises(ValueError, match="angle"):
+        rotate_map(image, float("nan"))

@@ -63,6 +63,8 @@ def test_lattice_then_symmetrised_qspace_and_gamma_x_cut(make_napari_viewer):
     widget.action.value = "Align to lattice"
     (aligned,) = widget.compute()["layers"]
     assert aligned.data.shape == stack.shape and tuple(aligned.scale) == (10.0, 0.5, 0.5)
+    steps = aligned.metadata["qpi_analysis"]["steps"]
+    np.testing.assert_allclose(replay(stack, steps), aligned.data, rtol=1e-5, atol=1e-5)
 
     widget.layer.value = viewer.layers["map"]
     widget.action.value = "q-space (symmetrised)"

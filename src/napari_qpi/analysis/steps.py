@@ -1,4 +1,5 @@
-"""The q-space chain as recorded steps, so a run can be replayed.
+"""The q-space chain (and the rotation onto the lattice) as recorded steps, so a run
+can be replayed.
 
 A step is ``{"step": name, **keyword arguments}`` like a preprocessing step
 (:mod:`napari_qpi.io.pipeline`); :func:`replay` applies a list of them in order. Every
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .align import rotate_map
 from .linecut import linecut, magnitude_spectrum, radial_profile
 from .symmetry import symmetrize
 
@@ -30,8 +32,8 @@ def _radial(data, **kwargs):
 
 
 #: Step name → function of an array (the previous step's output).
-FUNCTIONS = {"qspace": magnitude_spectrum, "symmetrize": symmetrize,
-             "linecut": _linecut, "radial": _radial}
+FUNCTIONS = {"align": rotate_map, "qspace": magnitude_spectrum,
+             "symmetrize": symmetrize, "linecut": _linecut, "radial": _radial}
 #: Names of the steps :func:`replay` knows.
 STEPS = tuple(FUNCTIONS)
 
