@@ -129,3 +129,20 @@ def test_feenstra_and_lockin_layers(make_napari_viewer):
     np.testing.assert_allclose(r.data, np.hypot(didv, current), rtol=1e-5)
     widget.second.value = None
     assert "choose the other channel" in widget.compute()["text"]
+
+
+def test_crop_to_a_rectangle_drawn_in_angstrom(make_napari_viewer):
+    viewer = make_napari_viewer()
+    stack = np.arange(2 * 40 * 50, dtype=float).reshape(2, 40, 50)
+    viewer.add_image(stack, name="map", scale=(5.0, 2.0, 2.0), translate=(0.0, 10.0, 0.0))
+    # rows 5–24, columns 10–29 of the map, drawn in world units (Å)
+    viewer.add_shapes([[[20.0, 20.0], [20.0, 58.0], [58.0, 58.0], [58.0, 20.0]]],
+                      shape_type="rectangle", name="box")
+    widget = _dock(viewer)
+    widget.layer.value = viewer.layers["map"]
+    widget.action.value = "Crop to rectangle"
+    (out,) = widget.compute()["layers"]
+    np.testing.assert_array_equal(out.data, stack[:, 5:25, 10:30])
+    np.testing.assert_allclose(out.translate, (0.0, 20.0, 20.0))  # stays where it was
+    steps = out.metadata["qpi_analysis"]["steps"]
+    np.testing.assert_array_equal(replay(stack, steps), out.data)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io.preprocess import crop
 from .align import rotate_map
 from .linecut import linecut, magnitude_spectrum, radial_profile
 from .symmetry import symmetrize
@@ -32,7 +33,7 @@ def _radial(data, **kwargs):
 
 
 #: Step name → function of an array (the previous step's output).
-FUNCTIONS = {"align": rotate_map, "qspace": magnitude_spectrum,
+FUNCTIONS = {"crop": crop, "align": rotate_map, "qspace": magnitude_spectrum,
              "symmetrize": symmetrize, "linecut": _linecut, "radial": _radial}
 #: Names of the steps :func:`replay` knows.
 STEPS = tuple(FUNCTIONS)

@@ -101,6 +101,36 @@ def lattice_action(layer: Layer) -> tuple[Lattice | None, list[LayerDataTuple], 
     return lat, [(vectors, kwargs, "vectors")], text
 
 
+def crop_action(layer: Layer, shapes: Layer) -> tuple[list[LayerDataTuple], str]:
+    """The layer cut to the bounding box of the last shape drawn in a Shapes layer
+    (world coordinates, so a rectangle drawn in Å over the map lands on its pixels)."""
+    if not len(shapes.data):
+        raise ValueError(f"{shapes.name!r} holds no shape: draw a rectangle on the map")
+    vertices = np.asarray(shapes.data[-1], dtype=float)[:, -2:]
+    world = vertices * np.asarray(shapes.scale[-2:]) + np.asarray(shapes.translate[-2:])
+    scale, translate = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
+    pixels = (world - translate) / scale
+    size = np.asarray(layer.data.shape[-2:])
+    lo = np.clip(np.floor(pixels.min(axis=0) + 0.5), 0, size).astype(int)
+    hi = np.clip(np.floor(pixels.max(axis=0) + 0.5) + 1, 0, size).astype(int)
+    if np.any(hi - lo < 8):
+        raise ValueError(f"the rectangle covers {hi[0] - lo[0]} × {hi[1] - lo[1]} px of "
+                         f"{layer.name!r}; draw one of at least 8 × 8 px over it")
+    step = {"step": "crop", "y": [int(lo[0]), int(hi[0])], "x": [int(lo[1]), int(hi[1])]}
+    out = replay(np.asarray(layer.data), [step]).astype(np.float32)
+    geom = geometry(layer)
+    shifted = np.asarray(geom["translate"], dtype=float)
+    shifted[-2:] = translate + lo * scale
+    meta = _record(layer, [step])
+    for key in ("energies", "pixel_size"):
+        if key in layer.metadata:
+            meta[key] = layer.metadata[key]
+    kwargs = {**geom, "translate": tuple(shifted), "name": f"{layer.name} crop",
+              "metadata": meta}
+    return [(out, kwargs, "image")], (f"{kwargs['name']}: rows {lo[0]}–{hi[0]}, "
+                                      f"columns {lo[1]}–{hi[1]}")
+
+
 def align_action(layer: Layer, lattice: Lattice) -> tuple[list[LayerDataTuple], str]:
     """The layer rotated so that the lattice's a1 lies along +x (same geometry)."""
     out = align_to_lattice(np.asarray(layer.data), lattice).astype(np.float32)

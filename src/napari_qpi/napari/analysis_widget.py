@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Layer
 
 #: The actions offered, in the chain's order.
-ACTIONS = ("Lattice vectors", "Align to lattice", "q-space (symmetrised)", "E(q) cut",
-           "Dispersion fit", "Feenstra (dI/dV)/(I/V)", "Lock-in R/θ")
+ACTIONS = ("Crop to rectangle", "Lattice vectors", "Align to lattice",
+           "q-space (symmetrised)", "E(q) cut", "Dispersion fit", "Feenstra (dI/dV)/(I/V)",
+           "Lock-in R/θ")
 
 
 def _images(layers) -> list[Layer]:
@@ -52,7 +53,7 @@ class AnalysisWidget(Container):
         self.layer = ComboBox(label="layer", nullable=True,
                               choices=lambda _w: [(la.name, la) for la in _images(layers)],
                               tooltip="the map or kernel stack to analyse")
-        self.action = ComboBox(label="action", choices=list(ACTIONS), value=ACTIONS[0])
+        self.action = ComboBox(label="action", choices=list(ACTIONS), value=ACTIONS[1])
         self.order = ComboBox(label="rotations", choices=[1, 2, 3, 4, 6], value=1,
                               tooltip="C_n average of the q-space image (1: none)")
         self.mirror = CheckBox(label="mirror (lattice axis)", value=False)
@@ -131,6 +132,15 @@ class AnalysisWidget(Container):
             self.data["lattice"] = lat
             apply_layers(self._viewer, tuples)
             self._update_directions()
+            return text
+        if action == "Crop to rectangle":
+            from napari.layers import Shapes
+
+            drawn = [la for la in self._viewer.layers if isinstance(la, Shapes)]
+            if not drawn:
+                raise ValueError("add a Shapes layer and draw a rectangle on the map")
+            tuples, text = act.crop_action(layer, drawn[-1])
+            self.data["layers"] = apply_layers(self._viewer, tuples)
             return text
         if action == "Align to lattice":
             lat = self.lattice()
