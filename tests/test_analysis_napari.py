@@ -57,7 +57,7 @@ def test_lattice_then_symmetrised_qspace_and_gamma_x_cut(make_napari_viewer):
     np.testing.assert_allclose(lat.constants, 3.0, rtol=1e-3)  # 6 px × 0.5 Å
     arrows = viewer.layers["map lattice"]
     np.testing.assert_allclose(np.linalg.norm(arrows.data[:, 1], axis=1), 3.0, rtol=1e-3)
-    assert set(widget.direction.choices) == {"Γ–X", "Γ–M", "angle"}
+    assert set(widget.direction.choices) == {"Γ–X", "Γ–M", "radial", "angle"}
     assert widget.direction.value == "Γ–X"  # the lattice's first direction is offered
 
     widget.action.value = "Align to lattice"
@@ -101,10 +101,13 @@ def test_dispersion_fit_on_the_true_kernel(make_napari_viewer, sim):
     assert fit.params["m_eff"] == pytest.approx(0.4, rel=0.05), data["text"]
     assert fit.params["band_bottom"] == pytest.approx(65.0, rel=0.05)
     assert "m* = " in widget.result.value
-    # the observation's own E(q) cut, with the ring read from it
+    # the observation's own E(q), averaged over directions, and the band read from its ring
     widget.layer.value = viewer.layers["QPI observation"]
-    widget.action.value = "E(q) cut"
-    assert widget.compute()["eq"]["cut"].shape[0] == 8
+    widget.direction.value = "radial"
+    widget.action.value = "Dispersion fit"
+    data = widget.compute()
+    assert data["eq"]["cut"].shape[0] == 8
+    assert data["fit"].params["m_eff"] == pytest.approx(0.4, rel=0.25), data["text"]
 
 
 def test_feenstra_and_lockin_layers(make_napari_viewer):

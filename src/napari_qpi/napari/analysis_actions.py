@@ -23,6 +23,7 @@ from ..analysis import (
     lockin_polar,
     measure_lattice,
     q_steps,
+    radial_profile,
     ring_wavevectors,
 )
 from ..analysis.lattice import Lattice
@@ -174,15 +175,17 @@ def qspace_action(layer: Layer, order: int = 1, mirror: bool = False,
 
 
 def directions(lattice: Lattice | None) -> list[str]:
-    """Cut directions offered: the lattice's Γ–X, Γ–M, … and a free angle."""
+    """Cut directions offered: the lattice's Γ–X, Γ–M, …, a free angle, and the
+    average over all directions."""
     points = [] if lattice is None else list(high_symmetry_points(lattice))
-    return [f"Γ–{p}" for p in points] + ["angle"]
+    return [f"Γ–{p}" for p in points] + ["radial", "angle"]
 
 
 def eq_action(layer: Layer, direction: str = "angle", angle: float = 0.0,
               lattice: Lattice | None = None) -> dict:
     """The E(q) cut of a layer's ``|FFT|`` from Γ: along ``direction`` (``"Γ–X"``, …,
-    to the zone boundary) or at ``angle`` degrees (to the inscribed circle).
+    to the zone boundary), at ``angle`` degrees (``"angle"``, to the inscribed circle),
+    or averaged over all directions (``"radial"``).
 
     Returns
     -------
@@ -196,17 +199,21 @@ def eq_action(layer: Layer, direction: str = "angle", angle: float = 0.0,
     first = {"step": "qspace", "window": not kernel, "pad": pad}
     spectrum = replay(np.asarray(layer.data), [first])
     dq = q_steps(spectrum.shape, px)
-    cut_step: dict = {"step": "linecut", "q_step": dq.tolist(), "width": 1}
-    if direction != "angle":
-        if lattice is None:
-            raise ValueError(f"direction {direction!r} needs the lattice: run Lattice "
-                             "on the map first, or cut at an angle")
-        # the lattice and the q step share units: Å⁻¹ with a pixel size, else rad/px
-        end = high_symmetry_points(lattice)[direction.removeprefix("Γ–")]
-        cut_step["end"] = np.asarray(end, dtype=float).tolist()
+    if direction == "radial":  # the average over directions: an isotropic band's ring
+        cut_step: dict = {"step": "radial", "q_step": dq.tolist()}
+        q, cut = radial_profile(spectrum, q_step=dq)
     else:
-        cut_step["angle"] = float(angle)
-    q, cut = linecut(spectrum, **{k: v for k, v in cut_step.items() if k != "step"})
+        cut_step = {"step": "linecut", "q_step": dq.tolist(), "width": 1}
+        if direction != "angle":
+            if lattice is None:
+                raise ValueError(f"direction {direction!r} needs the lattice: run Lattice "
+                                 "vectors on the map first, or cut at an angle")
+            # the lattice and the q step share units: Å⁻¹ with a pixel size, else rad/px
+            end = high_symmetry_points(lattice)[direction.removeprefix("Γ–")]
+            cut_step["end"] = np.asarray(end, dtype=float).tolist()
+        else:
+            cut_step["angle"] = float(angle)
+        q, cut = linecut(spectrum, **{k: v for k, v in cut_step.items() if k != "step"})
     cut = cut[None] if cut.ndim == 1 else cut
     # beyond q = 0's peak (a map's mean and its window's leakage): a few q steps
     ring = ring_wavevectors(q, cut, q_min=2 * pad * float(np.max(dq)))

@@ -58,7 +58,8 @@ class AnalysisWidget(Container):
                               tooltip="C_n average of the q-space image (1: none)")
         self.mirror = CheckBox(label="mirror (lattice axis)", value=False)
         self.direction = ComboBox(label="cut", choices=act.directions(None),
-                                  tooltip="Γ–X, Γ–M, … of the measured lattice, or an angle")
+                                  tooltip="Γ–X, Γ–M, … of the measured lattice, an angle, "
+                                          "or the average over directions (radial)")
         self.angle = FloatSpinBox(label="angle (°)", value=0.0, min=-180, max=180, step=5)
         self.model = ComboBox(label="band", choices=["parabolic", "linear"],
                               value="parabolic")
@@ -194,6 +195,9 @@ class AnalysisWidget(Container):
             ax.legend(fontsize=7, loc="upper left")
         else:
             ax.plot(q, shown[0])
+        ring = eq["ring"] if q_points is None else q_points
+        if np.isfinite(ring).any():  # zoom on the signal, not out to Nyquist
+            ax.set_xlim(0.0, min(float(q[-1]), 2.5 * float(np.nanmax(ring))))
         ax.set_xlabel("q (Å⁻¹)")
         ax.set_title(eq["label"], fontsize=9)
         self.canvas.draw_idle()
