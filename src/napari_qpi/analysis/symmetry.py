@@ -8,8 +8,9 @@ Every element maps each pixel's position about q = 0 (pixel ``n // 2``, where
 :func:`numpy.fft.fftshift` puts it) to the position it reads from, sampled bilinearly
 with :func:`scipy.ndimage.map_coordinates`. A pixel is kept only where every element
 reads inside the image; the rest is set to ``fill``. Under C3/C6 that is everything
-outside the inscribed circle — the corners a rotation brings in from outside the image,
-which averaged with zeros would print a hexagon of dim corners (no corner artefacts).
+outside a polygon just beyond the inscribed circle (a dodecagon under C6): the corners
+a rotation brings in from outside the image, which averaged with zeros would print
+dim corners (``napari.readouts.symmetrise`` shows them at 1/3–2/3 of a flat image).
 """
 
 from __future__ import annotations
