@@ -149,3 +149,14 @@ def test_crop_to_a_rectangle_drawn_in_angstrom(make_napari_viewer):
     np.testing.assert_allclose(out.translate, (0.0, 20.0, 20.0))  # stays where it was
     steps = out.metadata["qpi_analysis"]["steps"]
     np.testing.assert_array_equal(replay(stack, steps), out.data)
+
+
+def test_the_analysis_dock_beside_the_others_fits_a_laptop_screen(make_napari_viewer,
+                                                                   qtbot):
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1280, 700)  # a laptop's usable height (as tests/test_napari_docks.py)
+    for name in ("Kernel extraction", "QPI read-outs", "QPI analysis"):
+        viewer.window.add_plugin_dock_widget("napari-qpi", name)
+    qtbot.wait(50)
+    assert window.minimumSizeHint().height() <= 700
