@@ -48,3 +48,14 @@ def test_bad_input_names_the_argument():
         linecut(np.ones((9, 9)), angle=0.0, q_step=-1.0)
     with pytest.raises(ValueError, match="pad"):
         magnitude_spectrum(np.ones((9, 9)), pad=0)
+
+
+@pytest.mark.parametrize("module", ["dispersion", "lattice", "spectroscopy", "steps",
+                                    "symmetry"])
+def test_the_examples_in_the_docstrings_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"napari_qpi.analysis.{module}")
+    result = doctest.testmod(mod, extraglobs={"np": np})
+    assert result.attempted > 0 and result.failed == 0
