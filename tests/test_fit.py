@@ -212,7 +212,7 @@ def test_automatic_window_cuts_a_tail_only_when_the_crop_is_clearly_better(
     window, the midpoint) predicts held-out pixels better by more than the window margin
     (5 %); of the crops that do, the best. A user's wider margin keeps the tail."""
     from napari_qpi.extraction import quality
-    from napari_qpi.extraction.extract import choose_window
+    from napari_qpi.extraction.finish import choose_window
     from napari_qpi.extraction.registry import MethodResult, Problem
 
     assert AutoConfig().window_margin == 0.05

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_qpi import extract, simulate
-from napari_qpi.extraction.extract import scatterer_count
+from napari_qpi.extraction.finish import scatterer_count
 from napari_qpi.extraction.fit import fit_map, merge_scatterers
 from napari_qpi.extraction.noise import noise_level
 from napari_qpi.extraction.quality import holdout_mask

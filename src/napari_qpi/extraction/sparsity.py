@@ -35,7 +35,8 @@ from .fista import centre
 from .fit import fit_map
 from .operator import ConvOperator
 
-__all__ = ["NOISE_PATH", "SPARSER_MARGIN", "NoiseChoice", "choose_noise"]
+__all__ = ["NOISE_PATH", "SPARSER_MARGIN", "FirstNoise", "NoiseChoice", "choose_noise",
+           "first_noise"]
 
 #: Noise levels tried, as fractions of each slice's RMS, sparse to dense. For reference:
 #: white noise at an SNR (power ratio) s is a fraction 1/sqrt(1 + s) of the RMS: 0.71 at
@@ -224,3 +225,26 @@ def choose_noise(observation: np.ndarray, kernel: np.ndarray, *, spectral: np.nd
     # densest level under it
     chosen = min(ok, key=lambda f: (dense[f] > max_density, f))
     return NoiseChoice(chosen * rms_all, chosen, scores[chosen], scores, "density cap")
+
+
+@dataclass(frozen=True)
+class FirstNoise:
+    """The noise level read with the power kernel: the kernel, the level, the choice."""
+
+    kernel: np.ndarray
+    noise: np.ndarray
+    choice: object  # sparsity.NoiseChoice
+
+
+def first_noise(y: np.ndarray, spectral: np.ndarray, kernel_size: int, positions,
+                rng: int):
+    """The noise level the methods work with, read from held-out pixels with the
+    power-spectrum kernel (cheap, and blind to the method to come); see
+    :mod:`.sparsity`."""
+    from .fista import support_mask
+    from .methods.power import power_kernel
+
+    support = None if positions is None else support_mask(positions, y.shape[-2:])
+    kernel = power_kernel(y, kernel_size)
+    choice = choose_noise(y, kernel, spectral=spectral, rng=rng, support=support)
+    return FirstNoise(kernel, choice.noise, choice)
