@@ -84,22 +84,15 @@ SYMMETRIES = {"none": (1, False), "mirror": (1, True), "C2": (2, False),
 def symmetrise(image: np.ndarray, order: int = 1, mirror: bool = False) -> np.ndarray:
     """Average a centred (q-space) image over C_order rotations (and a mirror).
 
-    Rotations are about the centre pixel (q = 0), bilinear; the mirror is x → −x. A
-    QPI pattern carries the crystal's symmetry, so averaging raises the signal of weak
-    scattering vectors above the speckle of a finite map.
+    The read-out dock's choice (:data:`SYMMETRIES`) passed to
+    :func:`napari_qpi.analysis.symmetry.symmetrize`, the one symmetrisation of the
+    package; the mirror is x → −x (about the q_y axis). A QPI pattern carries the
+    crystal's symmetry, so averaging raises the signal of weak scattering vectors above
+    the speckle of a finite map.
     """
-    from scipy.ndimage import rotate
+    from ..analysis.symmetry import symmetrize
 
-    image = np.asarray(image, dtype=float)
-    h, w = image.shape
-    # odd sides put q = 0 (pixel n // 2) on the array centre that rotate() turns about
-    padded = np.pad(image, ((0, 1 - h % 2), (0, 1 - w % 2)))
-    views = [padded] + [rotate(padded, 360.0 * i / order, reshape=False, order=1)
-                        for i in range(1, order)]
-    out = np.mean(views, axis=0)
-    if mirror:
-        out = 0.5 * (out + out[:, ::-1])
-    return out[:h, :w]
+    return symmetrize(image, order, mirror=mirror, axis_angle=90.0)
 
 
 def q_axis(n: int, pixel_size: float | None = None) -> float:
