@@ -33,13 +33,12 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft as sfft
 import torch
 
 from ..progress import Progress, drain
 from .fista import centred_residual, fista
 from .noise import default_sparsity, noise_level
-from .operator import ConvOperator
+from .operator import ConvOperator, fft_grid
 from .recenter import normalise, recenter
 
 __all__ = ["SBDResult", "activation_gradient", "iter_sbd", "kernel_gradient", "objective",
@@ -152,7 +151,7 @@ def _init_kernels(y: torch.Tensor, size: int, restarts: int, rng: np.random.Gene
 
 # --- driver --------------------------------------------------------------------------------
 def _grid(shape, k: int) -> tuple[int, int]:
-    return tuple(int(sfft.next_fast_len(s + k - 1, real=True)) for s in shape)
+    return fft_grid(shape, k)
 
 
 def _phase(name: str, a, x, y, step, lams, activation_iter: int, rc: int, done: int,

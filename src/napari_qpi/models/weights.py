@@ -171,5 +171,11 @@ def cached_set(name_or_path: str = "default", device: str = "cpu"):
     hit = _CACHE.get(key)
     if hit is None or hit[0] != stamp:
         with torch.no_grad():
-            _CACHE[key] = (stamp, load_set(folder, device=device))
+            loaded = load_set(folder, device=device)
+        # the cached networks only infer: frozen, so a fit through the decoder (the latent
+        # fit) backpropagates to its input alone, not to 60 weight tensors (a fifth of a
+        # step's time on a stack); training loads its own copies with load_set
+        for net in loaded[1].values():
+            net.requires_grad_(False)
+        _CACHE[key] = (stamp, loaded)
     return _CACHE[key][1]

@@ -25,14 +25,16 @@ def wiener_kernel(
     -------
     (E, k, k) ndarray, scatterer at the centre pixel.
     """
-    from ..operator import ConvOperator
+    from ..operator import ConvOperator, fft_grid
 
     e, h, w = observation.shape
     x = np.zeros((h, w))
     pos = np.rint(np.asarray(positions)).astype(int)
     np.add.at(x, (pos[:, 0], pos[:, 1]), 1.0)
-    # the one operator's padded grid: a linear, not circular, deconvolution
-    op = ConvOperator(np.zeros((e, kernel_size, kernel_size)), (h, w))
+    # the one operator on the full linear grid: the division in Fourier space is the
+    # model here, and a grid with room for the whole linear result keeps it from wrapping
+    op = ConvOperator(np.zeros((e, kernel_size, kernel_size)), (h, w),
+                      fft_grid((h, w), kernel_size, full=True))
     xf = op.fft(x)
     yf = op.fft(observation - observation.mean(axis=(-2, -1), keepdims=True))
     reg = balance * float(np.mean(np.abs(xf) ** 2))
