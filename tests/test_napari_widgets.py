@@ -268,6 +268,39 @@ def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
     assert "candidates" in widget.result.value
 
 
+def test_auto_shows_the_network_first_then_the_refinement_and_its_gain(viewer, qtbot):
+    from napari_qpi.napari import jobs
+
+    _small_synthetic(viewer, qtbot, n_energies=1)
+    widget = _dock(viewer, EXTRACT)
+    assert widget.first_look.value and widget.first_look.enabled
+    seen = []
+
+    def record(event):  # after the widget's own slot: the layers it showed are there
+        if isinstance(event, jobs.Done):
+            layer = viewer.layers[f"{SOURCE} kernel"]
+            seen.append((event.first_look, event.extraction.method,
+                         layer.metadata["method"], widget.result.value))
+
+    widget.run().yielded.connect(record)
+    _wait(qtbot, widget)
+    assert [s[0] for s in seen] == [True, False]  # the first look, then the refinement
+    assert seen[0][1] == seen[0][2] == "two-stage"  # shown as a layer while auto runs
+    assert seen[0][3].startswith("first look")
+    info = widget.last.extraction.info
+    assert 0 <= info["refinement_gain"] < 1
+    assert "% lower than the two-stage network's alone" in widget.result.value
+    assert not widget.result.value.startswith("first look")  # replaced by the refinement
+    # off: one result, as before
+    widget.first_look.value = False
+    seen.clear()
+    widget.run().yielded.connect(record)
+    _wait(qtbot, widget)
+    assert [s[0] for s in seen] == [False]
+    widget.method.value = "power"
+    assert not widget.first_look.enabled  # only auto refines
+
+
 def test_refine_on_a_map_smaller_than_its_working_window(viewer, qtbot):
     # issue 12 defect 4: a 40-px map gave a mostly-zero, off-centre refine kernel
     from napari_qpi import simulate

@@ -83,6 +83,13 @@ class Request:
     preprocess : tuple of str
         Names from :func:`preprocessing_steps`, applied in order to a copy of the data;
         none chosen: :func:`~napari_qpi.extract`'s automatic, safe steps.
+    n_types : int or "auto"
+        Defect species.
+    first_look : bool
+        With ``"auto"`` (one species): the two-stage network's result first, in about a
+        second, handed out as a progress event (``info["first_look"]``) while ``auto``
+        refines it; the refined result reports what it gained
+        (``info["refinement_gain"]``).
     """
 
     source: Layer
@@ -94,6 +101,7 @@ class Request:
     pixel_size: float | None
     preprocess: tuple[str, ...] = ()
     n_types: int | str = 1
+    first_look: bool = False
 
     def parameters(self) -> dict:
         """The options of this run as plain values (saved next to its outputs)."""
@@ -126,10 +134,17 @@ class Request:
                 applied += done
             # the data actually fitted: the residual is shown on its colour scale
             yield Progress("preprocessed", n, n, {"observation": data})
-        result = yield from iter_extract(data, method=self.method, positions=self.positions,
-                                         pixel_size=self.pixel_size,
-                                         kernel_size=self.kernel_size, device=self.device,
-                                         preprocess=auto, n_types=self.n_types)
+        options = dict(positions=self.positions, pixel_size=self.pixel_size,
+                       kernel_size=self.kernel_size, device=self.device, preprocess=auto)
+        if self.first_look and self.method == "auto" and self.n_types == 1:
+            # a busy laptop: the network's kernel within seconds, then the refinement
+            first = yield from iter_extract(data, method="two-stage", **options)
+            if applied:
+                first.info["preprocess"] = applied
+            yield Progress("first look (two-stage) shown; auto refines it", 1, 1,
+                           {"first_look": first})
+        result = yield from iter_extract(data, method=self.method, n_types=self.n_types,
+                                         **options)
         if applied:  # recorded like extract's own steps, so the run can be replayed
             result.info["preprocess"] = applied
         return result
@@ -243,7 +258,7 @@ def preprocessing_steps() -> dict:
 def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = None,
             kernel_size: int | None = None, device: str | None = None,
             pixel_size: float | None = None, viewer: napari.Viewer | None = None,
-            preprocess=(), n_types: int | str = 1) -> Request:
+            preprocess=(), n_types: int | str = 1, first_look: bool = False) -> Request:
     """Validate layers and options into a :class:`Request`.
 
     Capabilities come from the method registry: a method that needs positions gets a
@@ -289,7 +304,7 @@ def prepare(layer: Layer, *, method: str | None = None, points: Layer | None = N
         raise ValueError(f"preprocessing {sorted(unknown)} is unknown; choose from "
                          f"{', '.join(preprocessing_steps())}")
     return Request(layer, observation, positions, method, k, device, pixel_size,
-                   tuple(preprocess), n_types)
+                   tuple(preprocess), n_types, bool(first_look))
 
 
 def scores(layer: Layer, extraction: Extraction) -> dict:

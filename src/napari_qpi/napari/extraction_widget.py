@@ -87,6 +87,11 @@ class ExtractionWidget(Container):
             tooltip="defect species in the map: one kernel and one scatterer map per "
                     "species; 'auto' chooses 1–4 by held-out prediction (blind: positions "
                     "are not used)")
+        self.first_look = CheckBox(
+            label="quick first look", value=True,
+            tooltip="with auto: show the two-stage network's kernel within seconds, then "
+                    "refine it in the background; the result says what the refinement "
+                    "gained. Cancel keeps the first look")
         self.device = ComboBox(label="device", choices=compute.devices(),
                                tooltip="where learned methods and torch solvers run")
         self.preprocess = Select(
@@ -110,8 +115,9 @@ class ExtractionWidget(Container):
         self.status, self.bar = self.feedback.status, self.feedback.bar
         self.result = self.feedback.result
         self.extend([self.image, self.channel, self.method, self.points, self.auto_size,
-                     self.kernel_size, self.n_types, self.device, self.preprocess, self.run_button,
-                     self.cancel_button, self.save_button, self.batch, self.batch_button,
+                     self.kernel_size, self.n_types, self.first_look, self.device,
+                     self.preprocess, self.run_button, self.cancel_button, self.save_button,
+                     self.batch, self.batch_button,
                      *self.feedback.widgets()])
         scroll_body(self)  # the dock scrolls: the window stays on a laptop screen
         self.worker = None
@@ -154,6 +160,7 @@ class ExtractionWidget(Container):
             box.setItemData(i, compute.method_help(box.itemText(i)), Qt.ToolTipRole)
         name = self.method.value or ""
         self.method.tooltip = compute.method_help(name)
+        self.first_look.enabled = name == "auto"
         method = compute.registry().get(name)
         if method is None:
             return
@@ -196,7 +203,7 @@ class ExtractionWidget(Container):
             kernel_size=None if self.auto_size.value else self.kernel_size.value,
             device=self.device.value, preprocess=tuple(self.preprocess.value),
             n_types=self.n_types.value if self.n_types.value == "auto"
-            else int(self.n_types.value))
+            else int(self.n_types.value), first_look=self.first_look.value)
 
     def run(self, *_args):
         """Extract the chosen observation in a worker thread; returns the worker (or None)."""
@@ -296,6 +303,11 @@ class ExtractionWidget(Container):
                         reference=done.observation)
         except Exception as exc:  # a result the layers cannot take: tell, don't crash
             show_error(jobs.message(exc))
+            return
+        if done.first_look:  # shown now; the refined result replaces it
+            self.feedback.preview(source.name, "first look (two-stage; auto refines it "
+                                  "in the background):\n" + jobs.summary(extraction, found))
+            reveal(self, self.result)
             return
         self.last = done
         self.save_button.enabled = True

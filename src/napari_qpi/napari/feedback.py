@@ -113,6 +113,12 @@ class RunFeedback:
         if self._n > 1:
             self.bar.value = round(_BAR_MAX * len(self._shown) / self._n)
 
+    def preview(self, name: str, text: str) -> None:
+        """Show a layer's first, provisional result below the finished ones; the next
+        :meth:`show` replaces it."""
+        shown = self._shown + [f"{name}\n{text}" if self._n > 1 else text]
+        self.result.value = "\n\n".join(shown)
+
     def failed(self, name: str) -> None:
         """A layer of the run failed: say so beside the others' results."""
         self.show(name, "failed")

@@ -22,11 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Done:
-    """One request finished; ``observation`` is the preprocessed data, if any."""
+    """One request finished; ``observation`` is the preprocessed data, if any.
+
+    ``first_look``: not the end of the request but its quick first result (the network's
+    kernel, shown while ``auto`` refines it; :attr:`.compute.Request.first_look`).
+    """
 
     request: Request
     extraction: Extraction
     observation: np.ndarray | None = None
+    first_look: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,10 @@ def batch_job(requests: Sequence[Request]) -> Generator:
                     done += 1
                     break
                 fitted = event.info.get("observation", fitted)
-                info = {k: v for k, v in event.info.items() if k != "observation"}
+                if "first_look" in event.info:
+                    yield Done(request, event.info["first_look"], fitted, first_look=True)
+                info = {k: v for k, v in event.info.items()
+                        if k not in ("observation", "first_look")}
                 # where the step sits in the batch, and its own name (for its timing)
                 info.update(request=i, requests=n, step_name=event.message)
                 yield Progress(f"{prefix}{request.method}: {event.message}", event.step,
@@ -117,6 +125,11 @@ def summary(result: Extraction, found: dict) -> str:
             f"{n} {v:.2f}" for n, v in info["types_cv"].items()) + ")")
     if info.get("preprocess"):
         lines.append("preprocessed: " + ", ".join(s["step"] for s in info["preprocess"]))
+    gain = info.get("refinement_gain")
+    two = (info.get("candidates") or {}).get("two-stage") or {}
+    if isinstance(gain, int | float) and isinstance(two.get("cv_residual"), int | float):
+        lines.append(f"refinement: cross-validated residual {100 * gain:.0f} % lower than "
+                     f"the two-stage network's alone ({two['cv_residual']:.2f})")
     candidates = info.get("candidates") or {}
     scored = {name: c["cv_residual"] for name, c in candidates.items()
               if isinstance(c, dict) and isinstance(c.get("cv_residual"), int | float)}

@@ -45,5 +45,12 @@ def auto(problem: Problem) -> MethodResult:
     kept = cands[choose({c.name: c.cv_residual for c in cands.values()},
                         problem.config.prefer_margin)]
     info = {**kept_info(kept, cands), "method": kept.method, "auto_pick": kept.name,
-            "candidates": {c.name: {"cv_residual": c.cv_residual} for c in cands.values()}}
+            "candidates": {c.name: {"cv_residual": c.cv_residual} for c in cands.values()},
+            "refinement_gain": refinement_gain(cands[START].cv_residual, kept.cv_residual)}
     return replace(kept.result, info=info)
+
+
+def refinement_gain(first: float, kept: float) -> float:
+    """How much lower the kept candidate's held-out residual is than the network's alone
+    (the fast first look), as a fraction of the network's: 0 when it kept the network's."""
+    return float(max(first - kept, 0.0) / first) if first > 0 else 0.0
