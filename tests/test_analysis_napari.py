@@ -112,24 +112,26 @@ def test_dispersion_fit_on_the_true_kernel(make_napari_viewer, sim):
 
 def test_feenstra_and_lockin_layers(make_napari_viewer):
     viewer = make_napari_viewer()
-    v = np.linspace(-50.0, 50.0, 6)
+    v = np.linspace(-50.0, 50.0, 21)
     scale = np.linspace(0.5, 2.0, 16).reshape(4, 4)
-    current = (v + 1e-4 * v**3)[:, None, None] * scale
-    didv = (1 + 3e-4 * v**2)[:, None, None] * scale
-    geom = {"scale": (20.0, 1.0, 1.0), "translate": (-50.0, 0, 0)}
+    current = 1e-12 * (v + 1e-4 * v**3)[:, None, None] * scale  # A
+    didv = 0.2 * (1 + 3e-4 * v**2)[:, None, None] * scale  # lock-in volts
+    geom = {"scale": (5.0, 1.0, 1.0), "translate": (-50.0, 0, 0)}
     viewer.add_image(didv, name="dIdV", **geom)
     viewer.add_image(current, name="I", **geom)
     widget = _dock(viewer)
     widget.layer.value = viewer.layers["dIdV"]
     widget.second.value = viewer.layers["I"]
     widget.action.value = "Feenstra (dI/dV)/(I/V)"
-    (out,) = widget.compute()["layers"]
-    exact = (1 + 3e-4 * v**2) / (1 + 1e-4 * v**2)
-    np.testing.assert_allclose(out.data[:, 2, 3], exact, rtol=1e-5)
-    assert tuple(out.scale) == (20.0, 1.0, 1.0)
+    done = widget.compute()
+    (out,) = done["layers"]
+    exact = (1 + 3e-4 * v**2) / (1 + 1e-4 * v**2)  # dimensionless, whatever the units
+    np.testing.assert_allclose(out.data[:, 2, 3], exact, rtol=0.01)
+    assert "lock-in gain" in done["text"]
+    assert tuple(out.scale) == (5.0, 1.0, 1.0)
     widget.action.value = "Lock-in R/θ"
     r, theta = widget.compute()["layers"]
-    np.testing.assert_allclose(r.data, np.hypot(didv, current), rtol=1e-5)
+    np.testing.assert_allclose(r.data, np.hypot(didv, current), rtol=1e-5, atol=1e-12)
     widget.second.value = None
     assert "choose the other channel" in widget.compute()["text"]
 

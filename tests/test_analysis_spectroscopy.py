@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_qpi.analysis import feenstra, lockin_polar
+from napari_qpi.analysis import feenstra, lockin_gain, lockin_polar
 
 
 def test_feenstra_of_a_cubic_current_is_its_logarithmic_derivative():
@@ -11,11 +11,32 @@ def test_feenstra_of_a_cubic_current_is_its_logarithmic_derivative():
     a, b = 2.0, 3e-5
     current = a * v + b * v**3
     didv = a + 3 * b * v**2
-    out = feenstra(didv, current, v)
+    out = feenstra(didv, current, v, calibrate=False)
     exact = (a + 3 * b * v**2) / (a + b * v**2)
     away = v != 0
     np.testing.assert_allclose(out[away], exact[away], rtol=1e-12)
     assert out[~away] == pytest.approx(1.0, abs=0.01)  # the limit, from the neighbours
+
+
+def test_a_lockin_channel_in_its_own_units_gives_the_dimensionless_ratio():
+    """Lock-in volts beside a current in amperes and a bias in mV: the file's units
+    (about 1e12 apart) and the lock-in's gain drop out; d ln I / d ln V remains."""
+    v = np.linspace(-100.0, 100.0, 81)  # mV
+    a, b = 2e-12, 6e-17  # A/mV, A/mV³
+    current = a * v + b * v**3
+    gain = 0.37 / 1e-12  # lock-in volts per (A/mV)
+    rng = np.random.default_rng(0)
+    didv = gain * (a + 3 * b * v**2) * (1 + 0.01 * rng.standard_normal(v.size))
+    exact = (a + 3 * b * v**2) / (a + b * v**2)
+    assert lockin_gain(didv, current, v) == pytest.approx(1 / gain, rel=0.01)
+    out = feenstra(didv, current, v)
+    away = v != 0
+    np.testing.assert_allclose(out[away], exact[away], rtol=0.05)
+    assert not np.allclose(feenstra(didv, current, v, calibrate=False)[away],
+                           exact[away], rtol=0.5)  # as given, the units' ratio stays
+    # the bias may come in any order (a sweep down)
+    flip = slice(None, None, -1)
+    np.testing.assert_allclose(feenstra(didv[flip], current[flip], v[flip]), out[flip])
 
 
 def test_feenstra_cancels_a_per_pixel_setpoint_factor():

@@ -23,10 +23,10 @@ from .dispersion import (
 )
 from .lattice import Lattice, measure_lattice
 from .linecut import high_symmetry_points, linecut, magnitude_spectrum, q_steps, radial_profile
-from .spectroscopy import feenstra, lockin_polar
+from .spectroscopy import feenstra, lockin_gain, lockin_polar
 from .symmetry import symmetrize
 
-__all__ = ["Dispersion", "Lattice", "align_to_lattice", "feenstra", "fit_dispersion",
+__all__ = ["Dispersion", "Lattice", "align_to_lattice", "feenstra", "fit_dispersion", "lockin_gain",
            "fit_kernel_dispersion", "friedel_wavevectors", "high_symmetry_points",
            "linecut", "lockin_polar", "magnitude_spectrum", "measure_lattice", "q_steps",
            "radial_profile", "ring_wavevectors", "symmetrize"]

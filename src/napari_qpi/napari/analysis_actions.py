@@ -20,6 +20,7 @@ from ..analysis import (
     fit_kernel_dispersion,
     high_symmetry_points,
     linecut,
+    lockin_gain,
     lockin_polar,
     measure_lattice,
     q_steps,
@@ -256,12 +257,16 @@ def feenstra_action(didv: Layer, current: Layer, broadening: float = 0.0
                     ) -> tuple[list[LayerDataTuple], str]:
     """(dI/dV)/(I/V) of a dI/dV stack layer with its current channel."""
     energies = _energies(didv)
-    out = feenstra(np.asarray(didv.data), np.asarray(current.data), energies,
-                   broadening=broadening).astype(np.float32)
-    step = {"step": "feenstra", "current": current.name, "broadening": float(broadening)}
+    d, i = np.asarray(didv.data), np.asarray(current.data)
+    gain = lockin_gain(d, i, energies)
+    out = feenstra(d, i, energies, broadening=broadening).astype(np.float32)
+    step = {"step": "feenstra", "current": current.name, "broadening": float(broadening),
+            "lockin_gain": gain}
     kwargs = {**geometry(didv), "name": f"{didv.name} Feenstra",
               "metadata": {**_record(didv, [step]), "energies": energies.tolist()}}
-    return [(out, kwargs, "image")], f"{kwargs['name']}: (dI/dV)/(I/V)"
+    return [(out, kwargs, "image")], (
+        f"{kwargs['name']}: (dI/dV)/(I/V), dimensionless; lock-in gain {gain:.3g} "
+        f"({current.name} units per bias unit per {didv.name} unit, read from the sweep)")
 
 
 def lockin_action(x: Layer, y: Layer) -> tuple[list[LayerDataTuple], str]:
