@@ -66,13 +66,12 @@ def qspace(stack: np.ndarray, window: bool = True) -> np.ndarray:
     """|FFT| of each slice of a (Y, X) map or (E, Y, X) stack, q = 0 on the centre pixel.
 
     Each slice's mean is removed and (``window``) a Hann window applied, so a map's
-    edges do not draw a cross through q = 0; a kernel, which decays, needs none.
+    edges do not draw a cross through q = 0; a kernel, which decays, needs none. The
+    package's one spectrum, :func:`napari_qpi.analysis.linecut.magnitude_spectrum`.
     """
-    stack = np.asarray(stack, dtype=float)
-    stack = stack - stack.mean(axis=(-2, -1), keepdims=True)
-    h, w = stack.shape[-2:]
-    window = np.outer(np.hanning(h), np.hanning(w)) if window else 1.0
-    return np.fft.fftshift(np.abs(np.fft.fft2(stack * window)), axes=(-2, -1))
+    from ..analysis.linecut import magnitude_spectrum
+
+    return magnitude_spectrum(stack, window=window)
 
 
 #: Symmetrisations offered for a q-space image: name → (rotation order, mirror).
