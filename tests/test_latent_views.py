@@ -77,3 +77,24 @@ def test_views_fitted_together_take_each_views_own_steps():
         np.testing.assert_allclose(together[r].latent, alone.latent, atol=1e-4)
     # and the two views are different fits (a shared start would make them equal)
     assert np.abs(together[0].kernel - together[1].kernel).max() > 1e-2 * scale
+
+
+def test_a_pruned_view_leaves_the_others_fits_unchanged():
+    """AutoConfig.view_pruning drops views mid-fit: the view that goes on must end where
+    its fit alone ends (its latent, correction and Adam's moments carried over)."""
+    from napari_qpi.extraction.methods.latent import fit_views, turn
+
+    _, problem = _problem()
+    mask = holdout_mask(problem.observation.shape[-2:], problem.rng)
+    starts = {r: drain(run_network(turn(problem, r), "two-stage", rotations=1))
+              for r in (0, 1)}
+    pruned = replace(problem, config=AutoConfig(view_pruning=((1, 1),)))
+    kept = drain(fit_views(pruned, starts, mask))
+    assert len(kept) == 1
+    (r, fit), = kept.items()
+    alone = drain(fit_views(problem, {r: starts[r]}, mask))[r]
+    scale = np.abs(alone.kernel).max()
+    np.testing.assert_allclose(fit.kernel, alone.kernel, atol=1e-4 * scale)
+    np.testing.assert_allclose(fit.latent, alone.latent, atol=1e-4)
+    # without held-out pixels nothing is pruned (no honest score to prune by)
+    assert len(drain(fit_views(pruned, starts, None))) == 2

@@ -44,6 +44,14 @@ class AutoConfig:
     latent_iterations : (int, int, int)
         The latent fit's alternations, Adam steps on the latent per alternation, and
         FISTA iterations per activation fit.
+    view_pruning : tuple of (int, int)
+        ``(a, n)``: after alternation ``a`` of the latent fit only the ``n`` views that
+        predict held-out pixels best go on (each view's kernel and activation so far);
+        empty (default): every view runs to the end. ``((2, 2), (4, 1))`` made ``auto``
+        about a fifth faster on maps and a quarter on 8-energy stacks on our own draws;
+        the paired median tail similarity did not move, but single kernels did, by up to
+        ±0.07, and on stacks more often down (mean −0.011 over 12) — so it is a speed
+        knob, not the default.
     """
 
     prefer_margin: float = 0.10
@@ -52,6 +60,7 @@ class AutoConfig:
     views: tuple[int, ...] = (0, 1, 2, 3)
     refine_iterations: tuple[int, int] = (25, 15)
     latent_iterations: tuple[int, int, int] = (6, 15, 20)
+    view_pruning: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self):
         for name in ("prefer_margin", "window_margin", "zoom_margin"):
@@ -66,6 +75,14 @@ class AutoConfig:
             raise ValueError(f"AutoConfig(views={self.views!r}): give distinct quarter "
                              "turns from 0–3, e.g. (0,) for one view or (0, 1, 2, 3)")
         object.__setattr__(self, "views", views)
+        try:
+            pruning = tuple((int(a), int(n)) for a, n in self.view_pruning)
+        except (TypeError, ValueError):
+            pruning = None
+        if pruning is None or any(a < 1 or n < 1 for a, n in pruning):
+            raise ValueError(f"AutoConfig(view_pruning={self.view_pruning!r}): give "
+                             "(alternation ≥ 1, views kept ≥ 1) pairs, e.g. ((2, 2), (4, 1))")
+        object.__setattr__(self, "view_pruning", pruning)
         for name, n in (("refine_iterations", 2), ("latent_iterations", 3)):
             v = getattr(self, name)
             if (not isinstance(v, (tuple, list)) or len(v) != n

@@ -216,8 +216,17 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
         dec = torch.stack([torch.rot90(dec[i], -r, (-2, -1)) for i, r in enumerate(turns)])
         return torch.nn.functional.pad(sign * dec, (pad, pad, pad, pad)) + delta
 
+    prune = dict(problem.config.view_pruning) if mask is not None else {}
     kw = None
     for outer in range(n_outer):
+        if outer in prune and nv > prune[outer]:
+            # the views that predict held-out pixels worst so far go; the rest keep
+            # their latents, corrections and Adam's moments
+            keep = _leading_views(y, kw, acts, mask, prune[outer])
+            turns, nv, acts = [turns[i] for i in keep], len(keep), [acts[i] for i in keep]
+            z, delta, opt = _kept(opt, z, delta, keep)
+            z0, sign = z0[keep], sign[keep]
+            anchor = anchor.reshape(-1, e, *anchor.shape[1:])[keep].flatten(0, 1)
         x = torch.from_numpy(np.stack(acts)).float()
         for i in range(n_inner):
             # an event per step: on a stack one alternation takes over a second, and
@@ -243,3 +252,30 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
         lat = z.numpy().copy()
     return {r: MethodResult(center_window(kw[i], k), None, None, lat[i])
             for i, r in enumerate(turns)}
+
+
+def _leading_views(y: np.ndarray, kernels: np.ndarray, acts: list, mask: np.ndarray,
+                   n: int) -> list[int]:
+    """Indices of the ``n`` views whose kernels and activations (fitted on the pixels of
+    ``mask``) leave the smallest residual on the held-out pixels, each slice's offset
+    taken from the fitted pixels."""
+    pred = ConvOperator(kernels.astype(np.float32), y.shape[-2:]).forward(np.stack(acts))
+    train = np.asarray(mask, float)
+    held = 1.0 - train
+    b = ((y - pred) * train).sum((-2, -1), keepdims=True) / max(train.sum(), 1.0)
+    score = (((pred + b - y) * held) ** 2).sum((-3, -2, -1))
+    return sorted(np.argsort(score, kind="stable")[:n].tolist())
+
+
+def _kept(opt, z, delta, keep: list[int]):
+    """New leaf tensors of the kept views' latents and corrections, and an Adam that
+    goes on from the old one's moments and step count for them."""
+    new = [t.detach()[keep].clone().requires_grad_(True) for t in (z, delta)]
+    adam = torch.optim.Adam(new, lr=opt.param_groups[0]["lr"])
+    for old, fresh in zip((z, delta), new):
+        state = opt.state.get(old)
+        if state:
+            adam.state[fresh] = {k: (v[keep].clone() if torch.is_tensor(v) and v.ndim
+                                     else v.clone() if torch.is_tensor(v) else v)
+                                 for k, v in state.items()}
+    return new[0], new[1], adam

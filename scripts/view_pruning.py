@@ -1,0 +1,78 @@
+"""Does stopping the worst views of the latent fit early change `auto`'s kernels?
+
+Own draws only (the shared sets only measure): held-out physics-class maps in white noise
+(``class_bank``/``class_maps``), instrument maps and eight-energy instrument stacks
+(``make_instrument_cases``/``make_instrument_stacks``). Each case runs ``auto`` with
+every view to the end and with ``AutoConfig(view_pruning=...)``; prints the paired tail
+similarities and times.
+
+    python scripts/view_pruning.py --classes 12 --maps 12 --stacks 4 --prune 2:2,4:1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from napari_qpi import AutoConfig, extract
+from napari_qpi.evaluation import score
+from napari_qpi.evaluation.classes import class_bank, class_maps
+from napari_qpi.evaluation.instrument import make_instrument_cases, make_instrument_stacks
+
+
+def cases(n_classes: int, n_maps: int, n_stacks: int, seed: int):
+    if n_classes:
+        bank = class_bank("held_out", n_classes, seed=seed)
+        maps = class_maps(bank, seed=seed).double().numpy()
+        kernels = bank.windows.double().numpy()
+        for i in range(n_classes):
+            yield "classes", i, maps[i][None], kernels[i][None]
+    for c in make_instrument_cases(n_maps, seed=seed) if n_maps else []:
+        yield "instrument maps", c.index, c.observation, c.kernel
+    for c in make_instrument_stacks(n_stacks, seed=seed) if n_stacks else []:
+        yield "instrument stacks", c.index, c.observation, c.kernel
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--classes", type=int, default=12)
+    p.add_argument("--maps", type=int, default=12)
+    p.add_argument("--stacks", type=int, default=4)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--prune", default="2:2,4:1", help="alternation:views kept, ...")
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    prune = tuple(tuple(int(v) for v in s.split(":")) for s in a.prune.split(","))
+    configs = {"all views": AutoConfig(), "pruned": AutoConfig(view_pruning=prune)}
+    rows = []
+    for group, i, obs, kernel in cases(a.classes, a.maps, a.stacks, a.seed):
+        row = {"group": group, "index": int(i)}
+        for name, cfg in configs.items():
+            t = time.perf_counter()
+            res = extract(obs, config=cfg, rng=0)
+            row[name] = {"tail": float(score(kernel, res.kernel)["tail_similarity"]),
+                         "seconds": time.perf_counter() - t, "pick": res.info["auto_pick"]}
+        rows.append(row)
+        print(group, i, {k: v for k, v in row.items() if k in configs}, flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f)
+    print("\n| draws | n | all views | pruned | median paired Δ | worst Δ | same pick | "
+          "s all → pruned |\n|---|---|---|---|---|---|---|---|")
+    for group in dict.fromkeys(r["group"] for r in rows):
+        rs = [r for r in rows if r["group"] == group]
+        t0 = np.array([r["all views"]["tail"] for r in rs])
+        t1 = np.array([r["pruned"]["tail"] for r in rs])
+        s0 = np.median([r["all views"]["seconds"] for r in rs])
+        s1 = np.median([r["pruned"]["seconds"] for r in rs])
+        same = sum(r["all views"]["pick"] == r["pruned"]["pick"] for r in rs)
+        print(f"| {group} | {len(rs)} | {np.median(t0):.3f} | {np.median(t1):.3f} | "
+              f"{np.median(t1 - t0):+.4f} | {np.min(t1 - t0):+.3f} | {same}/{len(rs)} | "
+              f"{s0:.1f} → {s1:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
