@@ -6,7 +6,8 @@ Run under a virtual display::
 
 Writes ``screenshot-*.png`` into OUT_DIR (default ``docs/images``): the synthetic-data
 widget with a generated stack, the extraction widget with its result layers, the
-read-out dock (profiles and E(q)), and the result layers side by side in grid mode.
+read-out dock (profiles and E(q)), the analysis dock (the kernel's dispersion fit), and
+the result layers side by side in grid mode.
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ def main() -> None:
     _, plots = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI read-outs")
     plots.symmetry.value = "C4"
     _shoot(viewer, "readouts")
+
+    viewer.window.remove_dock_widget("all")
+    _, analysis = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI analysis")
+    analysis.layer.value = viewer.layers["QPI observation kernel"]
+    analysis.action.value = "Dispersion fit"  # E(q) of the kernel stack, the band drawn
+    analysis.compute()
+    _shoot(viewer, "analysis")
 
     viewer.window.remove_dock_widget("all")
     keep = ("QPI observation", "true kernel", "QPI observation kernel",

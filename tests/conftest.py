@@ -16,6 +16,14 @@ def pytest_configure(config):
         os.environ.setdefault("NAPARI_QPI_THREADS", "1")
 
 
+def pytest_collection_modifyitems(config, items):
+    # The longest tests start first: pytest-xdist hands each worker its first chunk of
+    # tests in collection order, so a 4-minute test collected late runs alone at the end
+    # while the other core idles (the full run took 9 min for 7.5 min of work per core).
+    first = [i for i in items if i.get_closest_marker("longest")]
+    items[:] = first + [i for i in items if not i.get_closest_marker("longest")]
+
+
 @pytest.fixture
 def notes():
     """Messages of the napari notifications emitted during the test, as a list."""

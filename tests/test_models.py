@@ -83,6 +83,7 @@ def test_shipped_weights_are_small_and_load_offline():
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 @pytest.mark.parametrize("weights", ["default"])
 def test_shipped_two_stage_leads_one_step_guided_and_matches_it_blind(weights):
     """Seen families at SNR 5, 8 seeded cases: with the scatterer positions two-stage is
@@ -193,6 +194,7 @@ def test_shipped_seen_set_beats_power_on_held_out_physics_classes():
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_default_extraction_beats_the_network_on_held_out_physics_classes():
     """docs/models.md ("The learned prior fitted to the map") on a seeded 24-map subset:
     whole classes the `seen` set never saw, blind at SNR 5, through extract() as a user

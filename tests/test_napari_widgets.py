@@ -11,6 +11,7 @@ import pytest
 
 from napari_qpi.evaluation import tail_similarity
 from napari_qpi.extraction.registry import METHODS, Method, MethodResult
+from napari_qpi.napari import jobs
 from napari_qpi.napari.compute import extract_layer
 from napari_qpi.napari.layers import UNITS
 from napari_qpi.napari.qspace import q_viewer
@@ -259,8 +260,12 @@ def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
     _small_synthetic(viewer, qtbot, n_energies=1)  # one map: auto is the same code
     widget = _dock(viewer, EXTRACT)
     assert widget.method.value == "auto" and widget.points.value is None
-    widget.run()
+    widget.first_look.value = False  # off: one result, as before the first look
+    done = []
+    widget.run().yielded.connect(lambda e: done.append(e) if isinstance(e, jobs.Done)
+                                 else None)
     _wait(qtbot, widget)
+    assert [d.first_look for d in done] == [False]
     kernel = viewer.layers[f"{SOURCE} kernel"]
     chosen = kernel.metadata["method"]
     assert chosen in METHODS and chosen != "auto"
@@ -269,8 +274,6 @@ def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
 
 
 def test_auto_shows_the_network_first_then_the_refinement_and_its_gain(viewer, qtbot):
-    from napari_qpi.napari import jobs
-
     _small_synthetic(viewer, qtbot, n_energies=1)
     widget = _dock(viewer, EXTRACT)
     assert widget.first_look.value and widget.first_look.enabled
@@ -291,12 +294,6 @@ def test_auto_shows_the_network_first_then_the_refinement_and_its_gain(viewer, q
     assert 0 <= info["refinement_gain"] < 1
     assert "% lower than the two-stage network's alone" in widget.result.value
     assert not widget.result.value.startswith("first look")  # replaced by the refinement
-    # off: one result, as before
-    widget.first_look.value = False
-    seen.clear()
-    widget.run().yielded.connect(record)
-    _wait(qtbot, widget)
-    assert [s[0] for s in seen] == [False]
     widget.method.value = "power"
     assert not widget.first_look.enabled  # only auto refines
 
