@@ -6,7 +6,7 @@ Run under a virtual display::
 
 Writes ``screenshot-*.png`` into OUT_DIR (default ``docs/images``): the synthetic-data
 widget with a generated stack, the extraction widget with its result layers, the
-read-out dock (profiles and E(q)), the analysis dock (the kernel's dispersion fit), and
+read-out dock (profiles and E(q)), the analysis dock (the kernel stack's E(q)), and
 the result layers side by side in grid mode.
 """
 
@@ -79,7 +79,8 @@ def main() -> None:
     viewer.window.remove_dock_widget("all")
     _, analysis = viewer.window.add_plugin_dock_widget("napari-qpi", "QPI analysis")
     analysis.layer.value = viewer.layers["QPI observation kernel"]
-    analysis.action.value = "Dispersion fit"  # E(q) of the kernel stack, the band drawn
+    analysis.action.value = "E(q) cut"  # the kernel stack's E(q), averaged over directions
+    analysis.direction.value = "radial"
     analysis.compute()
     _shoot(viewer, "analysis")
 
