@@ -26,7 +26,7 @@ from .linecut import high_symmetry_points, linecut, magnitude_spectrum, q_steps,
 from .spectroscopy import feenstra, lockin_gain, lockin_polar
 from .symmetry import symmetrize
 
-__all__ = ["Dispersion", "Lattice", "align_to_lattice", "feenstra", "fit_dispersion", "lockin_gain",
+__all__ = ["Dispersion", "Lattice", "align_to_lattice", "feenstra", "fit_dispersion",
            "fit_kernel_dispersion", "friedel_wavevectors", "high_symmetry_points",
-           "linecut", "lockin_polar", "magnitude_spectrum", "measure_lattice", "q_steps",
-           "radial_profile", "ring_wavevectors", "symmetrize"]
+           "linecut", "lockin_gain", "lockin_polar", "magnitude_spectrum", "measure_lattice",
+           "q_steps", "radial_profile", "ring_wavevectors", "symmetrize"]

@@ -10,8 +10,8 @@ I/V vanishes (in a gap, at V = 0) it is broadened by an exponential of width ΔV
 
 A lock-in records dI/dV in its own units (volts at its output, through a gain the file
 does not state), the current channel in amperes: their ratio carries an unknown
-constant. :func:`lockin_gain` reads that constant from the data (the lock-in signal is
-proportional to the numerical derivative of the current of the same sweep), so
+constant. :func:`lockin_gain` reads that constant from the data (the lock-in signal,
+integrated along the bias, is proportional to the current of the same sweep), so
 :func:`feenstra` returns the dimensionless d ln I / d ln V a physicist compares across
 files.
 """
@@ -61,8 +61,6 @@ def lockin_gain(didv, current, bias) -> float:
     >>> round(lockin_gain(didv, current, v) / 2e-3, 2)
     1.0
     """
-    from scipy.integrate import cumulative_trapezoid
-
     d = _on_bias_axis(np.asarray(didv, dtype=float), "didv")
     cur = _on_bias_axis(np.asarray(current, dtype=float), "current")
     v = np.asarray(bias, dtype=float).ravel()
@@ -72,6 +70,13 @@ def lockin_gain(didv, current, bias) -> float:
     if v.size != d.shape[0] or v.size < 3 or len(np.unique(v)) != v.size:
         raise ValueError(f"bias must hold {d.shape[0]} (≥ 3) distinct values, one per "
                          f"energy, got {v.size}")
+    return _gain(d, cur, v)
+
+
+def _gain(d: np.ndarray, cur: np.ndarray, v: np.ndarray) -> float:
+    """:func:`lockin_gain` of checked (E, N) channels and (E,) biases."""
+    from scipy.integrate import cumulative_trapezoid
+
     order = np.argsort(v)
     s = cumulative_trapezoid(d[order], v[order], axis=0, initial=0.0)
     i = cur[order]
@@ -133,7 +138,10 @@ def feenstra(didv, current, bias, *, broadening: float = 0.0,
                          f"energy, got {v.size}")
     width = check_nonnegative(broadening, "broadening")
     if calibrate:
-        d2 = d2 * lockin_gain(didv_arr, cur, v)
+        if v.size < 3:
+            raise ValueError(f"calibrate=True reads the lock-in's gain from the sweep and "
+                             f"needs ≥ 3 energies, got {v.size}; pass calibrate=False")
+        d2 = d2 * _gain(d2, c2, v)
     zero = np.isclose(v, 0.0, atol=1e-9 * max(1.0, float(np.abs(v).max())))
     with np.errstate(divide="ignore", invalid="ignore"):
         conductance = c2 / v[:, None]

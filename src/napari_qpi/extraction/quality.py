@@ -62,6 +62,16 @@ def holdout_mask(shape: tuple[int, int], rng=0, fraction: float = HOLDOUT,
     return grid.astype(float)
 
 
+def heldout_misfit(y: np.ndarray, pred: np.ndarray, train: np.ndarray,
+                   held: np.ndarray | None = None) -> np.ndarray:
+    """Model − data on the held-out pixels (zero elsewhere), each slice's offset b_E
+    taken from the fitted pixels ``train`` only; ``held`` defaults to ``1 − train``.
+    Leading batch dimensions of ``pred`` (views, candidates) broadcast."""
+    held = 1.0 - train if held is None else held
+    b = ((y - pred) * train).sum(axis=(-2, -1), keepdims=True) / max(float(train.sum()), 1.0)
+    return (pred + b - y) * held
+
+
 def cv_residual(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarray,
                 sparsity: float | None = None, support: np.ndarray | None = None,
                 rng=0, rounds: int = 2, num_iter: int = 40,
@@ -107,9 +117,7 @@ def cv_residual(observation: np.ndarray, kernel: np.ndarray, *, noise: np.ndarra
     if x.max() > 0:
         held = held * (distance_transform_edt(x < 0.2 * x.max()) > away)
     pred = ConvOperator(fit.kernel, y.shape[-2:]).forward(fit.activation)
-    # offsets b_E from the fitted pixels only
-    b = ((y - pred) * train).sum(axis=(-2, -1), keepdims=True) / train.sum()
-    r = (pred + b - y) * held
+    r = heldout_misfit(y, pred, train, held)
     return float(np.linalg.norm(r) / max(np.linalg.norm(centre(y, held)), 1e-300))
 
 

@@ -150,14 +150,10 @@ def _init_kernels(y: torch.Tensor, size: int, restarts: int, rng: np.random.Gene
 
 
 # --- driver --------------------------------------------------------------------------------
-def _grid(shape, k: int) -> tuple[int, int]:
-    return fft_grid(shape, k)
-
-
 def _phase(name: str, a, x, y, step, lams, activation_iter: int, rc: int, done: int,
            total: int, mask=None):
     """One SBD phase: per λ in ``lams``, FISTA on X, a kernel step, re-centring."""
-    grid = _grid(y.shape[-2:], a.shape[-1])
+    grid = fft_grid(y.shape[-2:], a.shape[-1])
     for it, lam in enumerate(lams):
         op = ConvOperator(a, y.shape[-2:], grid)
         x = fista(op, y, sparsity=lam, num_iter=activation_iter, x0=x, mask=mask)
@@ -242,7 +238,7 @@ def iter_sbd(
     a, x, step = yield from _phase("SBD phase II", a, x, y, step, lams, activation_iter, rc,
                                    num_iter, total, mask)
     lam = lams[-1] if lams else sparsity
-    op = ConvOperator(a, (h, w), _grid((h, w), a.shape[-1]))
+    op = ConvOperator(a, (h, w))
     x = fista(op, y, sparsity=lam, num_iter=4 * activation_iter, x0=x, mask=mask)
 
     obj = objective(op, x, y, lam, mask)

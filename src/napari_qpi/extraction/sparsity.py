@@ -109,13 +109,13 @@ def heldout_blocks(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray,
     """
     from scipy import ndimage
 
+    from .quality import heldout_misfit
+
     fit = fit_map(y, kernel, noise=noise, sparsity=multiplier, support=support, mask=train,
                   rounds=rounds, num_iter=num_iter, merge=merge)
     pred = ConvOperator(fit.kernel, y.shape[-2:]).forward(fit.activation)
-    # offsets b_E from the fitted pixels only
-    b = ((y - pred) * train).sum(axis=(-2, -1), keepdims=True) / train.sum()
     held = 1.0 - train
-    num = (((pred + b - y) * held) ** 2).sum(0)
+    num = (heldout_misfit(y, pred, train) ** 2).sum(0)
     den = (centre(y, held) ** 2).sum(0)
     labels, n = ndimage.label(held > 0)
     idx = np.arange(1, n + 1)

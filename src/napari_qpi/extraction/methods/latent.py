@@ -259,11 +259,10 @@ def _leading_views(y: np.ndarray, kernels: np.ndarray, acts: list, mask: np.ndar
     """Indices of the ``n`` views whose kernels and activations (fitted on the pixels of
     ``mask``) leave the smallest residual on the held-out pixels, each slice's offset
     taken from the fitted pixels."""
+    from ..quality import heldout_misfit
+
     pred = ConvOperator(kernels.astype(np.float32), y.shape[-2:]).forward(np.stack(acts))
-    train = np.asarray(mask, float)
-    held = 1.0 - train
-    b = ((y - pred) * train).sum((-2, -1), keepdims=True) / max(train.sum(), 1.0)
-    score = (((pred + b - y) * held) ** 2).sum((-3, -2, -1))
+    score = (heldout_misfit(y, pred, np.asarray(mask, float)) ** 2).sum((-3, -2, -1))
     return sorted(np.argsort(score, kind="stable")[:n].tolist())
 
 
@@ -273,9 +272,8 @@ def _kept(opt, z, delta, keep: list[int]):
     new = [t.detach()[keep].clone().requires_grad_(True) for t in (z, delta)]
     adam = torch.optim.Adam(new, lr=opt.param_groups[0]["lr"])
     for old, fresh in zip((z, delta), new):
-        state = opt.state.get(old)
-        if state:
-            adam.state[fresh] = {k: (v[keep].clone() if torch.is_tensor(v) and v.ndim
-                                     else v.clone() if torch.is_tensor(v) else v)
-                                 for k, v in state.items()}
+        # per-element moments are cut to the kept views; the step count is shared
+        adam.state[fresh] = {k: v[keep].clone() if torch.is_tensor(v) and v.ndim
+                             else v.clone() if torch.is_tensor(v) else v
+                             for k, v in opt.state.get(old, {}).items()}
     return new[0], new[1], adam
