@@ -14,7 +14,7 @@ from napari_qpi.extraction.methods.auto import PREFERRED, choose
 from napari_qpi.extraction.operator import ConvOperator
 from napari_qpi.extraction.quality import cv_residual, whiteness
 from napari_qpi.extraction.registry import METHODS
-from napari_qpi.extraction.window import estimate_window, radial_profile
+from napari_qpi.extraction.window import estimate_window, ring_rms
 from napari_qpi.progress import drain
 
 
@@ -90,7 +90,7 @@ def test_fit_keeps_the_methods_own_activation_when_it_explains_more():
 
 def _true_extent(kernel, fraction=0.05):
     """Diameter where the radial RMS of a (k, k) kernel last exceeds 5 % of its peak."""
-    prof = radial_profile(kernel, kernel.shape[-1] // 2)
+    prof = ring_rms(kernel, kernel.shape[-1] // 2)
     return 2 * np.nonzero(prof > fraction * prof.max())[0][-1] + 1
 
 

@@ -84,10 +84,10 @@ def window_warnings(estimate: int, largest: int, returned: int) -> list[str]:
 def kernel_extent(kernel: np.ndarray, fraction: float = 0.05) -> int:
     """Diameter (px) where the kernel's radial RMS (over energies) last exceeds
     ``fraction`` of its peak: how far the defect's pattern reaches inside its window."""
-    from .window import radial_profile
+    from .window import ring_rms
 
     k = np.asarray(kernel, dtype=float).reshape(-1, *np.shape(kernel)[-2:])
-    prof = radial_profile(np.sqrt((k**2).mean(0)), k.shape[-1] // 2)
+    prof = ring_rms(np.sqrt((k**2).mean(0)), k.shape[-1] // 2)
     above = np.nonzero(prof > fraction * prof.max())[0] if prof.max() > 0 else [0]
     return int(2 * above[-1] + 1)
 

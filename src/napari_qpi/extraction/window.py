@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_WINDOW", "estimate_window", "radial_profile", "ring_mean"]
+__all__ = ["MIN_WINDOW", "estimate_window", "ring_rms"]
 
 #: Smallest automatic window (px): the core of any kernel plus its first ring.
 MIN_WINDOW = 9
@@ -25,22 +25,12 @@ MIN_WINDOW = 9
 FLOOR_RATIO, WIDEN = 1.8, 1.5
 
 
-def ring_mean(image: np.ndarray, rmax: int) -> np.ndarray:
-    """Mean of an image over rings one pixel wide around its centre pixel (H // 2,
-    W // 2), radius 0..rmax px (the one azimuthal average of the package)."""
-    image = np.asarray(image, dtype=float)
-    h, w = image.shape
-    yy, xx = np.indices((h, w))
-    r = np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int)
-    keep = r <= rmax
-    sums = np.bincount(r[keep], weights=image[keep], minlength=rmax + 1)
-    counts = np.bincount(r[keep], minlength=rmax + 1)
-    return sums / np.maximum(counts, 1)
-
-
-def radial_profile(image: np.ndarray, rmax: int) -> np.ndarray:
+def ring_rms(image: np.ndarray, rmax: int) -> np.ndarray:
     """RMS of a centred (fftshifted) image over rings of radius 0..rmax px."""
-    return np.sqrt(ring_mean(np.asarray(image, dtype=float) ** 2, rmax))
+    from ..analysis.linecut import radial_profile  # the package's one azimuthal mean
+
+    power = np.asarray(image, dtype=float) ** 2
+    return np.sqrt(radial_profile(power, n_q=int(rmax) + 1)[1])
 
 
 def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
@@ -83,7 +73,7 @@ def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
     cy, cx = s[0] // 2, s[1] // 2
     rmax = side // 2
     crop = auto[cy - rmax: cy + rmax + 1, cx - rmax: cx + rmax + 1]
-    prof = radial_profile(crop, rmax)
+    prof = ring_rms(crop, rmax)
     floor = float(np.median(prof[rmax // 2:])) if rmax >= 4 else 0.0
     above = np.nonzero(prof[1:] > floor_ratio * floor)[0]
     reach = int(above[-1]) + 1 if len(above) else 1

@@ -18,7 +18,9 @@ def _step(pixel_size: float | None) -> float:
 
 def radial_profile(image: np.ndarray, pixel_size: float | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Azimuthal mean of a (k, k) kernel around its centre pixel.
+    """Azimuthal mean of a (k, k) kernel around its centre pixel, in real space: the
+    package's one azimuthal mean (:func:`napari_qpi.analysis.radial_profile`) with the
+    pixel size as its step.
 
     Returns
     -------
@@ -27,39 +29,32 @@ def radial_profile(image: np.ndarray, pixel_size: float | None = None
     profile : (n,) ndarray
         Mean of the kernel on rings of one pixel width.
     """
-    from ..extraction.window import ring_mean
+    from ..analysis.linecut import radial_profile as rings
 
-    image = np.asarray(image, dtype=float)
-    n = min(image.shape[0] // 2, image.shape[1] // 2) + 1
-    return np.arange(n) * _step(pixel_size), ring_mean(image, n - 1)
-
-
-def _line(shape: tuple[int, int], angle: float, n: int | None = None) -> tuple:
-    """Sample points (rows, cols) and signed distances (px) of a line through the
-    centre pixel at ``angle`` degrees from the +x axis (counter-clockwise on screen)."""
-    cy, cx = shape[0] // 2, shape[1] // 2
-    half = min(cy, cx) if n is None else n
-    t = np.arange(-half, half + 1, dtype=float)
-    theta = np.deg2rad(angle)
-    return cy - t * np.sin(theta), cx + t * np.cos(theta), t
+    return rings(np.asarray(image, dtype=float), q_step=_step(pixel_size))
 
 
 def linecut(image: np.ndarray, angle: float = 0.0, pixel_size: float | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
-    """Values of a (k, k) image along a line through its centre at ``angle`` degrees.
+    """Values of a (k, k) image (or a stack of them) along a line through its centre at
+    ``angle`` degrees (counter-clockwise on screen from +x), both sides of the centre:
+    the package's one linecut (:func:`napari_qpi.analysis.linecut`) towards ``angle``
+    and ``angle + 180``.
 
     Returns
     -------
     r : (m,) ndarray
         Signed distance from the centre, Å (pixels without ``pixel_size``).
-    values : (m,) ndarray
+    values : (..., m) ndarray
         Bilinear samples of ``image``.
     """
-    from scipy.ndimage import map_coordinates
+    from ..analysis.linecut import linecut as cut
 
-    rows, cols, t = _line(np.shape(image), angle)
-    values = map_coordinates(np.asarray(image, dtype=float), [rows, cols], order=1)
-    return t * _step(pixel_size), values
+    image, step = np.asarray(image, dtype=float), _step(pixel_size)
+    r, ahead = cut(image, angle=float(angle), q_step=step)
+    _, behind = cut(image, angle=float(angle) + 180.0, q_step=step)
+    return (np.concatenate([-r[:0:-1], r]),
+            np.concatenate([behind[..., :0:-1], ahead], axis=-1))
 
 
 def qspace(stack: np.ndarray, window: bool = True) -> np.ndarray:
@@ -126,8 +121,6 @@ def dispersion(stack: np.ndarray, angle: float | None = 0.0,
     cut : (E, m) ndarray
         |FFT| at each energy and q.
     """
-    from scipy.ndimage import map_coordinates
-
     stack = np.asarray(stack, dtype=float)
     stack = stack[None] if stack.ndim == 2 else stack
     spectra = qspace(stack, window) if transform else stack
@@ -140,8 +133,7 @@ def dispersion(stack: np.ndarray, angle: float | None = 0.0,
         profiles = [radial_profile(s)[1] for s in spectra]
         cut = np.asarray(profiles)
         return np.arange(cut.shape[-1]) * dq, cut
-    rows, cols, t = _line(spectra.shape[-2:], angle)
-    cut = np.asarray([map_coordinates(s, [rows, cols], order=1) for s in spectra])
+    t, cut = linecut(spectra, angle)
     return t * dq, cut
 
 
