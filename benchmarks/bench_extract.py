@@ -3,13 +3,16 @@
     python benchmarks/bench_extract.py
     python benchmarks/bench_extract.py --network-only
     python benchmarks/bench_extract.py --default-only
+    python benchmarks/bench_extract.py --grid [--energies 64]
 
 Prints the network time per 128×128 slice (target ≤ 50 ms on 2 CPU cores; with
 ``--network-only`` for one view and the default four, and nothing else), the whole
 extract() time per slice, the time of ``auto`` and ``sbd`` on one map and on an
 8-energy stack (``--default-only``: the default method alone, also on a 256×256 map, the
-issue-27 targets 3 s / 10 s / 20 s), and the peak resident memory of a 256×256×128 stack
-extraction (target < 2 GB) measured in a fresh process.
+issue-27 targets 3 s / 10 s / 20 s; ``--grid``: a simulated 64×256×256 grid, target
+3 min, with the longest wait between two progress events, the most a Cancel waits),
+and the peak resident memory of a 256×256×128 stack extraction (target < 2 GB)
+measured in a fresh process.
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ def main(argv=None) -> None:
     p.add_argument("--default-only", action="store_true",
                    help="time the default method alone: one 128² map, an 8×128² stack, "
                         "one 256² map")
+    p.add_argument("--grid", action="store_true",
+                   help="time the default method on a simulated E×256×256 grid, with the "
+                        "longest wait between progress events")
+    p.add_argument("--energies", type=int, default=64, help="energies of --grid")
     a = p.parse_args(argv)
+    if a.grid:
+        grid(a.energies)
+        return
     sim = simulate(seed=0, energies=np.linspace(-20, 60, 16))
     obs = sim.observation
     if a.default_only:
@@ -89,6 +99,32 @@ def main(argv=None) -> None:
                          check=True).stdout.split()
     print(f"extract(two-stage) 128×256×256: {float(out[0]):.1f} s, "
           f"peak RSS {float(out[1]):.0f} MB")
+
+
+def grid(energies: int) -> None:
+    """``auto`` on a simulated (energies, 256, 256) grid: total time, and the longest
+    stretch without a progress event (a Cancel is honoured at the next event)."""
+    from napari_qpi import simulate
+    from napari_qpi.extraction.extract import iter_extract
+
+    t = time.perf_counter()
+    obs = simulate(seed=0, energies=np.linspace(-20, 60, energies), shape=(256, 256),
+                   n_scatterers=80).observation
+    print(f"simulate {energies}×256×256: {time.perf_counter() - t:.1f} s", flush=True)
+    t = last = time.perf_counter()
+    gaps: list[tuple[float, str]] = []
+    gen = iter_extract(obs, method="auto")
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration:
+            break
+        now = time.perf_counter()
+        gaps.append((now - last, getattr(event, "message", "")))
+        last = now
+    gap, where = max(gaps)
+    print(f"extract(auto) {energies}×256×256: {time.perf_counter() - t:.1f} s; longest "
+          f"wait between progress events {gap:.2f} s (before '{where}')")
 
 
 if __name__ == "__main__":

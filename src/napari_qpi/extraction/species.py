@@ -26,8 +26,9 @@ fitted by :func:`fit_species` from the single-type result:
 
 :func:`choose_types` picks N by held-out prediction: for every N the species' kernels
 (fitted to the map, each read again by the learned prior, :func:`reread`) predict the
-held-out blocks (:func:`~.quality.holdout_mask`) from scatterer maps fitted on the other
-pixels, as every kernel of the package is scored; N grows while one more species
+held-out blocks (:func:`~.quality.holdout_mask`, averaged over :data:`TYPES_DRAWS` draws
+of the blocks) from scatterer maps fitted on the other pixels, as every kernel of the
+package is scored; N grows while one more species
 predicts them better by more than a margin, so a map of one species stays at one.
 """
 
@@ -42,8 +43,9 @@ from .operator import TypesOperator
 from .species_start import candidates, group, shifted_patches
 from .species_steps import activations_given, amplitudes_given, kernels_given
 
-__all__ = ["MAX_TYPES", "TYPES_MARGIN", "SpeciesFit", "check_types", "choose_types",
-           "fit_species", "separate", "separation"]
+__all__ = ["MAX_TYPES", "TYPES_BLOCK", "TYPES_DRAWS", "TYPES_MARGIN", "SpeciesFit",
+           "check_types", "choose_types", "fit_species", "separate", "separation",
+           "type_holdouts"]
 
 #: Most species ``n_types="auto"`` tries.
 MAX_TYPES = 4
@@ -51,6 +53,14 @@ MAX_TYPES = 4
 #: (relative) than the best so far; chosen on the project's own mixed and one-species
 #: draws (scripts/species_choice.py), never on a validation set.
 TYPES_MARGIN = 0.05
+#: The held-out residual of N species is the mean over this many draws of the held-out
+#: blocks: one draw's score moves by several % with where its blocks fall, as much as
+#: the margin (chosen with the margin, same draws).
+TYPES_DRAWS = 4
+#: Side (px) of the held-out blocks the number of species is scored on: those of every
+#: score (:data:`~.quality.BLOCK`); 4, 2 and 1 px, which leave a held-out scatterer's
+#: core seen, typed more one-species draws as two (docs/notes/2026-12-06-species-count.md).
+TYPES_BLOCK = 8
 ROUNDS = 4
 
 
@@ -170,9 +180,7 @@ def choose_types(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, *, rng: i
     fits : dict
         N → its :class:`SpeciesFit` (None where it could not be fitted).
     """
-    from .quality import holdout_mask
-
-    train = holdout_mask(y.shape[-2:], rng)
+    train = type_holdouts(y.shape[-2:], rng)
     opts = {"rng": rng, "learned": learned, "weights": weights, "device": device}
     scores, fits = {}, {}
     scores[1], fits[1] = held_out(y, kernel, noise, 1, train, **opts)
@@ -186,23 +194,33 @@ def choose_types(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, *, rng: i
     return best, scores, fits
 
 
-def held_out(y, kernel, noise, n, train, *, rng=0, learned=True, weights="default",
+def type_holdouts(shape: tuple[int, int], rng: int = 0) -> list[np.ndarray]:
+    """The :data:`TYPES_DRAWS` training masks (:func:`~.quality.holdout_mask`, blocks of
+    :data:`TYPES_BLOCK` px) the number of species is scored on."""
+    from .quality import holdout_mask
+
+    return [holdout_mask(shape, int(rng) + d, block=TYPES_BLOCK)
+            for d in range(TYPES_DRAWS)]
+
+
+def held_out(y, kernel, noise, n, trains, *, rng=0, learned=True, weights="default",
              device="cpu") -> tuple[float, SpeciesFit | None]:
     """``n`` species fitted to the map, and how well their kernels predict the held-out
-    blocks when the scatterer maps are fitted on the ``train`` pixels only — the score
-    every kernel of the package is compared by (:mod:`.quality`). NaN and None when the
-    map does not hold ``n`` groups."""
+    blocks when the scatterer maps are fitted on the training pixels only — the score
+    every kernel of the package is compared by (:mod:`.quality`) — averaged over the
+    training masks ``trains``. NaN and None when the map does not hold ``n`` groups."""
     fit = fit_species(y, kernel, noise, n, rng=rng)
     if fit is not None and learned:
         fit = reread(y, fit, noise, weights=weights, device=device, rng=rng)
     if fit is None:
         return np.nan, None
-    x = activations_given(y, fit.kernels, noise, mask=train)
-    pred = TypesOperator(fit.kernels, y.shape[-2:]).forward(x)
-    held = 1.0 - np.asarray(train, float)
-    cv = float(np.linalg.norm(centre(y - pred, held)) /
-               max(np.linalg.norm(centre(y, held)), 1e-300))
-    return cv, fit
+    op, scores = TypesOperator(fit.kernels, y.shape[-2:]), []
+    for train in trains:
+        pred = op.forward(activations_given(y, fit.kernels, noise, mask=train))
+        held = 1.0 - np.asarray(train, float)
+        scores.append(np.linalg.norm(centre(y - pred, held)) /
+                      max(np.linalg.norm(centre(y, held)), 1e-300))
+    return float(np.mean(scores)), fit
 
 
 def check_types(n_types) -> int | str:
@@ -245,13 +263,11 @@ def separate(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n_types, *,
         ``explained_per_type`` (each species' share of the fitted model's power),
         ``separation`` (:func:`separation`) and ``warnings``.
     """
-    from .quality import holdout_mask
-
     opts = {"learned": learned, "weights": weights, "device": device}
     if n_types == "auto":
         n, scores, fits = choose_types(y, kernel, noise, rng=rng, **opts)
     else:
-        n, train = int(n_types), holdout_mask(y.shape[-2:], rng)
+        n, train = int(n_types), type_holdouts(y.shape[-2:], rng)
         scored = {m: held_out(y, kernel, noise, m, train, rng=rng, **opts)
                   for m in sorted({1, n})}
         scores = {m: v[0] for m, v in scored.items()}
