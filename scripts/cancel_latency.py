@@ -1,7 +1,8 @@
 """How fast Cancel stops an extraction: gaps between progress events, and the widget.
 
-Cancel takes effect at the method's next progress event, so the longest gap between two
-events bounds the wait. Run::
+Cancel takes effect at the method's next progress event or at the solver's next cancel
+check (``napari_qpi.progress.checkpoint``, once per iteration), so the longest gap
+between two of those bounds the wait. Run::
 
     python scripts/cancel_latency.py                   # gaps of every method
     xvfb-run -a python scripts/cancel_latency.py --widget sbd   # Cancel in a real viewer
@@ -21,17 +22,19 @@ import numpy as np
 
 
 def gaps(method: str, observation: np.ndarray, pixel_size: float) -> np.ndarray:
-    """Seconds between successive progress events of ``iter_extract``."""
+    """Seconds between successive progress events or cancel checks of ``iter_extract``."""
     from napari_qpi.extraction.extract import iter_extract
+    from napari_qpi.progress import cancellable
 
     stamps = [time.perf_counter()]
     gen = iter_extract(observation, method=method, pixel_size=pixel_size)
-    while True:
-        try:
-            next(gen)
-        except StopIteration:
-            break
-        stamps.append(time.perf_counter())
+    with cancellable(None, on_check=lambda: stamps.append(time.perf_counter())):
+        while True:
+            try:
+                next(gen)
+            except StopIteration:
+                break
+            stamps.append(time.perf_counter())
     stamps.append(time.perf_counter())
     return np.diff(stamps)
 
@@ -81,7 +84,7 @@ def main() -> None:
     sim = simulate(seed=0)
     for name in names:
         g = gaps(name, sim.observation, sim.pixel_size)
-        print(f"{name:10s} {len(g) - 1:4d} events, median gap {np.median(g):.3f} s, "
+        print(f"{name:10s} {len(g) - 1:6d} events and checks, median gap {np.median(g):.3f} s, "
               f"longest {g.max():.3f} s, total {g.sum():.1f} s")
 
 

@@ -114,6 +114,26 @@ def test_progress_events_and_cancel(sim):
     gen.close()  # cancelling between events raises nothing and stops the work
 
 
+def test_cancel_lands_inside_a_step_not_only_between_events(sim):
+    """A stop set while a step runs stops it at the solver's next iteration: the step's
+    closing event never comes (on a large grid one step runs for tens of seconds)."""
+    import threading
+
+    from napari_qpi.progress import Cancelled, cancellable, checkpoint
+
+    stop = threading.Event()
+    gen = iter_extract(sim.observation, method="power")
+    with cancellable(stop):
+        event = next(gen)
+        while not (event.message.startswith("fitting the activation") and event.step == 1):
+            event = next(gen)
+        stop.set()  # the user presses Cancel while the activation is being fitted
+        with pytest.raises(Cancelled):
+            next(gen)
+    stop.set()
+    checkpoint()  # outside cancellable nothing is cancelled: scripts are unaffected
+
+
 def test_methods_never_import_the_driver():
     """Arrows point one way: a method (extraction/methods/) may import what lies below it
     (the operator, the fit, run_method), never extract.py, which runs the methods."""

@@ -70,6 +70,17 @@ def _slow(problem):
     return MethodResult(kernel)
 
 
+def _stuck(problem):
+    """A solver in one long step: it checks for a Cancel each iteration, never yields."""
+    from napari_qpi.progress import checkpoint
+
+    yield Progress("one long step", 0, 1)
+    for _ in range(100_000):  # 1000 s unless cancelled
+        checkpoint()
+        time.sleep(0.01)
+    return _slow(problem)
+
+
 def _broken(problem):
     yield Progress("about to fail", 0, 1)
     raise RuntimeError("solver diverged")
@@ -355,6 +366,22 @@ def test_progress_names_the_method_and_cancel_stops(viewer, qtbot, notes, fake_m
     assert widget.status.value == "cancelled"
     assert "map kernel" not in viewer.layers
     assert any("cancelled" in str(n.message) for n in notes)
+
+
+def test_cancel_stops_a_long_step_between_events(viewer, qtbot, notes, fake_method):
+    name = fake_method("_test-stuck", _stuck)
+    viewer.add_image(np.random.default_rng(0).normal(size=(32, 32)), name="map")
+    widget = _dock(viewer, EXTRACT)
+    widget.reset_choices()
+    widget.method.value = name
+    worker = widget.run()
+    qtbot.waitUntil(lambda: widget.status.value.startswith(f"{name}: one long step"),
+                    timeout=10000)
+    with qtbot.waitSignal(worker.finished, timeout=5000):  # not after 1000 s
+        widget.cancel()
+    assert widget.status.value == "cancelled" and widget.run_button.enabled
+    assert "map kernel" not in viewer.layers
+    assert not any("failed" in str(n.message).lower() for n in notes)
 
 
 def test_closing_the_viewer_mid_run_cancels_cleanly(make_napari_viewer, qtbot, fake_method):

@@ -107,6 +107,10 @@ def structure_warning(structure: float) -> str:
             "kind: try n_types='auto'; a lattice; 1/f noise)")
 
 
+#: Progress events of :func:`finish` (a step of a large grid runs for seconds).
+STEPS = 5
+
+
 def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
            sparsity: float | None = None,
            spectral: np.ndarray | None = None,
@@ -124,7 +128,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     from .sparsity import choose_noise
     from .subpixel import centre_subpixel
 
-    yield Progress("reading the noise level from held-out pixels", 0, 2)
+    yield Progress("reading the noise level from held-out pixels", 0, STEPS)
     support = None if problem.positions is None else support_mask(problem.positions,
                                                                    y.shape[-2:])
     kernel = np.asarray(result.kernel, dtype=float)
@@ -136,21 +140,23 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     else:
         chosen = choose_noise(y, kernel, spectral=problem.noise if spectral is None
                               else spectral, rng=problem.rng, support=support)
-    yield Progress("fitting the activation and amplitudes", 1, 2)
+    yield Progress("fitting the activation and amplitudes", 1, STEPS)
     # with the sparsity read from the data: one pixel per scatterer, weak groups dropped
     # (fit.merge_scatterers); a sparsity the user gives gets the ℓ1 fit as it is. The
     # scores below are those of the returned activation.
     merge = sparsity is None
     fit = fit_map(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                   activation=result.activation, merge=merge)
+    yield Progress("scoring the kernel on held-out pixels", 2, STEPS)
     cv = cv_residual(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                      rng=problem.rng, merge=merge)
     sub = None
     if merge and support is None:
         # the scatterers' common sub-pixel offset, carried by the kernel (.subpixel)
+        yield Progress("centring the scatterers to a fraction of a pixel", 3, STEPS)
         fit, cv, sub = centre_subpixel(y, fit, cv, noise=chosen.noise, rng=problem.rng,
                                        activation=result.activation)
-    yield Progress("fitting the activation and amplitudes", 2, 2)
+    yield Progress("checking the residual", 4, STEPS)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
         np.linalg.norm(centre(y), axis=(-2, -1)), 1e-300)
     warnings = []

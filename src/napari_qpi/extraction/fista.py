@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ..progress import checkpoint
 from .operator import ConvOperator
 
 __all__ = ["centre", "centred_residual", "fista", "support_mask"]
@@ -83,6 +84,7 @@ def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int
         x = x0 * 1.0
     z, t = x, 1.0
     for _ in range(int(num_iter)):
+        checkpoint()  # a Cancel lands within one iteration (..progress)
         v = z - step * op.adjoint(centred_residual(op, z, y, mask))
         if nonneg:
             x_new = (v - step * lam).clip(min=0)

@@ -2,12 +2,14 @@
 
 The work runs in a :func:`napari.qt.threading.thread_worker` over the library's progress
 generator (napari registers it as a task, so closing the window asks first and cancels
-it); Cancel stops the run between two progress events. Every label write is guarded, so
-a worker finishing after the window closed does nothing.
+it); Cancel stops the run within one solver iteration (a stop event the solvers check,
+:func:`napari_qpi.progress.checkpoint`), not only at the next progress event. Every
+label write is guarded, so a worker finishing after the window closed does nothing.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import (
@@ -121,6 +123,7 @@ class ExtractionWidget(Container):
                      *self.feedback.widgets()])
         scroll_body(self)  # the dock scrolls: the window stays on a laptop screen
         self.worker = None
+        self._stop = threading.Event()
         self._progress = None
         self.last: jobs.Done | None = None  # the last extraction shown (for Save)
         self.method.value = compute.default_method()
@@ -242,7 +245,8 @@ class ExtractionWidget(Container):
         self.feedback.start(len(requests), f"{requests[0].method} on {what}…")
         reveal(self, self.feedback.bar)  # a short dock scrolls to the progress
         self._progress = progress(total=0, desc=f"QPI extraction ({requests[0].method})")
-        worker = thread_worker(jobs.batch_job, start_thread=False)(requests)
+        self._stop = threading.Event()  # Cancel stops the solvers within an iteration
+        worker = thread_worker(jobs.batch_job, start_thread=False)(requests, self._stop)
         worker.yielded.connect(self._on_yielded)
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
@@ -256,12 +260,14 @@ class ExtractionWidget(Container):
         """Ask the worker to stop before the next progress event."""
         if self.worker is not None:
             self.cancel_button.enabled = False
+            self._stop.set()
             self.worker.quit()
 
     def _cancel_silently(self, *_args) -> None:
         """The dock is being deleted (viewer closed): stop the worker, show nothing."""
         worker, self.worker = self.worker, None
         if worker is not None:
+            self._stop.set()
             worker.quit()
         if self._progress is not None:
             self._progress.close()

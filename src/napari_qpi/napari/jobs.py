@@ -9,6 +9,7 @@ instead of an exception. Nothing here touches Qt.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,9 +43,23 @@ class Failed:
     error: Exception
 
 
-def batch_job(requests: Sequence[Request]) -> Generator:
-    """Run ``requests`` in turn; yield Progress, Done and Failed; return the count done."""
-    from ..progress import Progress
+def batch_job(requests: Sequence[Request], stop: threading.Event | None = None
+              ) -> Generator:
+    """Run ``requests`` in turn; yield Progress, Done and Failed; return the count done.
+
+    ``stop``: set by the dock's Cancel. The solvers then stop within one iteration
+    (:func:`~napari_qpi.progress.checkpoint`), not only at the next progress event; the
+    job yields once more so that the worker, asked to quit too, reports the abort.
+    """
+    from ..progress import cancellable
+
+    with cancellable(stop):
+        done = yield from _run(requests)
+    return done
+
+
+def _run(requests: Sequence[Request]) -> Generator:
+    from ..progress import Cancelled, Progress
 
     n, done = len(requests), 0
     for i, request in enumerate(requests):
@@ -68,6 +83,9 @@ def batch_job(requests: Sequence[Request]) -> Generator:
                 info.update(request=i, requests=n, step_name=event.message)
                 yield Progress(f"{prefix}{request.method}: {event.message}", event.step,
                                event.total, info)
+        except Cancelled:  # Cancel landed inside a step: nothing to show
+            yield Progress("cancelled", 1, 1)
+            return done
         except Exception as exc:  # shown to the user; the viewer stays usable
             yield Failed(request, exc)
         finally:
