@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from napari_qpi import AutoConfig, simulate
 from napari_qpi.evaluation.metrics import tail_similarity
@@ -50,6 +51,7 @@ def test_a_view_fit_is_turned_back_onto_the_map():
         truth, np.rot90(fit.kernel, 1, (-2, -1))) + 0.1
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_the_kept_view_predicts_held_out_pixels_at_least_as_well_as_the_first():
     _, problem = _problem()
     mask = holdout_mask(problem.observation.shape[-2:], problem.rng)
@@ -60,6 +62,7 @@ def test_the_kept_view_predicts_held_out_pixels_at_least_as_well_as_the_first():
     assert cv <= problem_cv(problem, first.kernel) + 1e-12
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_views_fitted_together_take_each_views_own_steps():
     """fit_views runs the views' fits as one optimisation: each view must end where its
     fit alone ends (no view's data or start leaks into another's)."""

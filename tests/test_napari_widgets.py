@@ -267,6 +267,7 @@ def test_guided_wiener_auto_window_save_and_rerun(viewer, qtbot, tmp_path):
     assert float(np.mean(tail_similarity(truth, res.kernel))) < score - 0.3
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
     _small_synthetic(viewer, qtbot, n_energies=1)  # one map: auto is the same code
     widget = _dock(viewer, EXTRACT)
@@ -284,6 +285,7 @@ def test_auto_is_the_default_and_names_its_choice(viewer, qtbot):
     assert "candidates" in widget.result.value
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_auto_shows_the_network_first_then_the_refinement_and_its_gain(viewer, qtbot):
     _small_synthetic(viewer, qtbot, n_energies=1)
     widget = _dock(viewer, EXTRACT)
@@ -309,6 +311,7 @@ def test_auto_shows_the_network_first_then_the_refinement_and_its_gain(viewer, q
     assert not widget.first_look.enabled  # only auto refines
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_refine_on_a_map_smaller_than_its_working_window(viewer, qtbot):
     # issue 12 defect 4: a 40-px map gave a mostly-zero, off-centre refine kernel
     from napari_qpi import simulate
@@ -330,6 +333,7 @@ def test_refine_on_a_map_smaller_than_its_working_window(viewer, qtbot):
     assert score(sim.kernel, kernel)["kernel_similarity"] > 0.85
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_batch_runs_every_chosen_layer_with_per_layer_progress(viewer, qtbot):
     _small_synthetic(viewer, qtbot)
     src = viewer.layers[SOURCE]
@@ -433,6 +437,7 @@ def test_a_fit_that_explains_little_is_flagged(viewer, qtbot, notes, fake_method
     assert warnings, [str(n.message) for n in notes]
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_preprocessing_runs_on_a_copy_and_changes_the_input_of_extraction(viewer, qtbot):
     from napari_qpi.napari.results import residual_limits
 

@@ -52,6 +52,7 @@ def test_scores_of_a_perfect_fit():
     assert s["assigned"] == 1.0
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_two_species_are_separated_where_one_kernel_blends_them():
     case = two_species()
     one = extract(case.observation, method="two-stage")
