@@ -114,18 +114,14 @@ def grid(energies: int) -> None:
     print(f"simulate {energies}×256×256: {time.perf_counter() - t:.1f} s", flush=True)
     from napari_qpi.progress import cancellable
 
-    t = last = last_check = time.perf_counter()
-    gaps: list[tuple[float, str, str]] = []
-    checks = [0.0, ""]  # the longest stretch without a cancel check, and where
+    t = time.perf_counter()
+    stamps: list[tuple[float, str]] = [(t, "start")]  # progress events and cancel checks
+    step = ["start"]  # the step running (the last event's message)
 
     def tick() -> None:  # every solver iteration's cancel check (progress.checkpoint)
-        nonlocal last_check
-        now = time.perf_counter()
-        if now - last_check > checks[0]:
-            checks[:] = [now - last_check, before]
-        last_check = now
+        stamps.append((time.perf_counter(), step[0]))
 
-    before = "start"
+    events = [(t, "start")]
     gen = iter_extract(obs, method="auto")
     with cancellable(None, on_check=tick):
         while True:
@@ -133,14 +129,19 @@ def grid(energies: int) -> None:
                 event = next(gen)
             except StopIteration:
                 break
-            now, message = time.perf_counter(), getattr(event, "message", "")
-            gaps.append((now - last, before, message))
-            last = last_check = now
-            before = message
+            step[0] = getattr(event, "message", "")
+            now = time.perf_counter()
+            stamps.append((now, step[0]))
+            events.append((now, step[0]))
+    stamps.append((time.perf_counter(), "end"))
+    # the most a Cancel waits: the longest stretch without an event or a check
+    wait, where = max((b[0] - a[0], a[1]) for a, b in zip(stamps, stamps[1:]))
     print(f"extract(auto) {energies}×256×256: {time.perf_counter() - t:.1f} s; longest "
-          f"stretch without a cancel check {checks[0]:.2f} s (in '{checks[1]}')")
-    for gap, after, where in sorted(gaps, reverse=True)[:5]:
-        print(f"  {gap:.2f} s without a progress event, after '{after}', before '{where}'")
+          f"stretch without a progress event or cancel check {wait:.2f} s (in '{where}')")
+    gaps = sorted(((b[0] - a[0], a[1], b[1]) for a, b in zip(events, events[1:])),
+                  reverse=True)
+    for gap, after, before in gaps[:5]:
+        print(f"  {gap:.2f} s without a progress event, after '{after}', before '{before}'")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..progress import Progress
+from ..progress import Progress, checkpoint
 from .weights import cached_set
 
 #: Slices per network call: bounds memory for big stacks (256×256×128 and more).
@@ -126,8 +126,10 @@ def predict(observation: np.ndarray, *, method: str = "two-stage", guide: np.nda
                    for v, gv, a in zip(ys, gs, anchors)]
             mu, logvar = torch.cat([m for m, _ in enc]), torch.cat([lv for _, lv in enc])
             anchor = None if anchors[0] is None else torch.cat(anchors)
+            checkpoint()  # a batch of a large grid takes seconds: Cancel between its parts
             kernels.append(_unit(_back(vae.decode(mu, anchor), rotations)).mean(0).cpu().numpy())
             latents.append(mu[:len(mu) // rotations].cpu().numpy())
+            checkpoint()
             spreads.append(_spread(vae, mu, logvar, anchor, rotations, gen)
                            if uncertainty else None)
         yield Progress(f"{method} network", min(start + BATCH, e), e)

@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ...physics.kernels import crop_centered
+from ...progress import checkpoint
 
 __all__ = ["power_kernel"]
+
+
+#: Slices whose spectra are computed together.
+CHUNK = 8
 
 
 def power_kernel(observation: np.ndarray, kernel_size: int, *,
@@ -49,8 +54,19 @@ def power_kernel(observation: np.ndarray, kernel_size: int, *,
     h, w = obs.shape[-2:]
     if kernel_size % 2 == 0 or kernel_size < 3 or kernel_size > min(h, w):
         raise ValueError(f"kernel_size={kernel_size} must be odd, ≥ 3 and ≤ the map size")
-    obs = obs - obs.mean(axis=(-2, -1), keepdims=True)
     half = float(kernel_size if window is None else window)
+    # each slice on its own, a few at a time: a large grid's spectra take seconds, and a
+    # Cancel is checked between the groups (..progress.checkpoint)
+    parts = []
+    for start in range(0, len(obs), CHUNK):
+        checkpoint()
+        parts.append(_power_kernel(obs[start:start + CHUNK], kernel_size, half))
+    return np.concatenate(parts)
+
+
+def _power_kernel(obs: np.ndarray, kernel_size: int, half: float) -> np.ndarray:
+    h, w = obs.shape[-2:]
+    obs = obs - obs.mean(axis=(-2, -1), keepdims=True)
     # zero-pad to twice the map: the autocorrelation is linear, not circular
     s = (2 * h, 2 * w)
     power = np.abs(np.fft.rfft2(obs, s=s)) ** 2
