@@ -35,80 +35,56 @@ def fake(y, kernel, noise, n_types, **kw):
 sp.separate = fake
 
 
-def alike_cases(n, seed=0, size=128):
+def _draws(n, stream, second_of, snr_of, size=128):
+    """Two-species maps: the family's defect and ``second_of(i, spec, rng)``."""
     from napari_qpi.evaluation.species import MixedCase
-    from napari_qpi.physics.kernels import Defect
     from napari_qpi.physics.sampling import EVAL_STREAM, SPLITS, sample_spec, simulate_spec
 
-    rng = np.random.default_rng(EVAL_STREAM + 7919 + seed)
+    rng = np.random.default_rng(EVAL_STREAM + stream)
     fams = SPLITS["seen"] + SPLITS["unseen"]
     out = []
     for i in range(n):
         fam = fams[i % len(fams)]
         spec = sample_spec(fam, rng)
-        v = spec.defect.strength
-        other = v * float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
-        off = ((0.0, 0.0), (0.0, 1.0)) if i % 2 == 0 else ((0.0, 0.0), (1.0, 1.0))
-        second = Defect(other, off, (1.0, 1.0))
-        sim = simulate_spec(
-            spec,
-            defects=[spec.defect, second],
-            shape=(size, size),
-            n_scatterers=int(rng.integers(20, 51)),
-            kernel_size=65,
-            snr=(20.0, 5.0)[(i // 2) % 2],
-            seed=int(rng.integers(2**31)),
-        )
-        out.append(
-            MixedCase(
-                i,
-                fam,
-                (20.0, 5.0)[(i // 2) % 2],
-                sim.observation[0],
-                sim.kernels[:, 0],
-                sim.positions,
-                sim.types,
-            )
-        )
+        second, snr = second_of(i, spec, rng), snr_of(i)
+        sim = simulate_spec(spec, defects=[spec.defect, second], shape=(size, size),
+                            n_scatterers=int(rng.integers(20, 51)), kernel_size=65,
+                            snr=snr, seed=int(rng.integers(2**31)))
+        out.append(MixedCase(i, fam, snr, sim.observation[0], sim.kernels[:, 0],
+                             sim.positions, sim.types))
     return out
 
 
-def alike2_cases(n, seed=0, size=128):
-    from napari_qpi.evaluation.species import MixedCase
-    from napari_qpi.physics.kernels import Defect
-    from napari_qpi.physics.sampling import EVAL_STREAM, SPLITS, sample_spec, simulate_spec
+def _ratio(rng):
+    return float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
 
-    rng = np.random.default_rng(EVAL_STREAM + 4421 + seed)
-    fams = SPLITS["seen"] + SPLITS["unseen"]
-    out = []
-    for i in range(n):
-        fam = fams[i % len(fams)]
-        spec = sample_spec(fam, rng)
+
+def alike_cases(n, seed=0):
+    """A second species of the same sign: a dimer along an axis or a diagonal."""
+    from napari_qpi.physics.kernels import Defect
+
+    def second(i, spec, rng):
+        off = ((0.0, 0.0), (0.0, 1.0)) if i % 2 == 0 else ((0.0, 0.0), (1.0, 1.0))
+        return Defect(spec.defect.strength * _ratio(rng), off, (1.0, 1.0))
+
+    return _draws(n, 7919 + seed, second, lambda i: (20.0, 5.0)[(i // 2) % 2])
+
+
+def alike2_cases(n, seed=0):
+    """A dimer at a random angle of either sign, or the same defect 3–6× stronger."""
+    from napari_qpi.physics.kernels import Defect
+
+    def second(i, spec, rng):
         v = spec.defect.strength
         sign = 1.0 if rng.random() < 0.5 else -1.0
         if i % 3 == 2:  # weak and strong point-like defects of one sign
-            second = Defect(v * float(rng.uniform(3, 6)), spec.defect.offsets, spec.defect.weights)
-        else:  # a dimer 0.7-1.5 lattice constants long at a random angle
-            d, t = rng.uniform(0.7, 1.5), rng.uniform(0, np.pi)
-            second = Defect(
-                sign * v * float(np.exp(rng.uniform(np.log(0.5), np.log(2.0)))),
-                ((0.0, 0.0), (float(d * np.sin(t)), float(d * np.cos(t)))),
-                (1.0, 1.0),
-            )
-        snr = (20.0, 5.0)[(i // 3) % 2]
-        sim = simulate_spec(
-            spec,
-            defects=[spec.defect, second],
-            shape=(size, size),
-            n_scatterers=int(rng.integers(20, 51)),
-            kernel_size=65,
-            snr=snr,
-            seed=int(rng.integers(2**31)),
-        )
-        out.append(
-            MixedCase(i, fam, snr, sim.observation[0], sim.kernels[:, 0], sim.positions, sim.types)
-        )
-    return out
+            return Defect(v * float(rng.uniform(3, 6)), spec.defect.offsets,
+                          spec.defect.weights)
+        d, t = rng.uniform(0.7, 1.5), rng.uniform(0, np.pi)
+        return Defect(sign * v * _ratio(rng),
+                      ((0.0, 0.0), (float(d * np.sin(t)), float(d * np.cos(t)))), (1.0, 1.0))
+
+    return _draws(n, 4421 + seed, second, lambda i: (20.0, 5.0)[(i // 3) % 2])
 
 
 def scores(y, fits, noise, masks):
