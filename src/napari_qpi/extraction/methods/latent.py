@@ -80,7 +80,9 @@ def best_view_fit(problem: Problem, mask=None):
                                            uncertainty=False)
     fits = yield from fit_views(problem, starts, mask)
     best = None
-    for r, fit in fits.items():
+    for i, (r, fit) in enumerate(fits.items()):
+        # seconds each on a large grid: one event per view
+        yield Progress("scoring the latent fit's views on held-out pixels", i, len(fits))
         cv = problem_cv(problem, fit.kernel)
         if best is None or cv < best[1]:
             best = MethodResult(fit.kernel, None, None, fit.latent, {"latent_view": r}), cv
