@@ -19,10 +19,7 @@ import numpy as np
 
 import napari_qpi.extraction.species as sp
 from napari_qpi import extract
-from napari_qpi.extraction.fista import centre
-from napari_qpi.extraction.operator import TypesOperator
 from napari_qpi.extraction.quality import holdout_mask
-from napari_qpi.extraction.species_steps import activations_given
 
 CAP = {}
 
@@ -88,22 +85,10 @@ def alike2_cases(n, seed=0):
 
 
 def scores(y, fits, noise, masks):
-    res = {}
-    for name, train in masks.items():
-        held = 1.0 - train
-        r = {}
-        for n, fit in fits.items():
-            if fit is None:
-                r[n] = float("nan")
-                continue
-            x = activations_given(y, fit.kernels, noise, mask=train)
-            pred = TypesOperator(fit.kernels, y.shape[-2:]).forward(x)
-            r[n] = float(
-                np.linalg.norm(centre(y - pred, held))
-                / max(np.linalg.norm(centre(y, held)), 1e-300)
-            )
-        res[name] = r
-    return res
+    """Mask name → N → held-out residual (species.heldout_scores, one mask at a time)."""
+    return {name: {n: float("nan") if fit is None else
+                   sp.heldout_scores(y, fit, noise, [train])[0] for n, fit in fits.items()}
+            for name, train in masks.items()}
 
 
 def run(obs, label):

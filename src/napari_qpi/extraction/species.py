@@ -44,8 +44,8 @@ from .species_start import candidates, group, shifted_patches
 from .species_steps import activations_given, amplitudes_given, kernels_given
 
 __all__ = ["MAX_TYPES", "TYPES_BLOCK", "TYPES_DRAWS", "TYPES_MARGIN", "SpeciesFit",
-           "check_types", "choose_types", "fit_species", "separate", "separation",
-           "type_holdouts"]
+           "check_types", "choose_types", "fit_species", "heldout_scores", "separate",
+           "separation", "type_holdouts"]
 
 #: Most species ``n_types="auto"`` tries.
 MAX_TYPES = 4
@@ -180,14 +180,14 @@ def choose_types(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, *, rng: i
     fits : dict
         N → its :class:`SpeciesFit` (None where it could not be fitted).
     """
-    train = type_holdouts(y.shape[-2:], rng)
+    trains = type_holdouts(y.shape[-2:], rng)
     opts = {"rng": rng, "learned": learned, "weights": weights, "device": device}
     scores, fits = {}, {}
-    scores[1], fits[1] = held_out(y, kernel, noise, 1, train, **opts)
+    scores[1], fits[1] = held_out(y, kernel, noise, 1, trains, **opts)
     best = 1
     # grow while one more species predicts held-out blocks clearly better
     for n in range(2, int(max_types) + 1):
-        scores[n], fits[n] = held_out(y, kernel, noise, n, train, **opts)
+        scores[n], fits[n] = held_out(y, kernel, noise, n, trains, **opts)
         if not (np.isfinite(scores[n]) and scores[n] < (1 - margin) * scores[best]):
             break
         best = n
@@ -214,13 +214,20 @@ def held_out(y, kernel, noise, n, trains, *, rng=0, learned=True, weights="defau
         fit = reread(y, fit, noise, weights=weights, device=device, rng=rng)
     if fit is None:
         return np.nan, None
+    return float(np.mean(heldout_scores(y, fit, noise, trains))), fit
+
+
+def heldout_scores(y: np.ndarray, fit: SpeciesFit, noise: np.ndarray,
+                   trains: list[np.ndarray]) -> list[float]:
+    """Per training mask: the relative residual on its held-out pixels of ``fit``'s
+    kernels, with scatterer maps fitted on the training pixels only."""
     op, scores = TypesOperator(fit.kernels, y.shape[-2:]), []
     for train in trains:
         pred = op.forward(activations_given(y, fit.kernels, noise, mask=train))
         held = 1.0 - np.asarray(train, float)
-        scores.append(np.linalg.norm(centre(y - pred, held)) /
-                      max(np.linalg.norm(centre(y, held)), 1e-300))
-    return float(np.mean(scores)), fit
+        scores.append(float(np.linalg.norm(centre(y - pred, held)) /
+                            max(np.linalg.norm(centre(y, held)), 1e-300)))
+    return scores
 
 
 def check_types(n_types) -> int | str:
@@ -267,8 +274,8 @@ def separate(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray, n_types, *,
     if n_types == "auto":
         n, scores, fits = choose_types(y, kernel, noise, rng=rng, **opts)
     else:
-        n, train = int(n_types), type_holdouts(y.shape[-2:], rng)
-        scored = {m: held_out(y, kernel, noise, m, train, rng=rng, **opts)
+        n, trains = int(n_types), type_holdouts(y.shape[-2:], rng)
+        scored = {m: held_out(y, kernel, noise, m, trains, rng=rng, **opts)
                   for m in sorted({1, n})}
         scores = {m: v[0] for m, v in scored.items()}
         fits = {m: v[1] for m, v in scored.items()}
