@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ..progress import checkpoint
-from .operator import ConvOperator
+from .operator import ConvOperator, is_tensor
 
 __all__ = ["centre", "centred_residual", "fista", "support_mask"]
 
@@ -38,7 +38,18 @@ def centre(a, mask=None):
 
 def centred_residual(op: ConvOperator, x, y, mask=None):
     """A X + b − Y with the optimal per-energy offsets b (mean over ``mask`` removed)."""
-    return centre(op.forward(x) - y, mask)
+    r = op.forward(x) - y
+    if is_tensor(r):  # out of place: autograd may need the intermediate values
+        return centre(r, mask)
+    # in place on the fresh array: on a 64-energy 256² grid each pass of a temporary
+    # costs milliseconds, and this runs in every iteration of every solver
+    if mask is None:
+        r -= r.mean(axis=(-2, -1), keepdims=True)
+        return r
+    r *= mask
+    r -= r.sum(axis=(-2, -1), keepdims=True) / mask.sum()
+    r *= mask
+    return r
 
 
 def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int = 100,
@@ -70,7 +81,14 @@ def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int
     -------
     (…, H, W) array
     """
-    y = observation
+    y, mask = observation, mask
+    if not is_tensor(y):
+        # the data in the operator's precision: a float32 operator's FFTs return float32,
+        # and float64 data would make every residual a float64 array twice the size (on a
+        # 64×256² stack the iteration took 1.7× as long); results move by ~1e-7
+        dtype = op.backend.dtype
+        y = np.asarray(y, dtype)
+        mask = None if mask is None else np.asarray(mask, dtype)
     L = op.lipschitz() if lipschitz is None else lipschitz
     step = 1.0 / (L + 1e-30)
     if not np.isscalar(step) and getattr(step, "ndim", 0) > 0:

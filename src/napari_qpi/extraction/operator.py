@@ -151,6 +151,7 @@ class ConvOperator:
             raise ValueError(f"grid {grid} is smaller than map + kernel // 2 = {need}")
         self.grid = tuple(int(g) for g in grid)
         self.kf = self.backend.rfft2(self.embed(kernel))
+        self._kf_conj = None
 
     def with_kernel(self, kernel) -> ConvOperator:
         """The same map shape and FFT grid with another kernel (any odd size that fits)."""
@@ -199,7 +200,17 @@ class ConvOperator:
     def adjoint(self, y):
         """(..., E, H, W) maps → (..., H, W): Σ_E correlation with K_E."""
         yf = self.fft(y)
-        return self.crop(self.ifft((self.backend.conj(self.kf) * yf).sum(-3)))
+        return self.crop(self.ifft((self.conj_spectrum() * yf).sum(-3)))
+
+    def conj_spectrum(self):
+        """conj(K̂): numpy's conj copies the whole spectrum (about 10 ms for 64 energies
+        on a 288² grid), and every adjoint needs it, so a numpy operator keeps one; a
+        tensor's conj is a free view, recomputed so autograd sees the kernel."""
+        if is_tensor(self.kf):
+            return self.backend.conj(self.kf)
+        if self._kf_conj is None:
+            self._kf_conj = np.conj(self.kf)
+        return self._kf_conj
 
     def lipschitz(self):
         """L = max_q Σ_E |K̂_E(q)|² per batch element, the step bound for the activation."""
