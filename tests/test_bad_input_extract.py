@@ -194,6 +194,26 @@ def test_a_busy_machine_gets_fewer_threads(monkeypatch) -> None:
     assert threads.choose_threads() == 2
 
 
+def test_the_thread_count_reaches_the_large_ffts(monkeypatch) -> None:
+    """The count torch gets also bounds the operator's large FFTs; a single small
+    transform stays on one thread (pocketfft's threads cost more than they save)."""
+    import torch
+
+    from napari_qpi.extraction import operator
+
+    monkeypatch.setattr(operator, "FFT_WORKERS", operator.FFT_WORKERS)
+    before = torch.get_num_threads()
+    monkeypatch.setenv(threads.ENV, "1")
+    try:
+        assert threads.use_threads(True) == 1
+        assert operator.FFT_WORKERS == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setattr(operator, "FFT_WORKERS", 2)
+    assert operator._workers(160 * 160) == 1
+    assert operator._workers(64 * 288 * 288) == 2
+
+
 def test_cli_threads_option(monkeypatch, tmp_path) -> None:
     from napari_qpi.cli import main
 

@@ -78,13 +78,16 @@ def choose_threads() -> int:
 
 
 def use_threads(needs_torch: bool) -> int | None:
-    """Give torch the chosen thread count; ``None`` (and no sampling) for a method that
-    runs without torch."""
+    """Give torch and the operator's large FFTs the chosen thread count; ``None`` (and no
+    sampling) for a method that runs without torch."""
     if not needs_torch:
         return None
     import torch
 
+    from . import operator
+
     n = choose_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    operator.FFT_WORKERS = n
     return n
