@@ -51,6 +51,37 @@ def test_a_view_fit_is_turned_back_onto_the_map():
         truth, np.rot90(fit.kernel, 1, (-2, -1))) + 0.1
 
 
+def test_a_stack_starts_from_its_own_views(monkeypatch):
+    """One map takes AutoConfig.views, an energy stack AutoConfig.stack_views (a stack's
+    views run one after another)."""
+    import napari_qpi.extraction.methods.latent as latent
+
+    seen = []
+
+    def network(turned, *args, **kwargs):
+        seen.append(turned.observation.shape)
+        return None
+        yield
+
+    monkeypatch.setattr(latent, "fit_views", _no_fits)
+    monkeypatch.setattr("napari_qpi.extraction.methods.learned.run_network", network)
+    y = np.zeros((1, 20, 31))
+    cfg = AutoConfig(views=(0, 1, 2), stack_views=(1,))
+    drain(best_view_fit(Problem(y, None, 9, config=cfg)))
+    assert seen == [(1, 20, 31), (1, 31, 20), (1, 20, 31)]
+    seen.clear()
+    drain(best_view_fit(Problem(np.zeros((3, 20, 31)), None, 9, config=cfg)))
+    assert seen == [(3, 31, 20)]
+    assert AutoConfig().stack_views == AutoConfig().views
+    with pytest.raises(ValueError, match="stack_views"):
+        AutoConfig(stack_views=(4,))
+
+
+def _no_fits(*args, **kwargs):
+    return {}
+    yield  # a generator, like fit_views
+
+
 @pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_the_kept_view_predicts_held_out_pixels_at_least_as_well_as_the_first():
     _, problem = _problem()
