@@ -3,7 +3,7 @@
     python benchmarks/bench_extract.py
     python benchmarks/bench_extract.py --network-only
     python benchmarks/bench_extract.py --default-only
-    python benchmarks/bench_extract.py --grid [--energies 64]
+    python benchmarks/bench_extract.py --grid [--energies 64] [--one-view]
 
 Prints the network time per 128×128 slice (target ≤ 50 ms on 2 CPU cores; with
 ``--network-only`` for one view and the default four, and nothing else), the whole
@@ -56,16 +56,21 @@ def main(argv=None) -> None:
                    help="time the default method on a simulated E×256×256 grid, with the "
                         "longest wait between progress events")
     p.add_argument("--energies", type=int, default=64, help="energies of --grid")
+    p.add_argument("--one-view", action="store_true",
+                   help="--grid with AutoConfig(stack_views=(0,)): the latent fit from "
+                        "one view of the stack instead of four")
     a = p.parse_args(argv)
     if a.grid:
-        grid(a.energies)
+        grid(a.energies, a.one_view)
         return
     sim = simulate(seed=0, energies=np.linspace(-20, 60, 16))
     obs = sim.observation
     if a.default_only:
         big = simulate(seed=0, energies=np.array([10.0]), shape=(256, 256),
                        n_scatterers=80).observation
-        extract(obs[:1], method="power")  # warm up: imports, FFT plans
+        # warm up on another slice: imports, FFT plans and the networks' weights (a
+        # process's first auto call loads them: about 1.5 s more)
+        extract(obs[1:2], method="auto")
         for label, data in (("1×128×128", obs[:1]), ("8×128×128", obs[:8]),
                             ("1×256×256", big)):
             t = time.perf_counter()
@@ -102,7 +107,7 @@ def main(argv=None) -> None:
           f"peak RSS {float(out[1]):.0f} MB")
 
 
-def grid(energies: int) -> None:
+def grid(energies: int, one_view: bool = False) -> None:
     """``auto`` on a simulated (energies, 256, 256) grid: total time, and the longest
     stretch without a progress event (a Cancel is honoured at the next event)."""
     from napari_qpi import simulate
@@ -122,7 +127,10 @@ def grid(energies: int) -> None:
         stamps.append((time.perf_counter(), step[0]))
 
     events = [(t, "start")]
-    gen = iter_extract(obs, method="auto")
+    from napari_qpi import AutoConfig
+
+    config = AutoConfig(stack_views=(0,)) if one_view else None
+    gen = iter_extract(obs, method="auto", config=config)
     with cancellable(None, on_check=tick):
         while True:
             try:

@@ -43,14 +43,13 @@ def main() -> None:
 
         cases = make_instrument_cases(a.n, seed=a.seed)
     seen = {}
-    real = sp.centre_subpixel
+    real = sp.iter_centre_subpixel
 
     def spy(y, fit, cv, **kw):
         seen["before"] = fit.kernel
-        return real(y, fit, cv, **kw, z=a.z)
+        return (yield from real(y, fit, cv, **kw, z=a.z))
 
-
-    sp.centre_subpixel = spy
+    sp.iter_centre_subpixel = spy
     rows = []
     for c in cases:
         seen.clear()

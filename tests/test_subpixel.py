@@ -62,3 +62,27 @@ def test_scatterers_on_pixels_keep_the_kernel():
     new, cv_new, choice = centre_subpixel(y, fit, cv, noise=noise, rng=0)
     assert not choice.kept and new is fit and cv_new == cv
     assert max(choice.gains.values()) <= 1.0
+
+
+def test_the_centring_reports_each_fit_as_progress():
+    """On a large grid each of its fits takes seconds: one event per fit, and the same
+    answer as the plain function."""
+    from napari_qpi.extraction.subpixel import OFFSETS, iter_centre_subpixel
+
+    y, kernel, _ = half_pixel_map((0.5, 0.5))
+    noise = np.array([0.2 * y.std()])
+    fit = fit_map(y, kernel, noise=noise, merge=True)
+    cv = cv_residual(y, kernel, noise=noise, rng=0, merge=True)
+    gen = iter_centre_subpixel(y, fit, cv, noise=noise, rng=0)
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            new, cv_new, choice = stop.value
+            break
+    assert choice.kept  # a shift kept: its refit is reported too
+    assert [e.step for e in events] == list(range(len(OFFSETS) + 2))
+    assert {e.total for e in events} == {len(OFFSETS) + 2}
+    plain = centre_subpixel(y, fit, cv, noise=noise, rng=0)
+    assert plain[1] == cv_new and plain[2] == choice

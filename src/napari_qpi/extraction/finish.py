@@ -126,7 +126,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     from .fit import fit_map
     from .quality import cv_residual, residual_structure, whiteness
     from .sparsity import choose_noise
-    from .subpixel import centre_subpixel
+    from .subpixel import iter_centre_subpixel
 
     yield Progress("reading the noise level from held-out pixels", 0, STEPS)
     support = None if problem.positions is None else support_mask(problem.positions,
@@ -154,8 +154,10 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     if merge and support is None:
         # the scatterers' common sub-pixel offset, carried by the kernel (.subpixel)
         yield Progress("centring the scatterers to a fraction of a pixel", 3, STEPS)
-        fit, cv, sub = centre_subpixel(y, fit, cv, noise=chosen.noise, rng=problem.rng,
-                                       activation=result.activation)
+        # one event per fit (seconds each on a large grid)
+        fit, cv, sub = yield from iter_centre_subpixel(y, fit, cv, noise=chosen.noise,
+                                                       rng=problem.rng,
+                                                       activation=result.activation)
     yield Progress("checking the residual", 4, STEPS)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
         np.linalg.norm(centre(y), axis=(-2, -1)), 1e-300)

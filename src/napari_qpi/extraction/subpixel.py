@@ -27,7 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OFFSETS", "SubpixelChoice", "centre_subpixel", "shift_kernel"]
+__all__ = ["OFFSETS", "SubpixelChoice", "centre_subpixel", "iter_centre_subpixel",
+           "shift_kernel"]
+
+LABEL = "centring the scatterers to a fraction of a pixel"
 
 #: The shifts tried (dy, dx), px.
 OFFSETS = ((0.0, 0.5), (0.5, 0.0), (0.5, 0.5))
@@ -88,15 +91,29 @@ def centre_subpixel(y: np.ndarray, fit, cv: float, *, noise: np.ndarray, rng: in
     fit, cv, SubpixelChoice
         The kept fit and its score, and what was tried.
     """
+    from ..progress import drain
+
+    return drain(iter_centre_subpixel(y, fit, cv, noise=noise, rng=rng,
+                                      activation=activation, z=z))
+
+
+def iter_centre_subpixel(y: np.ndarray, fit, cv: float, *, noise: np.ndarray, rng: int,
+                         activation: np.ndarray | None = None, z: float = Z):
+    """:func:`centre_subpixel` as a generator of progress, one event per fit (each takes
+    seconds on a large grid); returns the same triple."""
+    from ..progress import Progress
     from .fit import fit_map
     from .quality import holdout_mask
     from .sparsity import heldout_blocks
 
+    fits = len(OFFSETS) + 2  # the unshifted kernel, each shift, the kept shift's refit
+    yield Progress(LABEL, 0, fits)
     train = holdout_mask(y.shape[-2:], rng)
     base, den, _ = heldout_blocks(y, fit.kernel, noise, train, merge=True)
     total = max(float(den.sum()), 1e-300)
     scores, gains = {(0.0, 0.0): cv}, {}
-    for offset in OFFSETS:
+    for i, offset in enumerate(OFFSETS):
+        yield Progress(LABEL, i + 1, fits)
         num = heldout_blocks(y, shift_kernel(fit.kernel, offset), noise, train,
                              merge=True)[0]
         d = num - base
@@ -106,6 +123,7 @@ def centre_subpixel(y: np.ndarray, fit, cv: float, *, noise: np.ndarray, rng: in
     best = min(gains, key=scores.get)  # the lowest held-out residual, if it is sure
     if not gains[best] > z:
         return fit, cv, SubpixelChoice((0.0, 0.0), scores, gains, False)
+    yield Progress(LABEL, fits - 1, fits)
     new = fit_map(y, shift_kernel(fit.kernel, best), noise=noise, activation=activation,
                   merge=True)
     return new, scores[best], SubpixelChoice(best, scores, gains, True)
