@@ -311,6 +311,39 @@ def test_auto_shows_the_network_first_then_the_refinement_and_its_gain(viewer, q
     assert not widget.first_look.enabled  # only auto refines
 
 
+def test_one_view_reaches_the_latent_fit(viewer, qtbot, monkeypatch):
+    """The dock's 'one view (faster)' asks auto for one view of a map and of a stack."""
+    from napari_qpi.progress import drain
+
+    _small_synthetic(viewer, qtbot, n_energies=2)
+    widget = _dock(viewer, EXTRACT)
+    assert widget.one_view.enabled and not widget.one_view.value
+    widget.first_look.value = False
+    seen = []
+
+    def fake_extract(data, *, method, n_types=1, config=None, **options):
+        seen.append((method, config))
+        return None
+        yield  # a generator, like iter_extract
+
+    import importlib
+
+    # the module (the package's name `extract` is the function)
+    module = importlib.import_module("napari_qpi.extraction.extract")
+    monkeypatch.setattr(module, "iter_extract", fake_extract)
+    drain(widget._request(widget.image.value).steps())
+    widget.one_view.value = True
+    request = widget._request(widget.image.value)
+    assert request.parameters()["one_view"] is True
+    drain(request.steps())
+    assert seen[0] == ("auto", None)  # the default: every view
+    assert seen[1][1].views == (0,) and seen[1][1].stack_views == (0,)
+    widget.method.value = "power"
+    assert not widget.one_view.enabled  # only the latent fit has views
+    widget.method.value = "refine"
+    assert widget.one_view.enabled
+
+
 @pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
 def test_refine_on_a_map_smaller_than_its_working_window(viewer, qtbot):
     # issue 12 defect 4: a 40-px map gave a mostly-zero, off-centre refine kernel

@@ -94,6 +94,12 @@ class ExtractionWidget(Container):
             tooltip="with auto: show the two-stage network's kernel within seconds, then "
                     "refine it in the background; the result says what the refinement "
                     "gained. Cancel keeps the first look")
+        self.one_view = CheckBox(
+            label="one view (faster)", value=False,
+            tooltip="auto/refine: fit the learned prior from the map as it is, not from "
+                    "its four quarter turns: about half the time on a stack or grid; on "
+                    "our validation stacks the kernels came out less accurate (median "
+                    "tail similarity 0.71 against 0.74)")
         self.device = ComboBox(label="device", choices=compute.devices(),
                                tooltip="where learned methods and torch solvers run")
         self.preprocess = Select(
@@ -117,7 +123,8 @@ class ExtractionWidget(Container):
         self.status, self.bar = self.feedback.status, self.feedback.bar
         self.result = self.feedback.result
         self.extend([self.image, self.channel, self.method, self.points, self.auto_size,
-                     self.kernel_size, self.n_types, self.first_look, self.device,
+                     self.kernel_size, self.n_types, self.first_look, self.one_view,
+                     self.device,
                      self.preprocess, self.run_button, self.cancel_button, self.save_button,
                      self.batch, self.batch_button,
                      *self.feedback.widgets()])
@@ -164,6 +171,7 @@ class ExtractionWidget(Container):
         name = self.method.value or ""
         self.method.tooltip = compute.method_help(name)
         self.first_look.enabled = name == "auto"
+        self.one_view.enabled = name in ("auto", "refine")  # the latent fit's views
         method = compute.registry().get(name)
         if method is None:
             return
@@ -206,7 +214,8 @@ class ExtractionWidget(Container):
             kernel_size=None if self.auto_size.value else self.kernel_size.value,
             device=self.device.value, preprocess=tuple(self.preprocess.value),
             n_types=self.n_types.value if self.n_types.value == "auto"
-            else int(self.n_types.value), first_look=self.first_look.value)
+            else int(self.n_types.value), first_look=self.first_look.value,
+            one_view=self.one_view.value)
 
     def run(self, *_args):
         """Extract the chosen observation in a worker thread; returns the worker (or None)."""
