@@ -274,3 +274,25 @@ def test_train_zero_stage1_steps_reach_the_config_and_keep_the_decoder(tmp_path)
     old = load_file(str(shipped_path("seen") / "vae.safetensors"))
     new = load_file(str(out / "vae.safetensors"))
     assert all(torch.equal(old[k], new[k]) for k in old)
+
+
+def test_extract_one_view_asks_the_latent_fit_for_one_view(tmp_path, monkeypatch):
+    """--one-view reaches extract as AutoConfig(views=(0,), stack_views=(0,)) and is
+    recorded in the output's metadata."""
+    import importlib
+
+    module = importlib.import_module("napari_qpi.extraction.extract")
+    real, seen = module.iter_extract, []
+
+    def spy(*args, config=None, **kwargs):
+        seen.append(config)
+        return (yield from real(*args, config=config, **kwargs))
+
+    monkeypatch.setattr(module, "iter_extract", spy)
+    src, out = tmp_path / "m.npy", tmp_path / "k.npz"
+    np.save(src, np.random.default_rng(0).standard_normal((2, 48, 48)))
+    assert main(["extract", str(src), "--out", str(out), "--quiet", "--method", "power",
+                 "--kernel-size", "9", "--one-view"]) == 0
+    assert seen[-1].views == (0,) and seen[-1].stack_views == (0,)
+    with np.load(out) as z:
+        assert json.loads(str(z["metadata"]))["one_view"] is True
