@@ -154,12 +154,12 @@ def _extract_one(src: Path, out: Path, positions, args) -> None:
     import numpy as np
 
     from .. import __version__
-    from ..extraction.config import AutoConfig
+    from ..extraction.config import ONE_VIEW
     from ..extraction.extract import iter_extract
     from ..io import load_stack
 
     stack = load_stack(src, channel=args.channel)
-    config = AutoConfig(views=(0,), stack_views=(0,)) if args.one_view else None
+    config = ONE_VIEW if args.one_view else None
     res = drain_with_bar(iter_extract(
         stack, method=args.method, positions=positions, pixel_size=args.pixel_size,
         kernel_size=args.kernel_size, device=args.device, weights=args.weights,

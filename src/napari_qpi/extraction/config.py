@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["AutoConfig"]
+__all__ = ["ONE_VIEW", "AutoConfig"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,8 @@ class AutoConfig:
                                for i in v)):
                 raise ValueError(f"AutoConfig({name}={v!r}): give {n} whole numbers ≥ 1")
             object.__setattr__(self, name, tuple(v))
+
+
+#: The latent fit from the map or stack as it is, not its four quarter turns: the
+#: dock's "one view (faster)" and ``napari-qpi extract --one-view``.
+ONE_VIEW = AutoConfig(views=(0,), stack_views=(0,))

@@ -27,29 +27,33 @@ from .operator import ConvOperator, is_tensor
 __all__ = ["centre", "centred_residual", "fista", "support_mask"]
 
 
-def centre(a, mask=None):
+def centre(a, mask=None, *, in_place: bool = False):
     """Maps with each slice's mean removed; with ``mask``: the mean over the mask, and
-    zero outside it (the optimal per-energy offset of a least-squares fit on the mask)."""
+    zero outside it (the optimal per-energy offset of a least-squares fit on the mask).
+
+    ``in_place`` (numpy arrays only) overwrites ``a``: on a 64-energy 256² grid each
+    pass of a temporary costs milliseconds, and the solvers centre a fresh residual in
+    every iteration.
+    """
+    if not in_place:
+        if mask is None:
+            return a - a.mean(axis=(-2, -1), keepdims=True)
+        a = a * mask
+        return (a - a.sum(axis=(-2, -1), keepdims=True) / mask.sum()) * mask
     if mask is None:
-        return a - a.mean(axis=(-2, -1), keepdims=True)
-    a = a * mask
-    return (a - a.sum(axis=(-2, -1), keepdims=True) / mask.sum()) * mask
+        a -= a.mean(axis=(-2, -1), keepdims=True)
+        return a
+    a *= mask
+    a -= a.sum(axis=(-2, -1), keepdims=True) / mask.sum()
+    a *= mask
+    return a
 
 
 def centred_residual(op: ConvOperator, x, y, mask=None):
     """A X + b − Y with the optimal per-energy offsets b (mean over ``mask`` removed)."""
     r = op.forward(x) - y
-    if is_tensor(r):  # out of place: autograd may need the intermediate values
-        return centre(r, mask)
-    # in place on the fresh array: on a 64-energy 256² grid each pass of a temporary
-    # costs milliseconds, and this runs in every iteration of every solver
-    if mask is None:
-        r -= r.mean(axis=(-2, -1), keepdims=True)
-        return r
-    r *= mask
-    r -= r.sum(axis=(-2, -1), keepdims=True) / mask.sum()
-    r *= mask
-    return r
+    # a fresh array, centred in place; a tensor out of place (autograd may need it)
+    return centre(r, mask, in_place=not is_tensor(r))
 
 
 def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int = 100,
@@ -81,7 +85,7 @@ def fista(op: ConvOperator, observation, *, sparsity: float = 0.0, num_iter: int
     -------
     (…, H, W) array
     """
-    y, mask = observation, mask
+    y = observation
     if not is_tensor(y):
         # the data in the operator's precision: a float32 operator's FFTs return float32,
         # and float64 data would make every residual a float64 array twice the size (on a

@@ -38,9 +38,10 @@ def fft_grid(shape: tuple[int, int], k: int, *, full: bool = False) -> tuple[int
 
 
 #: Below this many points a transform runs on one thread: pocketfft splits a single 2-D
-#: transform by rows, and starting its threads costs more than they save. Quiet 2-core
-#: machine, an rfft2 + irfft2 pair: 160² 188 µs on one thread, 292 µs on two; 4×192²
-#: 973 / 881 µs; 8×160² 1453 / 858 µs; 64×288² 62 / 37 ms.
+#: transform by rows, and starting its threads costs more than they save. An rfft2 +
+#: irfft2 pair on 2 cores (``python benchmarks/bench_fft.py``): 160² 132 µs on one
+#: thread, 400–521 µs on two; 64×288² 46–49 / 27–44 ms; between 150 000 points and a
+#: million the runs disagree, and an 8×128² stack's ``auto`` took as long either way.
 PARALLEL_FFT_POINTS = 150_000
 #: Threads of a large transform (-1: every core); :func:`~.threads.use_threads` sets it
 #: to the count it gives torch, so a busy machine is not oversubscribed.

@@ -92,7 +92,7 @@ class Request:
         (``info["refinement_gain"]``).
     one_view : bool
         With ``"auto"`` or ``"refine"``: the latent fit from the map or stack as it is,
-        not from its four quarter turns (``AutoConfig(views=(0,), stack_views=(0,))``):
+        not from its four quarter turns (:data:`~napari_qpi.extraction.config.ONE_VIEW`):
         about half the time on a stack, less sure.
     """
 
@@ -122,6 +122,7 @@ class Request:
         After preprocessing, one event carries the preprocessed data in
         ``info["observation"]``.
         """
+        from ..extraction.config import ONE_VIEW
         from ..extraction.extract import iter_extract
         from ..io.pipeline import preprocess
         from ..progress import Progress
@@ -149,13 +150,9 @@ class Request:
                 first.info["preprocess"] = applied
             yield Progress("first look (two-stage) shown; auto refines it", 1, 1,
                            {"first_look": first})
-        config = None
-        if self.one_view:
-            from ..extraction.config import AutoConfig
-
-            config = AutoConfig(views=(0,), stack_views=(0,))
         result = yield from iter_extract(data, method=self.method, n_types=self.n_types,
-                                         config=config, **options)
+                                         config=ONE_VIEW if self.one_view else None,
+                                         **options)
         if applied:  # recorded like extract's own steps, so the run can be replayed
             result.info["preprocess"] = applied
         return result
