@@ -57,8 +57,8 @@ def main(argv=None) -> None:
                         "longest wait between progress events")
     p.add_argument("--energies", type=int, default=64, help="energies of --grid")
     p.add_argument("--one-view", action="store_true",
-                   help="--grid with AutoConfig(stack_views=(0,)): the latent fit from "
-                        "one view of the stack instead of four")
+                   help="--grid with config=ONE_VIEW: the latent fit from one view of "
+                        "the stack instead of four")
     a = p.parse_args(argv)
     if a.grid:
         grid(a.energies, a.one_view)
@@ -108,17 +108,18 @@ def main(argv=None) -> None:
 
 
 def grid(energies: int, one_view: bool = False) -> None:
-    """``auto`` on a simulated (energies, 256, 256) grid: total time, and the longest
-    stretch without a progress event (a Cancel is honoured at the next event)."""
+    """``auto`` on a simulated (energies, 256, 256) grid: total time, the longest stretch
+    without a progress event or a cancel check (the most a Cancel waits), and the longest
+    waits between progress events (the progress bar's)."""
     from napari_qpi import simulate
+    from napari_qpi.extraction.config import ONE_VIEW
     from napari_qpi.extraction.extract import iter_extract
+    from napari_qpi.progress import cancellable
 
     t = time.perf_counter()
     obs = simulate(seed=0, energies=np.linspace(-20, 60, energies), shape=(256, 256),
                    n_scatterers=80).observation
     print(f"simulate {energies}×256×256: {time.perf_counter() - t:.1f} s", flush=True)
-    from napari_qpi.progress import cancellable
-
     t = time.perf_counter()
     stamps: list[tuple[float, str]] = [(t, "start")]  # progress events and cancel checks
     step = ["start"]  # the step running (the last event's message)
@@ -127,10 +128,7 @@ def grid(energies: int, one_view: bool = False) -> None:
         stamps.append((time.perf_counter(), step[0]))
 
     events = [(t, "start")]
-    from napari_qpi import AutoConfig
-
-    config = AutoConfig(stack_views=(0,)) if one_view else None
-    gen = iter_extract(obs, method="auto", config=config)
+    gen = iter_extract(obs, method="auto", config=ONE_VIEW if one_view else None)
     with cancellable(None, on_check=tick):
         while True:
             try:
