@@ -165,6 +165,29 @@ def test_shared_power_kernels_give_the_same_numbers():
         vae.decode(torch.randn(4, cfg.latent_dim), anchor)
 
 
+def test_cached_networks_decode_and_backpropagate_as_loaded():
+    """The cached set is frozen and channels-last (for speed): its decoder must give
+    the numbers, and the latent gradient, of a plain load of the same files."""
+    from napari_qpi.models.weights import cached_set
+
+    _, nets, _ = load_set(shipped_path("default"), parts=("vae",))
+    cached = cached_set("default", "cpu")[1]["vae"]
+    assert not any(p.requires_grad for p in cached.parameters())
+    torch.manual_seed(0)
+    anchor = cached.anchor_of(torch.randn(4, 96, 96))
+    grads = []
+    for vae in (nets["vae"], cached):
+        z = torch.randn(4, vae.cfg.latent_dim, generator=torch.Generator().manual_seed(1),
+                        requires_grad=True)
+        out = vae.decode(z, anchor)
+        (out**2).sum().backward()
+        grads.append((out.detach(), z.grad))
+    (a, ga), (b, gb) = grads
+    scale = float(a.abs().max())
+    assert float((a - b).abs().max()) < 1e-4 * scale
+    assert float((ga - gb).abs().max()) < 1e-3 * float(ga.abs().max())
+
+
 def test_old_weight_configs_load_without_the_anchor():
     old = {k: v for k, v in ModelConfig().to_dict().items()
            if k not in ("anchor", "power_branch", "guide_branch", "head_width")}
