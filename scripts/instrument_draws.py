@@ -6,8 +6,11 @@ cap) are chosen — the shared instrument set only measures them. Prints the sam
 
     python scripts/instrument_draws.py --n 24 --methods two-stage,auto [--json FILE]
     python scripts/instrument_draws.py --stacks 12 --methods auto
+    python scripts/instrument_draws.py --classes --n 24 --methods auto
 
 ``--stacks N``: N eight-energy stacks (``make_instrument_stacks``) instead of maps.
+``--classes``: maps of the named physics classes (``make_class_instrument_cases``:
+rotated lattices, multi-site defects; harder than the default draws).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 from napari_qpi.evaluation.foreign import iter_cases
 from napari_qpi.evaluation.instrument import (
     instrument_table,
+    make_class_instrument_cases,
     make_instrument_cases,
     make_instrument_stacks,
 )
@@ -30,10 +34,16 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", default="two-stage")
     p.add_argument("--stacks", type=int, default=0, help="this many stacks instead")
+    p.add_argument("--classes", action="store_true",
+                   help="maps of the named physics classes (harder draws)")
     p.add_argument("--json", default=None, help="also write the records here")
     a = p.parse_args()
-    cases = (make_instrument_stacks(a.stacks, seed=a.seed) if a.stacks
-             else make_instrument_cases(a.n, seed=a.seed))
+    if a.stacks:
+        cases = make_instrument_stacks(a.stacks, seed=a.seed)
+    elif a.classes:
+        cases = make_class_instrument_cases(a.n, seed=a.seed)
+    else:
+        cases = make_instrument_cases(a.n, seed=a.seed)
     records = drain(iter_cases(a.methods.split(","), cases))
     if a.json:
         with open(a.json, "w") as f:

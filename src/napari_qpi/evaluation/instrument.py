@@ -15,8 +15,8 @@ import numpy as np
 
 from .foreign import default_directory, iter_foreign
 
-__all__ = ["ARTEFACTS", "instrument_table", "iter_instrument", "make_instrument_cases",
-           "make_instrument_stacks"]
+__all__ = ["ARTEFACTS", "instrument_table", "iter_instrument", "make_class_instrument_cases",
+           "make_instrument_cases", "make_instrument_stacks"]
 
 ARTEFACTS = ("oversampled", "lockin", "lines", "pink", "drift", "lattice", "background")
 COLUMNS = ("tail_similarity", "aligned_tail_similarity", "found_per_true", "active_per_true",
@@ -158,3 +158,52 @@ def make_instrument_stacks(n: int = 6, *, seed: int = 0, size: int = 128,
         cases.append(ForeignCase("stacks", i, fam, "point", snr, m.observation, m.kernel,
                                  m.positions, arts))
     return cases
+
+
+def make_class_instrument_cases(n: int = 24, *, seed: int = 0, size: int = 128) -> list:
+    """``n`` maps of the named physics classes (:mod:`~napari_qpi.physics.classes`: rotated
+    lattices, multi-site defects, superconductors, …) seen through the instrument: a
+    harder set of own draws than :func:`make_instrument_cases`, whose kernels are the
+    simpler families the networks train on most.
+
+    One to three artefacts each, from every kind but ``oversampled`` (a class's kernel
+    is drawn in the map's own pixels); 8–40 scatterers of amplitude 0.6–1.4; SNR 20 / 5 /
+    2. The true kernel is centred on the defect's first site, as the validation sets'
+    are; ``defect`` is the class's defect kind.
+
+    Returns
+    -------
+    list of :class:`~.foreign.ForeignCase`
+    """
+    from ..physics.classes import CLASS_EVAL_STREAM, sample_classes
+    from ..physics.instrument import ARTEFACTS as ARTS
+    from ..physics.instrument import through_instrument
+    from ..physics.noise import add_noise
+    from ..physics.scatter import place
+    from .foreign import ForeignCase
+
+    rng = np.random.default_rng(CLASS_EVAL_STREAM + 31337 + seed)
+    kinds = [a for a in ARTS if a != "oversampled"]
+    cases = []
+    for i, spec in enumerate(sample_classes("all", int(n), rng)):
+        grid = spec.grid(256)
+        h = 32  # the 65-px truth window, first site on its centre pixel
+        idx = np.r_[-h:h + 1]
+        kernel = grid[idx[:, None], idx[None, :]]
+        scale = max(float(np.linalg.norm(kernel)), 1e-300)
+        count = int(rng.integers(8, 41))
+        pos = rng.integers(0, size, (count, 2))
+        x = np.zeros((1, size, size))
+        x[0, pos[:, 0], pos[:, 1]] = rng.uniform(0.6, 1.4, count)
+        snr = float((20.0, 5.0, 2.0)[i % 3])
+        y = add_noise(place(grid[None, None] / scale, x, (size, size)), snr, rng=rng)
+        drawn = set(rng.choice(kinds, int(rng.integers(1, 4)), replace=False))
+        if "drift" in drawn:  # the lattice is the drift correction's reference
+            drawn.add("lattice")
+        arts = tuple(a for a in ARTS if a in drawn)
+        m = through_instrument(y, kernel[None] / scale, pos, arts,
+                               rng=int(rng.integers(2**31)))
+        cases.append(ForeignCase("maps", i, spec.name, spec.name.split("/")[-1], snr,
+                                 m.observation[0], m.kernel[0], m.positions, arts))
+    return cases
+
