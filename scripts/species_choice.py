@@ -5,6 +5,7 @@ The draws on which the species rules (the candidates, the grouping, the margin o
 shared mixed set. Also checks that one-species draws stay at one with ``"auto"``.
 
     python scripts/species_choice.py --n 12 [--seed 0] [--n-types auto] [--single 6]
+    python scripts/species_choice.py --n 12 --same-sign   # like-signed species (harder)
     python scripts/species_choice.py --foreign ../shared/data/foreign --limit 12
 
 ``--foreign`` measures only how often ``n_types="auto"`` keeps one species on a set of
@@ -23,6 +24,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=12, help="two-species draws")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-types", default="auto")
+    p.add_argument("--same-sign", action="store_true",
+                   help="the second species a like-signed dimer (make_mixed_cases)")
     p.add_argument("--single", type=int, default=0,
                    help="also this many one-species instrument draws with n_types='auto'")
     p.add_argument("--foreign", default=None, help="a one-species set's folder instead")
@@ -42,7 +45,8 @@ def main() -> None:
         print(f"one-species maps: 1 chosen on {picks.count(1)}/{len(picks)}")
         return
     n_types = a.n_types if a.n_types == "auto" else int(a.n_types)
-    records = run_mixed(make_mixed_cases(a.n, seed=a.seed), n_types,
+    records = run_mixed(make_mixed_cases(a.n, seed=a.seed, same_sign=a.same_sign),
+                        n_types,
                         on_case=lambda r: print(r, flush=True))
     print(mixed_table(records))
     if a.single:

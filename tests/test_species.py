@@ -99,3 +99,21 @@ def test_auto_finds_two_species_where_there_are_two():
     case = two_species()
     res = extract(case.observation, method="two-stage", n_types="auto")
     assert res.info["n_types"] == 2, res.info["types_cv"]
+
+
+def test_like_signed_mixed_draws_pair_alike_patterns_the_default_opposite_ones():
+    """The harder own draws for the species rules: a like-signed dimer beside the point
+    defect gives patterns that correlate positively; the default draws pair opposite
+    signs (mostly anti-correlated) and stay what they were."""
+    from napari_qpi.evaluation.species import make_mixed_cases
+
+    def corr(case):
+        a, b = (k.ravel() / np.linalg.norm(k) for k in case.kernels)
+        return float(a @ b)
+
+    like = make_mixed_cases(6, same_sign=True)
+    default = make_mixed_cases(6)
+    assert all(corr(c) > 0.3 for c in like)
+    assert np.median([corr(c) for c in default]) < 0
+    for c in like:  # two species, both present
+        assert set(np.unique(c.types)) == {0, 1}

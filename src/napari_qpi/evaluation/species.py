@@ -68,11 +68,17 @@ def load_mixed(path=None) -> list[MixedCase]:
                           z[f"{int(m['index']):02d}_types"]) for m in meta]
 
 
-def make_mixed_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> list[MixedCase]:
+def make_mixed_cases(n: int = 12, *, seed: int = 0, size: int = 128,
+                     same_sign: bool = False) -> list[MixedCase]:
     """``n`` maps of two species of one band from the project's own simulator (kernels
     from the evaluation stream, never drawn in training): the family's defect at two
     potentials of opposite sign, or beside a dimer of the other sign; 20–50 scatterers,
-    SNR 20 or 5."""
+    SNR 20 or 5.
+
+    ``same_sign``: the second species is a dimer (along a lattice vector or the
+    diagonal) scattering with the sign of the first, so the two patterns are alike, not
+    opposite — the harder kind: a one-species fit cannot absorb an opposite-sign species
+    (its scatterer map is non-negative), but it nearly absorbs a like-signed one."""
     from ..physics.kernels import Defect, default_defect
     from ..physics.sampling import EVAL_STREAM, SPLITS, sample_spec, simulate_spec
 
@@ -83,9 +89,15 @@ def make_mixed_cases(n: int = 12, *, seed: int = 0, size: int = 128) -> list[Mix
         fam = fams[i % len(fams)]
         spec = sample_spec(fam, rng)
         v = spec.defect.strength
-        other = -v * float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
-        second = (default_defect(spec.band, other) if i % 2 == 0
-                  else Defect(other, ((0.0, 0.0), (0.0, 1.0)), (1.0, 1.0)))
+        other = (1.0 if same_sign else -1.0) * v * float(
+            np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+        if same_sign:  # a like-signed point would differ in strength only: a dimer,
+            # along a lattice vector or the diagonal
+            second = Defect(other, ((0.0, 0.0), (0.0, 1.0) if i % 2 else (1.0, 1.0)),
+                            (1.0, 1.0))
+        else:
+            second = (default_defect(spec.band, other) if i % 2 == 0
+                      else Defect(other, ((0.0, 0.0), (0.0, 1.0)), (1.0, 1.0)))
         sim = simulate_spec(spec, defects=[spec.defect, second], shape=(size, size),
                             n_scatterers=int(rng.integers(20, 51)), kernel_size=65,
                             snr=(20.0, 5.0)[i % 2], seed=int(rng.integers(2**31)))
