@@ -210,4 +210,3 @@ def make_class_instrument_cases(n: int = 24, *, seed: int = 0, size: int = 128) 
         cases.append(ForeignCase("maps", i, spec.name, spec.name.split("/")[-1], snr,
                                  m.observation[0], m.kernel[0], m.positions, arts))
     return cases
-
