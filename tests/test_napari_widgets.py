@@ -311,6 +311,36 @@ def test_auto_shows_the_network_first_then_the_refinement_and_its_gain(viewer, q
     assert not widget.first_look.enabled  # only auto refines
 
 
+@pytest.mark.slow  # 6 s or more: the full suite runs it, the fast lane not
+def test_first_look_preprocesses_once_and_refines_to_what_extract_gives(monkeypatch):
+    """With the first look, the automatic preprocessing runs once for the network's
+    kernel and the refinement both; the refinement is what extract() returns."""
+    import types
+
+    import napari_qpi.io.pipeline as pipeline
+    from napari_qpi import extract, simulate
+    from napari_qpi.napari.compute import Request
+    from napari_qpi.progress import drain
+
+    sim = simulate(seed=2, energies=[10.0], shape=(96, 96), n_scatterers=20)
+    tilt = np.add.outer(np.linspace(0, 3, 96), np.linspace(0, 2, 96))
+    y = sim.observation[0] + tilt * sim.observation.std()  # a background to remove
+    decided = []
+    auto_steps = pipeline.auto_steps
+    monkeypatch.setattr(pipeline, "auto_steps",
+                        lambda data: decided.append(1) or auto_steps(data))
+    request = Request(types.SimpleNamespace(name="map"), y, None, "auto", None, "cpu",
+                      None, first_look=True)
+    events = []
+    result = drain(request.steps(), events.append)
+    first = [e.info["first_look"] for e in events if "first_look" in e.info]
+    assert len(decided) == 1 and len(first) == 1
+    assert first[0].info["preprocess"] == result.info["preprocess"] == [
+        {"step": "background", "order": 2}]
+    monkeypatch.setattr(pipeline, "auto_steps", auto_steps)
+    np.testing.assert_array_equal(result.kernel, extract(y).kernel)
+
+
 def test_one_view_reaches_the_latent_fit(viewer, qtbot, monkeypatch):
     """The dock's 'one view (faster)' asks auto for one view of a map and of a stack."""
     from napari_qpi.progress import drain

@@ -141,9 +141,17 @@ class Request:
                 applied += done
             # the data actually fitted: the residual is shown on its colour scale
             yield Progress("preprocessed", n, n, {"observation": data})
+        first_look = self.first_look and self.method == "auto" and self.n_types == 1
+        if first_look and auto and np.isfinite(data).all():
+            # the automatic steps once for the first look and the refinement both (on a
+            # large grid they take seconds); what extract(preprocess="auto") applies
+            yield Progress("preprocessing", 0, 1)
+            data, applied = preprocess(data, "auto")
+            auto = None
+            yield Progress("preprocessed", 1, 1, {"observation": data})
         options = dict(positions=self.positions, pixel_size=self.pixel_size,
                        kernel_size=self.kernel_size, device=self.device, preprocess=auto)
-        if self.first_look and self.method == "auto" and self.n_types == 1:
+        if first_look:
             # a busy laptop: the network's kernel within seconds, then the refinement
             first = yield from iter_extract(data, method="two-stage", **options)
             if applied:
