@@ -30,7 +30,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--json", default=None)
     a = p.parse_args()
-    configs = {v: AutoConfig(views=tuple(int(c) for c in v)) for v in a.views}
+    # a stack's views are AutoConfig.stack_views (views are a single map's)
+    configs = {v: AutoConfig(stack_views=tuple(int(c) for c in v)) for v in a.views}
     rows = []
     for n_e in a.energies:
         for c in make_instrument_stacks(a.stacks, seed=a.seed, n_energies=n_e):
