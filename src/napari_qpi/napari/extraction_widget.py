@@ -125,9 +125,8 @@ class ExtractionWidget(Container):
         self.result = self.feedback.result
         self.extend([self.image, self.channel, self.method, self.points, self.auto_size,
                      self.kernel_size, self.n_types, self.first_look, self.one_view,
-                     self.device,
-                     self.preprocess, self.run_button, self.cancel_button, self.save_button,
-                     self.batch, self.batch_button,
+                     self.device, self.preprocess, self.run_button, self.cancel_button,
+                     self.save_button, self.batch, self.batch_button,
                      *self.feedback.widgets()])
         scroll_body(self)  # the dock scrolls: the window stays on a laptop screen
         self.worker = None
