@@ -59,9 +59,9 @@ def main() -> None:
     viewer.reset_view()
     _shoot(viewer, "synthetic")
 
+    viewer.window.remove_dock_widget("all")  # the extraction dock gets the whole side
     _, widget = viewer.window.add_plugin_dock_widget("napari-qpi", "Kernel extraction")
-    widget.image.value = viewer.layers["QPI observation"]
-    widget.method.value = "two-stage"  # blind: no positions given
+    widget.image.value = viewer.layers["QPI observation"]  # the default method, blind
     widget.run()
     _wait(widget)
     for layer in viewer.layers:

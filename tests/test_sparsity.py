@@ -114,6 +114,28 @@ def test_merge_keeps_one_pixel_per_scatterer_and_drops_weak_groups():
     assert not merge_scatterers(np.zeros((5, 5))).any()
 
 
+def test_merge_keeps_two_peaks_of_one_group_apart_and_one_blob_whole():
+    x = np.zeros((20, 20))
+    x[5, 3:12] = [1, 2, 3, 2, 1.5, 1, 2, 3.5, 1]  # one group, peaks 5 px apart
+    x[14:16, 14:16] = [[2.0, 1.9], [1.8, 1.7]]  # one scatterer over adjacent pixels
+    m = merge_scatterers(x)
+    assert sorted(map(tuple, np.argwhere(m))) == [(5, 5), (5, 10), (14, 14)]
+    np.testing.assert_allclose(m.sum(), x.sum())  # every active pixel joins one basin
+    # peaks closer than the separation are one scatterer
+    assert np.count_nonzero(merge_scatterers(x, separation=6)) == 2
+
+
+def test_default_extraction_finds_both_scatterers_of_a_close_pair():
+    """Two scatterers 5 px apart: their ℓ1 blobs touch, and both are scatterers (the
+    whole-group rule kept one)."""
+    pos = np.array([[30, 30], [30, 35], [80, 90], [95, 40], [50, 100]])
+    sim = simulate(family="free_electron", positions=pos, snr=20, seed=0,
+                   energies=[10.0])
+    res = extract(sim.observation[0], method="two-stage")
+    assert res.info["scatterers_found"] == 5
+    assert sorted(map(tuple, np.argwhere(res.activation > 0))) == sorted(map(tuple, pos))
+
+
 def test_merged_fit_marks_each_scatterer_of_an_oversampled_map_once():
     sim = simulate(family="free_electron", shape=(64, 64), kernel_size=33,
                    n_scatterers=10, snr=5, seed=5)
