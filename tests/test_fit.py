@@ -225,3 +225,18 @@ def test_automatic_window_cuts_a_tail_only_when_the_crop_is_clearly_better(
     assert result.info["window_cv"] == cv and result.info["window_estimate"] == 21
     wide = Problem(np.zeros((1, 8, 8)), None, 65, config=AutoConfig(window_margin=0.5))
     assert drain(choose_window(None, MethodResult(kernel), wide, 21, None)).kernel.shape[-1] == 65
+
+
+def test_structure_warning_weighs_the_residuals_share_of_the_map():
+    """A good kernel at high SNR leaves a small residual whose little structure is no
+    pattern to act on (the bare structure above 0.05 warned on every such fit tried); a
+    lattice left in the map is one."""
+    from napari_qpi.physics.instrument import through_instrument
+
+    sim = simulate(family="free_electron", seed=2, energies=[10.0], snr=50)
+    good = extract(sim.observation[0], method="two-stage")
+    assert good.info["residual_structure"] > 0.05
+    assert not any("structured" in w for w in good.info["warnings"])
+    seen = through_instrument(sim.observation, sim.kernel, sim.positions, ["lattice"], rng=2)
+    left = extract(seen.observation[0], method="two-stage", preprocess=["background"])
+    assert any("structured" in w for w in left.info["warnings"])

@@ -22,7 +22,7 @@ import numpy as np
 from .._validation import check_int, check_nonnegative
 from ..progress import Progress, drain
 from .config import AutoConfig
-from .finish import STRUCTURE_WARNING, choose_window, finish, structure_warning, window_warnings
+from .finish import choose_window, finish, is_structured, structure_warning, window_warnings
 from .registry import Method, Problem, get_method
 from .run import DEFAULT_KERNEL_SIZE, run_method
 from .sparsity import first_noise
@@ -205,7 +205,7 @@ def iter_extract(
                         residual_structure=residual_structure(species.residual))
             # the one-species fit's structure warning, re-read on this residual
             info["warnings"] = [w for w in info["warnings"] if w != one_species]
-            if info["residual_structure"] > STRUCTURE_WARNING:
+            if is_structured(info["residual_structure"], info["relative_residual"]):
                 info["warnings"].append(structure_warning(info["residual_structure"]))
         yield Progress("separating defect species", 1, 1)
     info.update(seconds=time.perf_counter() - t0, seconds_kernel=t_kernel,
