@@ -77,10 +77,7 @@ def split_table(data) -> None:
         x = unmerged(obs)
         for r, sep in rules.items():
             if sep is None:
-                labels, n = ndimage.label(x > 0, structure=np.ones((3, 3), bool))
-                idx = np.arange(1, n + 1)
-                total = ndimage.sum_labels(x, labels, idx)
-                peak = np.array(ndimage.maximum_position(x, labels, idx)).reshape(-1, 2)
+                total, peak = whole_groups(x)
                 keep = total >= SIGNIFICANCE * float(np.median(np.sort(total)[::-1][:3]))
                 found = peak[keep]
             else:
@@ -95,17 +92,18 @@ def split_table(data) -> None:
               f"{v[:, 2].mean():.3f}, {v[:, 2].min():.2f} |")
 
 
-def groups(observation, positions):
-    """Summed activation of each group of the unmerged fit, and whether it is real."""
-    res = extract(observation, method="auto")
-    y, _ = preprocess(np.asarray(observation, float)[None], res.info["preprocess"])
-    fit = fit_map(centre(y), np.asarray(res.kernel, float).reshape(1, *res.kernel.shape[-2:]),
-                  noise=np.atleast_1d(res.info["noise_level"]))
-    x = fit.activation
+def whole_groups(x):
+    """Summed activation and strongest pixel of each group of adjacent active pixels."""
     labels, n = ndimage.label(x > 0, structure=np.ones((3, 3), bool))
     idx = np.arange(1, n + 1)
     total = ndimage.sum_labels(x, labels, idx)
-    peak = np.array(ndimage.maximum_position(x, labels, idx), float).reshape(-1, 2)
+    return total, np.array(ndimage.maximum_position(x, labels, idx)).reshape(-1, 2)
+
+
+def groups(observation, positions):
+    """Summed activation of each group of the unmerged fit, and whether it is real."""
+    total, peak = whole_groups(unmerged(observation))
+    peak = peak.astype(float)
     # the activation may sit a pixel or two off the true position (kernel centring)
     d = np.sqrt(((peak[:, None] - np.asarray(positions, float)[None]) ** 2).sum(-1))
     return total, d
