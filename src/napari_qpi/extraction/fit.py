@@ -116,7 +116,7 @@ def _initial_amplitudes(op_unit: ConvOperator, y: np.ndarray, live: np.ndarray) 
 
 def merge_scatterers(activation: np.ndarray,
                      significance: float = SIGNIFICANCE,
-                     separation: int = SEPARATION) -> np.ndarray:
+                     separation: int | None = SEPARATION) -> np.ndarray:
     """One pixel per scatterer: each active pixel joins the basin of its activation peak
     (peaks at least ``separation`` px apart, within groups of adjacent active pixels), and
     each basin becomes its peak pixel carrying the basin's sum; basins weaker than
@@ -134,8 +134,9 @@ def merge_scatterers(activation: np.ndarray,
         A non-negative activation.
     significance : float
         Fraction of the typical strong scatterer's summed activation a basin must reach.
-    separation : int
-        Least distance (px, along either axis) between two scatterers' peaks.
+    separation : int or None
+        Least distance (px, along either axis) between two scatterers' peaks; None: each
+        group of adjacent active pixels is one scatterer.
 
     Returns
     -------
@@ -152,8 +153,11 @@ def merge_scatterers(activation: np.ndarray,
     groups, n = ndimage.label(active, structure=np.ones((3, 3), bool))
     if n == 0:
         return out
-    peaks = peak_local_max(x, min_distance=max(int(separation) - 1, 1), labels=groups,
-                           exclude_border=False)
+    if separation is None:
+        peaks = np.zeros((0, 2), dtype=int)
+    else:
+        peaks = peak_local_max(x, min_distance=max(int(separation) - 1, 1), labels=groups,
+                               exclude_border=False)
     # every group keeps at least its strongest pixel (a flat group may show no peak)
     top = np.array(ndimage.maximum_position(x, groups, np.arange(1, n + 1))).reshape(-1, 2)
     missing = np.setdiff1d(np.arange(1, n + 1), groups[peaks[:, 0], peaks[:, 1]])
