@@ -16,9 +16,9 @@ fitted by :func:`fit_species` from the single-type result:
 3. **Alternation.** Each type's kernels given the activations, by least squares over the
    kernel windows of all types at once (conjugate gradients, a small ridge); then the
    activations given the kernels (the one FISTA, λ per type from the noise level), each
-   type merged to one pixel per scatterer (:func:`~.fit.merge_scatterers`), a scatterer
-   marked by two types within 2 px kept by the stronger, and the amplitudes refitted
-   without shrinkage on what is left.
+   type merged to one pixel per scatterer (:func:`~.fit.merge_scatterers`, each group of
+   adjacent active pixels whole), a scatterer marked by two types within 2 px kept by
+   the stronger, and the amplitudes refitted without shrinkage on what is left.
 4. **The learned prior** (:func:`reread`, for learned methods): each species' kernel is
    read again by ``two-stage`` guided by that species' scatterers, on the map with the
    other species' patterns removed, and the activations and amplitudes refitted — a
