@@ -84,12 +84,19 @@ def split_table(data) -> None:
                 found = np.argwhere(merge_scatterers(x, separation=sep) > 0)
             m = matched(found, pos)
             rows[r].append((len(found) / len(pos), m / len(pos), m / max(len(found), 1)))
-    print("| rule | found / true (median) | recall (mean, min) | precision (mean, min) |")
-    print("|---|---|---|---|")
-    for r, v in rows.items():
-        v = np.array(v)
-        print(f"| {r} | {np.median(v[:, 0]):.2f} | {v[:, 1].mean():.3f}, {v[:, 1].min():.2f} | "
-              f"{v[:, 2].mean():.3f}, {v[:, 2].min():.2f} |")
+    table(("rule", "found / true (median)", "recall (mean, min)", "precision (mean, min)"),
+          {r: (f"{np.median(v[:, 0]):.2f}", f"{v[:, 1].mean():.3f}, {v[:, 1].min():.2f}",
+               f"{v[:, 2].mean():.3f}, {v[:, 2].min():.2f}")
+           for r, v in ((r, np.array(v)) for r, v in rows.items())})
+
+
+def table(head, rows: dict) -> None:
+    """Print a markdown table: ``head`` names the columns, ``rows`` maps a row's first
+    cell to its other cells."""
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for first, cells in rows.items():
+        print(f"| {first} | " + " | ".join(cells) + " |")
 
 
 def whole_groups(x):
@@ -130,12 +137,10 @@ def main() -> None:
             keep = total >= r * ref
             recall = float(np.mean(d[keep].min(0) <= 3)) if keep.any() else 0.0
             rows[r].append((keep.sum() / len(pos), recall))
-    print("| ratio | found / true (median, 90th pct) | recall (median, 10th pct) |")
-    print("|---|---|---|")
-    for r, v in rows.items():
-        v = np.array(v)
-        print(f"| {r:.2f} | {np.median(v[:, 0]):.2f}, {np.percentile(v[:, 0], 90):.2f} | "
-              f"{np.median(v[:, 1]):.2f}, {np.percentile(v[:, 1], 10):.2f} |")
+    table(("ratio", "found / true (median, 90th pct)", "recall (median, 10th pct)"),
+          {f"{r:.2f}": (f"{np.median(v[:, 0]):.2f}, {np.percentile(v[:, 0], 90):.2f}",
+                        f"{np.median(v[:, 1]):.2f}, {np.percentile(v[:, 1], 10):.2f}")
+           for r, v in ((r, np.array(v)) for r, v in rows.items())})
 
 
 if __name__ == "__main__":
