@@ -7,6 +7,10 @@ stacks (``make_instrument_stacks``) of several lengths; each runs ``auto`` with 
 set; prints paired tail similarities and times.
 
     python scripts/stack_views.py --energies 8 24 --stacks 6 --views 0123 01 0
+    python scripts/stack_views.py --energies 24 48 --views 0123/all 0123 0
+
+A view set ``V/N`` chooses the view on N energies of a longer stack
+(``AutoConfig.view_energies``; ``V/all``: on every energy); plain ``V`` the default.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from napari_qpi.evaluation import score
 from napari_qpi.evaluation.instrument import make_instrument_stacks
 
 
+def config_of(spec: str) -> AutoConfig:
+    """``"0123"``, ``"0123/8"`` or ``"0123/all"``: views, and the energies they are
+    chosen on."""
+    views, _, on = spec.partition("/")
+    kw = {} if not on else {"view_energies": None if on == "all" else int(on)}
+    return AutoConfig(stack_views=tuple(int(c) for c in views), **kw)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--energies", type=int, nargs="+", default=[8, 24])
@@ -31,7 +43,7 @@ def main() -> None:
     p.add_argument("--json", default=None)
     a = p.parse_args()
     # a stack's views are AutoConfig.stack_views (views are a single map's)
-    configs = {v: AutoConfig(stack_views=tuple(int(c) for c in v)) for v in a.views}
+    configs = {v: config_of(v) for v in a.views}
     rows = []
     for n_e in a.energies:
         for c in make_instrument_stacks(a.stacks, seed=a.seed, n_energies=n_e):

@@ -77,6 +77,47 @@ def test_a_stack_starts_from_its_own_views(monkeypatch):
         AutoConfig(stack_views=(4,))
 
 
+def test_a_long_stack_chooses_its_view_on_a_few_of_its_energies(monkeypatch):
+    """A stack of more than AutoConfig.view_energies energies: the views are fitted and
+    scored on that many evenly spaced energies (their noise levels with them), then the
+    whole stack is fitted from the view that won alone; a shorter stack as before."""
+    import napari_qpi.extraction.methods.latent as latent
+    from napari_qpi.extraction.registry import MethodResult
+
+    calls = []
+
+    def fits(problem, starts, mask):
+        calls.append((problem.observation[:, 0, 0].tolist(), list(np.atleast_1d(
+            problem.noise)), sorted(starts)))
+        return {r: MethodResult(np.full((len(problem.observation), 3, 3), float(r)))
+                for r in starts}
+        yield
+
+    monkeypatch.setattr(latent, "fit_views", fits)
+    monkeypatch.setattr("napari_qpi.extraction.methods.learned.run_network", _no_network)
+    # view 2 predicts held-out pixels best
+    monkeypatch.setattr("napari_qpi.extraction.quality.problem_cv",
+                        lambda problem, kernel: abs(float(kernel.flat[0]) - 2.0))
+    y = np.arange(20.0)[:, None, None] * np.ones((20, 12, 12))
+    cfg = AutoConfig(view_energies=5)
+    fit, _ = drain(best_view_fit(Problem(y, None, 3, noise=np.arange(20.0) / 10,
+                                         config=cfg)))
+    chosen_on = [0, 5, 10, 14, 19]
+    assert calls == [(chosen_on, [i / 10 for i in chosen_on], [0, 1, 2, 3]),
+                     (list(range(20)), list(np.arange(20.0) / 10), [2])]
+    assert fit.info == {"latent_view": 2} and fit.kernel.shape[0] == 20
+    calls.clear()
+    drain(best_view_fit(Problem(y[:5], None, 3, noise=0.5, config=cfg)))
+    assert calls == [([0, 1, 2, 3, 4], [0.5], [0, 1, 2, 3])]
+    with pytest.raises(ValueError, match="view_energies"):
+        AutoConfig(view_energies=0)
+
+
+def _no_network(*args, **kwargs):
+    return None
+    yield  # a generator, like run_network
+
+
 def _no_fits(*args, **kwargs):
     return {}
     yield  # a generator, like fit_views

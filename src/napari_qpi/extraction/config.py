@@ -40,13 +40,24 @@ class AutoConfig:
         whose fit predicts held-out pixels best is kept. Fewer views: faster, less sure.
     stack_views : tuple of int
         The same for an energy stack (default all four). A long stack's views run one
-        after another, so each costs a whole fit: ``(0,)`` halves the time of an 8- or
-        24-energy stack. On our own instrument stacks (32 draws) one view gave the same
+        after another, so each costs a whole fit: ``(0,)`` halves the time of an
+        8-energy stack (a longer one chooses its view on eight energies:
+        ``view_energies``). On our own instrument stacks (32 draws) one view gave the same
         median tail similarity as four (paired median 0.000), but on the instrument
         validation set's six stacks it lost 0.049 (paired median; foreign stacks
         +0.001), so four stay the default and one is a speed knob for large grids (on
         our own 48-energy stacks one view scored +0.017, paired median, at 2.2× the
         speed; no validation stack is that long).
+    view_energies : int or None
+        A stack of more energies than this (default 8) chooses the latent fit's view
+        on this many of its energies, evenly spaced, and fits the whole stack from that
+        view alone; None: every view on every energy. Eight energies of four views are
+        one batch of the decoder (:data:`~.methods.latent.BATCH_KERNELS`), so a long
+        grid's view choice costs about one 8-energy fit, and a stack of at most eight
+        energies is fitted as before. On our own instrument stacks
+        (``scripts/stack_views.py``) the same kernel as choosing on every energy on 8 of
+        10 (24 and 48 energies; the others +0.011 and −0.015 in tail similarity), at
+        1.5× and 1.9× the speed.
     refine_iterations : (int, int)
         Iterations of the two phases of the SBD refinements (:mod:`..sbd`): few, since
         they start near an answer.
@@ -68,6 +79,7 @@ class AutoConfig:
     zoom_margin: float = 0.01
     views: tuple[int, ...] = (0, 1, 2, 3)
     stack_views: tuple[int, ...] = (0, 1, 2, 3)
+    view_energies: int | None = 8
     refine_iterations: tuple[int, int] = (25, 15)
     latent_iterations: tuple[int, int, int] = (6, 15, 20)
     view_pruning: tuple[tuple[int, int], ...] = ()
@@ -87,6 +99,10 @@ class AutoConfig:
                 raise ValueError(f"AutoConfig({name}={given!r}): give distinct quarter "
                                  "turns from 0–3, e.g. (0,) for one view or (0, 1, 2, 3)")
             object.__setattr__(self, name, views)
+        v = self.view_energies
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"AutoConfig(view_energies={v!r}): give a whole number ≥ 1 "
+                             "of energies to choose the view on, or None for all")
         try:
             pruning = tuple((int(a), int(n)) for a, n in self.view_pruning)
         except (TypeError, ValueError):

@@ -64,18 +64,44 @@ def best_view_fit(problem: Problem, mask=None):
     ``problem.config.views`` for one map (on fresh draws of our classes the best of four
     views by CV residual raised auto's paired mean tail similarity by +0.027 over one)
     and ``problem.config.stack_views`` for an energy stack (see :class:`~..AutoConfig`).
-    The views' fits are independent and run together (:func:`fit_views`).
+    The views' fits are independent and run together (:func:`fit_views`). A stack of
+    more than ``config.view_energies`` energies chooses its view on that many of them,
+    evenly spaced (:func:`energy_subset`), and fits the whole stack from that view only.
 
     Returns ``(MethodResult, cv_residual)`` or None (no view could be fitted). The result's
     ``info["latent_view"]`` is its view: its latent decodes to the kernel turned by that
     many quarter turns.
     """
+    cfg = problem.config
+    e = len(problem.observation)
+    views = cfg.views if e == 1 else cfg.stack_views
+    if e > 1 and len(views) > 1 and cfg.view_energies is not None and e > cfg.view_energies:
+        chosen = yield from _best_of(energy_subset(problem, cfg.view_energies), views, mask)
+        if chosen is not None:
+            views = (chosen[0].info["latent_view"],)
+    return (yield from _best_of(problem, views, mask))
+
+
+def energy_subset(problem: Problem, n: int) -> Problem:
+    """The problem on ``n`` of its energies, evenly spaced from the first to the last."""
+    from dataclasses import replace
+
+    e = len(problem.observation)
+    idx = np.unique(np.round(np.linspace(0, e - 1, n)).astype(int))
+    noise = problem.noise  # a level per energy, or one for all
+    if np.ndim(noise) and np.size(noise) == e:
+        noise = np.asarray(noise)[idx]
+    return replace(problem, observation=np.ascontiguousarray(problem.observation[idx]),
+                   noise=noise)
+
+
+def _best_of(problem: Problem, views, mask):
+    """:func:`best_view_fit` over the given views."""
     from ..quality import problem_cv
     from .learned import run_network
 
     starts = {}
-    cfg = problem.config
-    for r in cfg.views if len(problem.observation) == 1 else cfg.stack_views:
+    for r in views:
         turned = turn(problem, r)
         # the fit needs the start's kernel and latent, not its uncertainty
         starts[r] = yield from run_network(turned, "two-stage", rotations=1,
