@@ -86,7 +86,10 @@ def test_a_long_stack_chooses_its_view_on_a_few_of_its_energies(monkeypatch):
 
     calls = []
 
-    def fits(problem, starts, mask):
+    labels = []
+
+    def fits(problem, starts, mask, label):
+        labels.append(label)
         calls.append((problem.observation[:, 0, 0].tolist(), list(np.atleast_1d(
             problem.noise)), sorted(starts)))
         return {r: MethodResult(np.full((len(problem.observation), 3, 3), float(r)))
@@ -106,6 +109,8 @@ def test_a_long_stack_chooses_its_view_on_a_few_of_its_energies(monkeypatch):
     assert calls == [(chosen_on, [i / 10 for i in chosen_on], [0, 1, 2, 3]),
                      (list(range(20)), list(np.arange(20.0) / 10), [2])]
     assert fit.info == {"latent_view": 2} and fit.kernel.shape[0] == 20
+    # the view's choice shows as its own step, not as the fit restarting
+    assert "5 of 20 energies" in labels[0] and labels[1] == latent.LABEL
     calls.clear()
     drain(best_view_fit(Problem(y[:5], None, 3, noise=0.5, config=cfg)))
     assert calls == [([0, 1, 2, 3, 4], [0.5], [0, 1, 2, 3])]

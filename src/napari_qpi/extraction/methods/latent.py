@@ -76,7 +76,9 @@ def best_view_fit(problem: Problem, mask=None):
     e = len(problem.observation)
     views = cfg.views if e == 1 else cfg.stack_views
     if e > 1 and len(views) > 1 and cfg.view_energies is not None and e > cfg.view_energies:
-        chosen = yield from _best_of(energy_subset(problem, cfg.view_energies), views, mask)
+        sub = energy_subset(problem, cfg.view_energies)
+        chosen = yield from _best_of(sub, views, mask, label=f"refine: choosing the latent "
+                                     f"fit's view on {len(sub.observation)} of {e} energies")
         if chosen is not None:
             views = (chosen[0].info["latent_view"],)
     return (yield from _best_of(problem, views, mask))
@@ -95,8 +97,8 @@ def energy_subset(problem: Problem, n: int) -> Problem:
                    noise=noise)
 
 
-def _best_of(problem: Problem, views, mask):
-    """:func:`best_view_fit` over the given views."""
+def _best_of(problem: Problem, views, mask, label: str = LABEL):
+    """:func:`best_view_fit` over the given views (``label``: the fit's progress)."""
     from ..quality import problem_cv
     from .learned import run_network
 
@@ -106,7 +108,7 @@ def _best_of(problem: Problem, views, mask):
         # the fit needs the start's kernel and latent, not its uncertainty
         starts[r] = yield from run_network(turned, "two-stage", rotations=1,
                                            uncertainty=False)
-    fits = yield from fit_views(problem, starts, mask)
+    fits = yield from fit_views(problem, starts, mask, label=label)
     best = None
     for i, (r, fit) in enumerate(fits.items()):
         # seconds each on a large grid: one event per view
