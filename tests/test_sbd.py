@@ -75,6 +75,27 @@ def test_kernel_step_descends_along_the_checked_gradient(small_problem, monkeypa
     torch.testing.assert_close(new.flatten(1).norm(dim=1), torch.ones(2, dtype=torch.float64))
 
 
+def test_a_cancel_lands_inside_the_kernel_steps_backtracking(small_problem):
+    """Every backtracking trial is a whole forward pass (~0.1 s on a 64×256² grid, up
+    to eight of them): each checks for a Cancel, so the step stops within one trial."""
+    import threading
+
+    from napari_qpi.progress import Cancelled, cancellable
+
+    kernel, x, y = small_problem
+    kernel = kernel / kernel.flatten(1).norm(dim=1)[:, None, None, None]
+    op = ConvOperator(kernel, y.shape[-2:])
+    checks = []
+    huge = torch.full((2,), 1e6, dtype=torch.float64)  # backtracks all eight times
+    with cancellable(None, on_check=lambda: checks.append(1)):
+        kernel_step(op, x, y, huge)
+    assert len(checks) == 8
+    stop = threading.Event()
+    stop.set()
+    with cancellable(stop), pytest.raises(Cancelled):
+        kernel_step(op, x, y, huge)
+
+
 def test_recenter_moves_kernel_and_activation():
     rng = np.random.default_rng(0)
     k, big = 9, 19

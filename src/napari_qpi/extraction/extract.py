@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._validation import check_int, check_nonnegative
-from ..progress import Progress, drain
+from ..progress import Progress, checkpoint, drain
 from .config import AutoConfig
 from .finish import choose_window, finish, is_structured, structure_warning, window_warnings
 from .registry import Method, Problem, get_method
@@ -142,6 +142,7 @@ def iter_extract(
     yield Progress("preprocessing", 0, 1)
     live = live_slices(obs)  # on the data as given: preprocessing leaves rounding noise
     obs, applied = run_preprocess(obs, preprocess)
+    checkpoint()  # before torch's first import, itself about a second
     obs[~live] = 0.0
     kernel_size = check_kernel_size(kernel_size, obs.shape[-2:])
     device = check_device(device)

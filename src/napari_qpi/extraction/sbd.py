@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..progress import Progress, drain
+from ..progress import Progress, checkpoint, drain
 from .fista import centred_residual, fista
 from .noise import default_sparsity, noise_level
 from .operator import ConvOperator, fft_grid
@@ -114,6 +114,7 @@ def kernel_step(op: ConvOperator, x: torch.Tensor, y: torch.Tensor, step: torch.
     accepted = torch.zeros_like(f0, dtype=torch.bool)
     step = step.clone()
     for _ in range(max_backtrack):
+        checkpoint()  # each trial is a whole forward pass: ~0.1 s on a 64×256² grid
         trial = normalise(kernel - step[..., None, None, None] * rgrad)
         ft = objective(op.with_kernel(trial), x, y, 0.0, mask)
         ok = (ft <= f0 - 1e-4 * step * gnorm2) & ~accepted
