@@ -16,7 +16,7 @@ import numpy as np
 from .foreign import default_directory, iter_foreign
 
 __all__ = ["ARTEFACTS", "instrument_table", "iter_instrument", "make_class_instrument_cases",
-           "make_instrument_cases", "make_instrument_stacks"]
+           "make_class_instrument_stacks", "make_instrument_cases", "make_instrument_stacks"]
 
 ARTEFACTS = ("oversampled", "lockin", "lines", "pink", "drift", "lattice", "background")
 COLUMNS = ("tail_similarity", "aligned_tail_similarity", "found_per_true", "active_per_true",
@@ -209,4 +209,63 @@ def make_class_instrument_cases(n: int = 24, *, seed: int = 0, size: int = 128) 
                                rng=int(rng.integers(2**31)))
         cases.append(ForeignCase("maps", i, spec.name, spec.name.split("/")[-1], snr,
                                  m.observation[0], m.kernel[0], m.positions, arts))
+    return cases
+
+
+def make_class_instrument_stacks(n: int = 12, *, seed: int = 0, size: int = 128,
+                                 n_energies: int = 8) -> list:
+    """``n`` energy stacks of the named physics classes' point defects seen through the
+    instrument: the stacks of :func:`make_instrument_stacks` with the harder kernels of
+    :func:`make_class_instrument_cases` (rotated and oblique lattices, two bands,
+    superconductors), dispersing with energy.
+
+    Each stack: one class's point defect at ``n_energies`` energies around the drawn
+    one (a quarter of the band's energy scale, or about the gap for a superconductor), one
+    set of 10–40 scatterers of amplitude 0.6–1.4, the white noise at SNR 20 / 5 / 2 per
+    slice, then the lock-in and the lattice always and one to two more artefacts (not
+    ``oversampled``: a class's kernel is drawn in the map's own pixels). The kernels keep
+    their relative amplitudes across energies; the true kernel is centred on the defect.
+
+    Returns
+    -------
+    list of :class:`~.foreign.ForeignCase`
+        With ``set="stacks"``, (E, H, W) observations and (E, k, k) kernels.
+    """
+    from dataclasses import replace
+
+    from ..physics.classes import CLASS_EVAL_STREAM, CLASSES, sample_class
+    from ..physics.instrument import ARTEFACTS as ARTS
+    from ..physics.instrument import through_instrument
+    from ..physics.noise import add_noise
+    from ..physics.scatter import place
+    from .foreign import ForeignCase
+
+    rng = np.random.default_rng(CLASS_EVAL_STREAM + 7919 + seed)
+    names = [c for c in CLASSES if c.endswith("/point")]
+    extra = [a for a in ARTS if a not in ("oversampled", "lockin", "lattice")]
+    order = [names[int(i)] for _ in range(int(n) // len(names) + 1)
+             for i in rng.permutation(len(names))][:int(n)]
+    cases = []
+    for i, name in enumerate(order):
+        spec = sample_class(name, rng)
+        sc = name.split("/")[1] in ("d-wave", "s+-")
+        # the energy range a grid spans: a quarter of the band's scale, or about the gap
+        span = 4.0 * spec.model.extra["gap"] if sc else spec.model.energy_scale()
+        energies = spec.energy + np.linspace(-0.12, 0.12, n_energies) * span
+        grids = np.stack([replace(spec, energy=float(e)).grid(256) for e in energies])
+        idx = np.r_[-32:33]  # the 65-px truth window, the defect on its centre pixel
+        kernel = grids[:, idx[:, None], idx[None, :]]
+        scale = max(float(np.linalg.norm(kernel) / np.sqrt(n_energies)), 1e-300)
+        count = int(rng.integers(10, 41))
+        pos = rng.integers(0, size, (count, 2))
+        x = np.zeros((1, size, size))
+        x[0, pos[:, 0], pos[:, 1]] = rng.uniform(0.6, 1.4, count)
+        snr = float((20.0, 5.0, 2.0)[i % 3])
+        y = add_noise(place(grids[None] / scale, x, (size, size)), snr, rng=rng)
+        drawn = {"lockin", "lattice", *rng.choice(extra, int(rng.integers(1, 3)),
+                                                  replace=False)}
+        arts = tuple(a for a in ARTS if a in drawn)
+        m = through_instrument(y, kernel / scale, pos, arts, rng=int(rng.integers(2**31)))
+        cases.append(ForeignCase("stacks", i, name, "point", snr, m.observation, m.kernel,
+                                 m.positions, arts))
     return cases
