@@ -2,7 +2,7 @@
 
 ``auto`` (``extraction/methods/auto.py``) runs its candidates — two-stage, power, the
 SBD refinement of each and the latent fit — and keeps the latent fit unless another
-candidate's cross-validated residual is lower by more than ``PREFER_MARGIN`` (or the fit
+candidate's cross-validated residual is lower by more than ``AutoConfig.prefer_margin`` (or the fit
 predicts held-out pixels worse than its two-stage start). For every map (our own
 evaluation stream of physics classes, never the foreign set) this records each
 candidate's kernel score and CV residual once, then replays :func:`auto.choose` under
@@ -29,7 +29,10 @@ import torch
 import napari_qpi.extraction.methods.auto as auto_mod
 from napari_qpi.evaluation.classes import class_bank, class_maps, paired
 from napari_qpi.evaluation.score import score
+from napari_qpi.extraction.config import AutoConfig
 from napari_qpi.extraction.extract import extract
+
+SHIPPED = AutoConfig().prefer_margin
 
 
 def record(split: str, seed: int, snr: float, n: int, weights: str) -> list[dict]:
@@ -37,10 +40,10 @@ def record(split: str, seed: int, snr: float, n: int, weights: str) -> list[dict
     seen: dict = {}
     compete = auto_mod.compete
 
-    def keep(problem):  # auto's own competition, its results kept for scoring
-        results, scores = yield from compete(problem)
-        seen.update(results=results, scores=scores)
-        return results, scores
+    def keep(problem):  # auto's own competition, its candidates kept for scoring
+        cands = yield from compete(problem)
+        seen.update(cands=cands)
+        return cands
 
     auto_mod.compete = keep
     try:
@@ -52,11 +55,11 @@ def record(split: str, seed: int, snr: float, n: int, weights: str) -> list[dict
             truth = bank.windows[i].numpy()
             rec = {"split": split, "seed": seed, "snr": snr,
                    "defect": bank.families[i].split("/")[2], "candidates": {}}
-            for name, r in seen["results"].items():
-                s = score(truth, np.asarray(r.kernel, float))
+            for name, c in seen["cands"].items():
+                s = score(truth, np.asarray(c.result.kernel, float))
                 rec["candidates"][name] = {
                     "tail": s["tail_similarity"], "aligned": s["aligned_tail_similarity"],
-                    "cv": float(seen["scores"][name])}
+                    "cv": float(c.cv_residual)}
             out.append(rec)
         return out
     finally:
@@ -64,18 +67,18 @@ def record(split: str, seed: int, snr: float, n: int, weights: str) -> list[dict
 
 
 def replay(recs: list[dict], margin: float) -> list[dict]:
-    """The candidate each map's auto would keep with ``PREFER_MARGIN = margin``."""
+    """The candidate each map's auto would keep with ``prefer_margin = margin``."""
     return [r["candidates"][auto_mod.choose({k: v["cv"] for k, v in r["candidates"].items()},
                                             margin)] for r in recs]
 
 
 def report(recs: list[dict], margin: float) -> None:
-    old, new = replay(recs, auto_mod.PREFER_MARGIN), replay(recs, margin)
+    old, new = replay(recs, SHIPPED), replay(recs, margin)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(recs):
         for g in (f"SNR {r['snr']:g}", f"{r['split']} {r['defect']}", "all"):
             groups[g].append(i)
-    print(f"auto with PREFER_MARGIN {auto_mod.PREFER_MARGIN} (shipped) → {margin}; "
+    print(f"auto with prefer_margin {SHIPPED} (shipped) → {margin}; "
           f"{len(recs)} maps. Median tail similarity (aligned), shipped → new; paired "
           "per-map difference new − shipped: median / mean / better by > 0.05 / worse")
     print("| group | n | shipped | new | paired (headline) | paired (aligned) |\n"
