@@ -1,12 +1,14 @@
-"""Does stopping the worst views of the latent fit early change `auto`'s kernels?
+"""Does a speed setting of `AutoConfig` (views stopped early, fewer latent-fit steps)
+change `auto`'s kernels?
 
 Own draws only (the shared sets only measure): held-out physics-class maps in white noise
 (``class_bank``/``class_maps``), instrument maps and eight-energy instrument stacks
-(``make_instrument_cases``/``make_instrument_stacks``). Each case runs ``auto`` with
-every view to the end and with ``AutoConfig(view_pruning=...)``; prints the paired tail
-similarities and times.
+(``make_instrument_cases``/``make_instrument_stacks``), and eight-energy stacks of the
+physics classes (``make_class_instrument_stacks``). Each case runs ``auto`` with the
+defaults and with the variant; prints the paired tail similarities and times.
 
     python scripts/view_pruning.py --classes 12 --maps 12 --stacks 4 --prune 2:2,4:1
+    python scripts/view_pruning.py --config latent_iterations=4,15,20 --class-stacks 6
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import numpy as np
 from napari_qpi import AutoConfig, extract
 from napari_qpi.evaluation import score
 from napari_qpi.evaluation.classes import class_bank, class_maps
-from napari_qpi.evaluation.instrument import make_instrument_cases, make_instrument_stacks
+from napari_qpi.evaluation.instrument import (
+    make_class_instrument_stacks,
+    make_instrument_cases,
+    make_instrument_stacks,
+)
 
 
-def cases(n_classes: int, n_maps: int, n_stacks: int, seed: int):
+def cases(n_classes: int, n_maps: int, n_stacks: int, seed: int, n_class_stacks: int = 0):
     if n_classes:
         bank = class_bank("held_out", n_classes, seed=seed)
         maps = class_maps(bank, seed=seed).double().numpy()
@@ -34,6 +40,20 @@ def cases(n_classes: int, n_maps: int, n_stacks: int, seed: int):
         yield "instrument maps", c.index, c.observation, c.kernel
     for c in make_instrument_stacks(n_stacks, seed=seed) if n_stacks else []:
         yield "instrument stacks", c.index, c.observation, c.kernel
+    for c in make_class_instrument_stacks(n_class_stacks, seed=seed) if n_class_stacks else []:
+        yield "class stacks", c.index, c.observation, c.kernel
+
+
+def variant(specs: list[str], prune: str) -> AutoConfig:
+    """``AutoConfig`` of ``name=v1,v2,...`` settings (``--config``), else of ``--prune``."""
+    if not specs:
+        return AutoConfig(view_pruning=tuple(tuple(int(v) for v in s.split(":"))
+                                             for s in prune.split(",")))
+    kw = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        kw[name] = tuple(int(v) for v in value.split(","))
+    return AutoConfig(**kw)
 
 
 def main() -> None:
@@ -42,13 +62,16 @@ def main() -> None:
     p.add_argument("--maps", type=int, default=12)
     p.add_argument("--stacks", type=int, default=4)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--class-stacks", type=int, default=0)
     p.add_argument("--prune", default="2:2,4:1", help="alternation:views kept, ...")
+    p.add_argument("--config", action="append", default=[],
+                   help="a setting of the variant instead of --prune, e.g. "
+                        "latent_iterations=4,15,20 (repeatable)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
-    prune = tuple(tuple(int(v) for v in s.split(":")) for s in a.prune.split(","))
-    configs = {"all views": AutoConfig(), "pruned": AutoConfig(view_pruning=prune)}
+    configs = {"default": AutoConfig(), "variant": variant(a.config, a.prune)}
     rows = []
-    for group, i, obs, kernel in cases(a.classes, a.maps, a.stacks, a.seed):
+    for group, i, obs, kernel in cases(a.classes, a.maps, a.stacks, a.seed, a.class_stacks):
         row = {"group": group, "index": int(i)}
         for name, cfg in configs.items():
             t = time.perf_counter()
@@ -60,15 +83,16 @@ def main() -> None:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f)
-    print("\n| draws | n | all views | pruned | median paired Δ | worst Δ | same pick | "
-          "s all → pruned |\n|---|---|---|---|---|---|---|---|")
+    print(f"\nvariant: {configs['variant']}")
+    print("\n| draws | n | default | variant | median paired Δ | worst Δ | same pick | "
+          "s default → variant |\n|---|---|---|---|---|---|---|---|")
     for group in dict.fromkeys(r["group"] for r in rows):
         rs = [r for r in rows if r["group"] == group]
-        t0 = np.array([r["all views"]["tail"] for r in rs])
-        t1 = np.array([r["pruned"]["tail"] for r in rs])
-        s0 = np.median([r["all views"]["seconds"] for r in rs])
-        s1 = np.median([r["pruned"]["seconds"] for r in rs])
-        same = sum(r["all views"]["pick"] == r["pruned"]["pick"] for r in rs)
+        t0 = np.array([r["default"]["tail"] for r in rs])
+        t1 = np.array([r["variant"]["tail"] for r in rs])
+        s0 = np.median([r["default"]["seconds"] for r in rs])
+        s1 = np.median([r["variant"]["seconds"] for r in rs])
+        same = sum(r["default"]["pick"] == r["variant"]["pick"] for r in rs)
         print(f"| {group} | {len(rs)} | {np.median(t0):.3f} | {np.median(t1):.3f} | "
               f"{np.median(t1 - t0):+.4f} | {np.min(t1 - t0):+.3f} | {same}/{len(rs)} | "
               f"{s0:.1f} → {s1:.1f} |")
