@@ -91,6 +91,35 @@ def scores(y, fits, noise, masks):
             for name, train in masks.items()}
 
 
+def blocks(y, fits, noise, draws=4, block=8):
+    """N → per draw of ``block``-px held-out blocks: each block's squared held-out
+    residual and squared observation (centred as species.heldout_scores), so two N can
+    be compared block by block on the same blocks."""
+    from scipy import ndimage
+
+    from napari_qpi.extraction.fista import centre
+    from napari_qpi.extraction.operator import TypesOperator
+    from napari_qpi.extraction.species_steps import activations_given
+
+    out = {}
+    for n, fit in fits.items():
+        if fit is None:
+            continue
+        op, per = TypesOperator(fit.kernels, y.shape[-2:]), []
+        for r in range(draws):
+            train = holdout_mask(y.shape[-2:], r, block=block)
+            held = 1.0 - train
+            pred = op.forward(activations_given(y, fit.kernels, noise, mask=train))
+            labels, m = ndimage.label(held > 0)
+            idx = np.arange(1, m + 1)
+            num = (centre(y - pred, held) ** 2).sum(0)
+            den = (centre(y, held) ** 2).sum(0)
+            per.append([ndimage.sum_labels(num, labels, idx).tolist(),
+                        ndimage.sum_labels(den, labels, idx).tolist()])
+        out[n] = per
+    return out
+
+
 def run(obs, label):
     t = time.time()
     extract(obs, n_types=2)
@@ -111,6 +140,7 @@ def run(obs, label):
         "s": s,
         "sec": time.time() - t,
         "sep": sp.separation(fits[2].kernels) if fits[2] is not None else None,
+        "blocks": blocks(y, fits, noise),
     }
     print(json.dumps(rec), flush=True)
 
