@@ -41,8 +41,10 @@ class Problem:
         Torch device for learned methods and torch solvers.
     pixel_size : float or None
         Å per pixel (None: unknown).
-    noise : float
-        Estimated white-noise level per pixel, in the units of ``observation``.
+    noise : float or (E,) ndarray
+        Noise level per pixel, in the units of ``observation``: one level per energy
+        (what ``extract`` passes: read from held-out pixels, :mod:`.sparsity`) or one
+        for all.
     weights : str
         Weight set of learned methods.
     rng : int
@@ -61,7 +63,7 @@ class Problem:
     _: KW_ONLY
     device: str = "cpu"
     pixel_size: float | None = None
-    noise: float = 0.0
+    noise: float | np.ndarray = 0.0
     weights: str = "default"
     rng: int = 0
     max_window: int | None = None  # with an automatic window: the largest window allowed

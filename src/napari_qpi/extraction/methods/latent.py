@@ -28,26 +28,12 @@ from ..registry import MethodResult, Problem
 from ..scale import center_window
 from ..selfguide import activation as _activation
 from ..selfguide import polarity, self_guide
+from .views import energy_subset, turn
 
 PRIOR_WEIGHT = 1e-3  # ‖z − z₀‖² per latent dimension
 INNER_WEIGHT = 1.0  # ‖δ‖² inside the decoder window, relative to the data term
 OUTER_WEIGHT = 0.05  # ‖δ‖² outside it
 LABEL = "refine: latent fit against the map"
-
-
-def turn(problem: Problem, r: int) -> Problem:
-    """The problem turned by ``r`` quarter turns (``np.rot90`` of the map, its positions
-    turned with it); its other fields are shared."""
-    from dataclasses import replace
-
-    y, pos = problem.observation, problem.positions
-    if pos is not None:
-        pos = np.asarray(pos, float)
-        h, w = y.shape[-2:]
-        for _ in range(r % 4):  # np.rot90: (i, j) → (W − 1 − j, i); H and W swap
-            pos, h, w = np.stack([w - 1 - pos[:, 1], pos[:, 0]], 1), w, h
-    return replace(problem, observation=np.ascontiguousarray(np.rot90(y, r, (-2, -1))),
-                   positions=pos)
 
 
 #: Kernels (views × energies) decoded together in one batch of the joint fit: on 2 CPU
@@ -82,19 +68,6 @@ def best_view_fit(problem: Problem, mask=None):
         if chosen is not None:
             views = (chosen[0].info["latent_view"],)
     return (yield from _best_of(problem, views, mask))
-
-
-def energy_subset(problem: Problem, n: int) -> Problem:
-    """The problem on ``n`` of its energies, evenly spaced from the first to the last."""
-    from dataclasses import replace
-
-    e = len(problem.observation)
-    idx = np.unique(np.round(np.linspace(0, e - 1, n)).astype(int))
-    noise = problem.noise  # a level per energy, or one for all
-    if np.ndim(noise) and np.size(noise) == e:
-        noise = np.asarray(noise)[idx]
-    return replace(problem, observation=np.ascontiguousarray(problem.observation[idx]),
-                   noise=noise)
 
 
 def _best_of(problem: Problem, views, mask, label: str = LABEL):
