@@ -118,6 +118,52 @@ def test_a_long_stack_chooses_its_view_on_a_few_of_its_energies(monkeypatch):
         AutoConfig(view_energies=0)
 
 
+def test_views_that_tie_on_held_out_pixels_are_averaged_where_it_predicts_as_well(
+        monkeypatch):
+    """AutoConfig.view_blend: the views within that fraction of the best held-out
+    residual are averaged (unit-norm kernels, at the best's norm); the mean is kept
+    where its own residual is within that fraction of the best too; 0 keeps the best
+    view."""
+    import napari_qpi.extraction.methods.latent as latent
+    from napari_qpi.extraction.registry import MethodResult
+
+    kernels = {0: np.eye(3)[None] * 2.0, 1: np.ones((1, 3, 3)), 2: np.fliplr(np.eye(3))[None]}
+    residual = {0: 1.00, 1: 1.50, 2: 1.01}  # views 0 and 2 tie within 2 %
+
+    def fits(problem, starts, mask, label):
+        return {r: MethodResult(kernels[r], latent=np.full(2, float(r))) for r in starts}
+        yield
+
+    def cv(problem, kernel):
+        for r, k in kernels.items():
+            if np.array_equal(kernel, k):
+                return residual[r]
+        return blend_residual[0]
+
+    monkeypatch.setattr(latent, "fit_views", fits)
+    monkeypatch.setattr("napari_qpi.extraction.methods.learned.run_network", _no_network)
+    monkeypatch.setattr("napari_qpi.extraction.quality.problem_cv", cv)
+    y = np.zeros((1, 12, 12))
+    cfg = AutoConfig(views=(0, 1, 2), view_blend=0.02)
+    blend_residual = [0.95]
+    fit, score = drain(best_view_fit(Problem(y, None, 3, config=cfg)))
+    mean = (kernels[0] / np.linalg.norm(kernels[0]) + kernels[2] / np.linalg.norm(kernels[2]))
+    np.testing.assert_allclose(fit.kernel, mean / 2 * np.linalg.norm(kernels[0]))
+    assert score == 0.95 and fit.info == {"latent_view": 0} and fit.latent[0] == 0.0
+    blend_residual = [1.015]  # the mean ties with the best view too: kept
+    fit, score = drain(best_view_fit(Problem(y, None, 3, config=cfg)))
+    assert score == 1.015 and not np.array_equal(fit.kernel, kernels[0])
+    blend_residual = [1.03]  # the mean predicts clearly worse: the best view alone
+    fit, score = drain(best_view_fit(Problem(y, None, 3, config=cfg)))
+    assert np.array_equal(fit.kernel, kernels[0]) and score == 1.0
+    blend_residual = [0.5]
+    fit, _ = drain(best_view_fit(Problem(y, None, 3, config=AutoConfig(views=(0, 1, 2),
+                                                                        view_blend=0))))
+    assert np.array_equal(fit.kernel, kernels[0])
+    with pytest.raises(ValueError, match="view_blend"):
+        AutoConfig(view_blend=-0.1)
+
+
 def _no_network(*args, **kwargs):
     return None
     yield  # a generator, like run_network

@@ -64,6 +64,13 @@ class AutoConfig:
     latent_iterations : (int, int, int)
         The latent fit's alternations, Adam steps on the latent per alternation, and
         FISTA iterations per activation fit.
+    view_blend : float
+        Views of the latent fit whose held-out residual is within this fraction of the
+        best view's (default 0.02) are averaged (their unit-norm kernels, at the best
+        view's norm), and the mean is kept where its own residual is within that
+        fraction of the best too; 0 keeps the best view alone. Where views tie, the pick
+        between them is a coin toss between kernels that can differ by 0.3 in tail
+        similarity (docs/extraction.md §6).
     view_pruning : tuple of (int, int)
         ``(a, n)``: after alternation ``a`` of the latent fit only the ``n`` views that
         predict held-out pixels best go on (each view's kernel and activation so far);
@@ -82,10 +89,11 @@ class AutoConfig:
     view_energies: int | None = 8
     refine_iterations: tuple[int, int] = (25, 15)
     latent_iterations: tuple[int, int, int] = (6, 15, 20)
+    view_blend: float = 0.02
     view_pruning: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self):
-        for name in ("prefer_margin", "window_margin", "zoom_margin"):
+        for name in ("prefer_margin", "window_margin", "zoom_margin", "view_blend"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
                     math.isfinite(v) and v >= 0):
