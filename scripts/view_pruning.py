@@ -9,6 +9,10 @@ defaults and with the variant; prints the paired tail similarities and times.
 
     python scripts/view_pruning.py --classes 12 --maps 12 --stacks 4 --prune 2:2,4:1
     python scripts/view_pruning.py --config latent_iterations=4,15,20 --class-stacks 6
+    python scripts/view_pruning.py --config view_blend=0 --shared foreign   # measure only
+
+``--shared foreign|instrument`` runs the validation set's cases instead (measure only,
+never choose a setting on them).
 """
 
 from __future__ import annotations
@@ -52,8 +56,17 @@ def variant(specs: list[str], prune: str) -> AutoConfig:
     kw = {}
     for spec in specs:
         name, _, value = spec.partition("=")
-        kw[name] = tuple(int(v) for v in value.split(","))
+        parts = value.split(",")
+        kw[name] = float(parts[0]) if len(parts) == 1 else tuple(int(v) for v in parts)
     return AutoConfig(**kw)
+
+
+def shared_cases(name: str):
+    """Every case of the shared validation set ``name`` (measure only)."""
+    from napari_qpi.evaluation.foreign import default_directory, load_foreign
+
+    for c in load_foreign(default_directory(name)):
+        yield f"{name} {c.set}", c.index, c.observation, c.kernel
 
 
 def main() -> None:
@@ -64,6 +77,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--class-stacks", type=int, default=0)
     p.add_argument("--prune", default="2:2,4:1", help="alternation:views kept, ...")
+    p.add_argument("--shared", choices=("foreign", "instrument"), default=None,
+                   help="the validation set's cases instead of own draws (measure only)")
     p.add_argument("--config", action="append", default=[],
                    help="a setting of the variant instead of --prune, e.g. "
                         "latent_iterations=4,15,20 (repeatable)")
@@ -71,7 +86,9 @@ def main() -> None:
     a = p.parse_args()
     configs = {"default": AutoConfig(), "variant": variant(a.config, a.prune)}
     rows = []
-    for group, i, obs, kernel in cases(a.classes, a.maps, a.stacks, a.seed, a.class_stacks):
+    draws = (shared_cases(a.shared) if a.shared else
+             cases(a.classes, a.maps, a.stacks, a.seed, a.class_stacks))
+    for group, i, obs, kernel in draws:
         row = {"group": group, "index": int(i)}
         for name, cfg in configs.items():
             t = time.perf_counter()
