@@ -4,6 +4,7 @@
     python benchmarks/bench_extract.py --network-only
     python benchmarks/bench_extract.py --default-only
     python benchmarks/bench_extract.py --grid [--energies 64] [--one-view]
+    python benchmarks/bench_extract.py --decoder
 
 Prints the network time per 128×128 slice (target ≤ 50 ms on 2 CPU cores; with
 ``--network-only`` for one view and the default four, and nothing else), the whole
@@ -11,7 +12,9 @@ extract() time per slice, the time of ``auto`` and ``sbd`` on one map and on an
 8-energy stack (``--default-only``: the default method alone, also on a 256×256 map, the
 issue-27 targets 3 s / 10 s / 20 s; ``--grid``: a simulated 64×256×256 grid, target
 3 min, with the longest waits between progress events and between the solvers' cancel
-checks, the most a Cancel waits),
+checks, the most a Cancel waits; ``--decoder``: one step of the latent fit's decoder,
+forward and backward, for the 4 kernels of a map's four views and the 32 of an 8-energy
+stack's),
 and the peak resident memory of a 256×256×128 stack extraction (target < 2 GB)
 measured in a fresh process.
 """
@@ -56,10 +59,15 @@ def main(argv=None) -> None:
                    help="time the default method on a simulated E×256×256 grid, with the "
                         "longest wait between progress events")
     p.add_argument("--energies", type=int, default=64, help="energies of --grid")
+    p.add_argument("--decoder", action="store_true",
+                   help="time one latent-fit step of the decoder (forward and backward)")
     p.add_argument("--one-view", action="store_true",
                    help="--grid with config=ONE_VIEW: the latent fit from one view of "
                         "the stack instead of four")
     a = p.parse_args(argv)
+    if a.decoder:
+        decoder_step()
+        return
     if a.grid:
         grid(a.energies, a.one_view)
         return
@@ -105,6 +113,28 @@ def main(argv=None) -> None:
                          check=True).stdout.split()
     print(f"extract(two-stage) 128×256×256: {float(out[0]):.1f} s, "
           f"peak RSS {float(out[1]):.0f} MB")
+
+
+def decoder_step(repeats: int = 30) -> None:
+    """Milliseconds of one latent-fit step through the shipped decoder: the kernels
+    decoded from their latents on fixed anchors, and the gradient back to the latents."""
+    import torch
+
+    from napari_qpi.models.weights import cached_set
+
+    torch.set_num_threads(2)
+    vae = cached_set("default", "cpu")[1]["vae"]
+    maps = torch.from_numpy(np.random.default_rng(0).standard_normal((32, 128, 128))).float()
+    for n, what in ((4, "a map's four views"), (32, "an 8-energy stack's four views")):
+        z = torch.zeros(n, vae.cfg.latent_dim, requires_grad=True)
+        decode = vae.decoder_on(vae.anchor_of(maps[:n]))
+        for _ in range(5):
+            decode(z).sum().backward()
+        t = time.perf_counter()
+        for _ in range(repeats):
+            decode(z).sum().backward()
+        print(f"decoder step, {n} kernels ({what}), 2 threads: "
+              f"{1000 * (time.perf_counter() - t) / repeats:.1f} ms")
 
 
 def grid(energies: int, one_view: bool = False) -> None:

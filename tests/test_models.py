@@ -132,12 +132,28 @@ def test_anchored_decoder_applies_its_phase_on_the_right_grid(shift):
     assert torch.allclose(out, expected, atol=1e-5)
 
 
-def test_decoder_upsampling_is_nearest_neighbour():
-    from napari_qpi.models.nets import _Nearest2
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_decoder_upsampling_convolution_is_conv_of_nearest_neighbour_upsampling(channels_last):
+    """The decoder's upsampling convolution works at the input's resolution; it must
+    give what a 3×3 convolution of the nearest-neighbour upsampled map gives, values and
+    gradients (edges included: the padding there is the upsampled map's zeros)."""
+    from napari_qpi.models.nets import _UpConv2d
 
-    x = torch.randn(3, 5, 7, 4)
-    assert torch.equal(_Nearest2()(x),
-                       torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    torch.manual_seed(0)
+    conv = _UpConv2d(5, 6)
+    x = torch.randn(3, 5, 7, 4, requires_grad=True)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+    up = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+    plain = torch.nn.functional.conv2d(up, conv.weight, conv.bias, padding=1)
+    out = conv(x)
+    assert out.shape == (3, 6, 14, 8)
+    assert torch.allclose(out, plain, atol=1e-5)
+    g = torch.randn_like(out)
+    gx, gw = torch.autograd.grad(out, [x, conv.weight], g)
+    px, pw = torch.autograd.grad(plain, [x, conv.weight], g)
+    assert torch.allclose(gx, px, atol=1e-4)
+    assert torch.allclose(gw, pw, atol=1e-4)
 
 
 def test_shared_power_kernels_give_the_same_numbers():

@@ -52,9 +52,10 @@ class ModelConfig:
         return cls(**d)
 
 
-def _block(cin: int, cout: int, stride: int = 2) -> nn.Sequential:
+def _block(cin: int, cout: int, stride: int = 2, up: bool = False) -> nn.Sequential:
+    first = _UpConv2d(cin, cout) if up else nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
+        first, nn.GroupNorm(8, cout), nn.SiLU(),
         nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
     )
 
@@ -75,14 +76,41 @@ class ImageEncoder(nn.Module):
         return self.net(x).flatten(1)
 
 
-class _Nearest2(nn.Module):
-    """×2 nearest-neighbour upsampling of (B, C, h, w): the numbers of
-    ``nn.Upsample(scale_factor=2, mode="nearest")``, written as pixel duplication
-    because torch's CPU kernel was 5–9× slower on the decoder's 20-px maps (torch
-    2.13, 2 threads: 168 against 19 ms for 192 maps of 48 channels)."""
+def _parity_taps(w: torch.Tensor, parity: int, dim: int) -> torch.Tensor:
+    """The 3 taps of a 3×3 kernel along ``dim``, as they fall on the un-upsampled input
+    (offsets −1, 0, +1) for output rows (or columns) of one parity."""
+    w0, w1, w2 = w.unbind(dim)
+    zero = torch.zeros_like(w0)
+    return torch.stack([w0, w1 + w2, zero] if parity == 0 else [zero, w0 + w1, w2], dim)
+
+
+class _UpConv2d(nn.Conv2d):
+    """A 3×3 convolution (padding 1) of the ×2 nearest-neighbour upsampled input,
+    computed at the input's own resolution.
+
+    The same numbers as ``conv(upsample(x))`` (to float rounding) and the same
+    parameters (a plain ``nn.Conv2d``'s, so weight files are unchanged): upsampled pixel
+    2i + p sees input pixels i − 1 … i + 1 with taps merged by parity p, so one
+    convolution to 4·cout channels and a pixel shuffle replace the upsampled copy and
+    the convolution on 4× the pixels. Written by hand because torch has no fused
+    upsample-convolution; on 2 cores it made the latent fit's decoder step about a
+    sixth faster (``benchmarks/bench_extract.py --decoder``).
+    """
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+        w = self.weight
+        per = [_parity_taps(_parity_taps(w, py, 2), px, 3) for py in (0, 1) for px in (0, 1)]
+        # output channel c·4 + 2·py + px: pixel_shuffle's order
+        fused = torch.stack(per, 1).reshape(4 * w.shape[0], *w.shape[1:])
+        fused = fused.contiguous(memory_format=torch.channels_last
+                                 if w.is_contiguous(memory_format=torch.channels_last)
+                                 else torch.contiguous_format)
+        bias = None if self.bias is None else self.bias.repeat_interleave(4)
+        return nn.functional.pixel_shuffle(
+            nn.functional.conv2d(x, fused, bias, padding=1), 2)
 
 
 class KernelDecoder(nn.Module):
@@ -94,12 +122,15 @@ class KernelDecoder(nn.Module):
         self.k = cfg.kernel_size
         self.fc = nn.Linear(cfg.latent_dim, w[-1] * 25)
         ups, c = [], w[-1]
+        # each ×2 step upsamples inside its first convolution (_UpConv2d); the
+        # Identity placeholders keep the layer indices of the weight files, saved when
+        # the upsampling was a layer of its own
         for wo in reversed(w[1:-1]):  # 5 → 10 → 20
-            ups += [_Nearest2(), _block(c, wo, stride=1)]
+            ups += [nn.Identity(), _block(c, wo, up=True)]
             c = wo
         # 20 → 40 with one conv, then 40 → 80 by sub-pixel shuffle: full resolution
         # without convolutions at 80×80, which would dominate the cost on a CPU
-        ups += [_Nearest2(), nn.Conv2d(c, w[0], 3, padding=1), nn.SiLU(),
+        ups += [nn.Identity(), _UpConv2d(c, w[0]), nn.SiLU(),
                 nn.Conv2d(w[0], 4 * channels, 3, padding=1), nn.PixelShuffle(2)]
         self.up = nn.Sequential(*ups)  # 5 → 80
         self.c0 = w[-1]
@@ -135,16 +166,25 @@ class AnchoredDecoder(nn.Module):
         nn.init.zeros_(self.mix[-1].bias)
         self.c = (QGRID - self.k) // 2 + self.k // 2  # the kernel centre on the grid
 
-    def forward(self, z: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    def magnitude(self, anchor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The anchor's q-space magnitude on the decoder's grid and its standardised
+        logarithm (the mix's third input): what :meth:`forward` needs of the anchor,
+        to compute once where many latents are decoded on one anchor."""
         c = self.c
         p = torch.roll(pad_to(anchor[:, None], QGRID)[:, 0], (-c, -c), (-2, -1))
         mag = torch.fft.fftshift(torch.fft.fft2(p).abs(), dim=(-2, -1))
         logm = torch.log(mag + 1e-3 * mag.flatten(1).amax(1)[:, None, None] + 1e-12)
         logm = (logm - logm.mean((-2, -1), keepdim=True)) / (
             logm.std((-2, -1), keepdim=True) + 1e-6)
-        if len(z) != len(anchor):  # several latents per map: the magnitude once per map
-            reps = len(z) // len(anchor)
-            if reps * len(anchor) != len(z):
+        return mag, logm
+
+    def forward(self, z: torch.Tensor, anchor: torch.Tensor,
+                magnitude: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        c = self.c
+        mag, logm = self.magnitude(anchor) if magnitude is None else magnitude
+        if len(z) != len(mag):  # several latents per map: the magnitude once per map
+            reps = len(z) // len(mag)
+            if reps * len(mag) != len(z):
                 raise ValueError(f"{len(z)} latents for {len(anchor)} anchors: pass one "
                                  "anchor per latent, or n latents per anchor in tiled order")
             mag, logm = mag.repeat(reps, 1, 1), logm.repeat(reps, 1, 1)
@@ -203,6 +243,17 @@ class KernelVAE(nn.Module):
         """What :meth:`decode` needs for (B, H, W) maps: their power kernels when the
         decoder is anchored, else None."""
         return _anchor(self.cfg, maps)
+
+    def decoder_on(self, anchor: torch.Tensor | None):
+        """``z ↦ decode(z, anchor)`` with the anchor's q-space magnitude computed once:
+        for a fit that decodes new latents on the same maps at every step."""
+        if not self.cfg.anchor:
+            return lambda z: _decode(self.decoder, self.cfg, z, None)
+        if anchor is None:
+            return lambda z: _decode(self.decoder, self.cfg, z, None)  # its clear error
+        with torch.no_grad():
+            magnitude = self.decoder.magnitude(anchor)
+        return lambda z: self.decoder(z, anchor, magnitude)
 
     def decode(self, z: torch.Tensor, anchor: torch.Tensor | None = None) -> torch.Tensor:
         """Latents (B, d) → kernels (B, k, k); an anchored VAE needs the maps' power

@@ -234,8 +234,10 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
     opt = torch.optim.Adam([z, delta], lr=0.02)
     geometry = ConvOperator(torch.zeros(e, ww, ww), (h, w))
 
+    decode = vae.decoder_on(anchor)
+
     def work_kernel() -> torch.Tensor:
-        dec = vae.decode(z.reshape(nv * e, -1), anchor).reshape(nv, e, k_model, k_model)
+        dec = decode(z.reshape(nv * e, -1)).reshape(nv, e, k_model, k_model)
         dec = torch.stack([torch.rot90(dec[i], -r, (-2, -1)) for i, r in enumerate(turns)])
         return torch.nn.functional.pad(sign * dec, (pad, pad, pad, pad)) + delta
 
@@ -250,6 +252,7 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
             z, delta, opt = _kept(opt, z, delta, keep)
             z0, sign = z0[keep], sign[keep]
             anchor = anchor.reshape(-1, e, *anchor.shape[1:])[keep].flatten(0, 1)
+            decode = vae.decoder_on(anchor)
         x = torch.from_numpy(np.stack(acts)).float()
         for i in range(n_inner):
             # an event per step: on a stack one alternation takes over a second, and
