@@ -154,6 +154,13 @@ def test_decoder_upsampling_convolution_is_conv_of_nearest_neighbour_upsampling(
     px, pw = torch.autograd.grad(plain, [x, conv.weight], g)
     assert torch.allclose(gx, px, atol=1e-4)
     assert torch.allclose(gw, pw, atol=1e-4)
+    # frozen (inference) merges its taps once: new weights loaded in place must be seen
+    conv.requires_grad_(False)
+    with torch.no_grad():
+        conv(x)
+        conv.load_state_dict({"weight": -2 * conv.weight, "bias": conv.bias + 1})
+        again = torch.nn.functional.conv2d(up, conv.weight, conv.bias, padding=1)
+        assert torch.allclose(conv(x), again, atol=1e-5)
 
 
 def test_shared_power_kernels_give_the_same_numbers():
