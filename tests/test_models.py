@@ -137,10 +137,10 @@ def test_decoder_upsampling_convolution_is_conv_of_nearest_neighbour_upsampling(
     """The decoder's upsampling convolution works at the input's resolution; it must
     give what a 3×3 convolution of the nearest-neighbour upsampled map gives, values and
     gradients (edges included: the padding there is the upsampled map's zeros)."""
-    from napari_qpi.models.nets import _UpConv2d
+    from napari_qpi.models.layers import UpConv2d
 
     torch.manual_seed(0)
-    conv = _UpConv2d(5, 6)
+    conv = UpConv2d(5, 6)
     x = torch.randn(3, 5, 7, 4, requires_grad=True)
     if channels_last:
         conv = conv.to(memory_format=torch.channels_last)

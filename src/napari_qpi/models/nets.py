@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .features import IMAGE_SIZE, anchor_kernel, crop_to, observation_features, pad_to
+from .layers import ImageEncoder, UpConv2d, block
 
 
 @dataclass(frozen=True)
@@ -52,82 +53,6 @@ class ModelConfig:
         return cls(**d)
 
 
-def _block(cin: int, cout: int, stride: int = 2, up: bool = False) -> nn.Sequential:
-    first = _UpConv2d(cin, cout) if up else nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
-    return nn.Sequential(
-        first, nn.GroupNorm(8, cout), nn.SiLU(),
-        nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
-    )
-
-
-class ImageEncoder(nn.Module):
-    """(B, C, 72, 72) → flattened features (B, widths[-1]·5·5)."""
-
-    def __init__(self, cin: int, widths: tuple[int, ...]) -> None:
-        super().__init__()
-        layers, c = [], cin
-        for w in widths:
-            layers.append(_block(c, w))
-            c = w
-        self.net = nn.Sequential(*layers)
-        self.out_features = widths[-1] * 5 * 5  # 72 → 36 → 18 → 9 → 5
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(1)
-
-
-def _parity_taps(w: torch.Tensor, parity: int, dim: int) -> torch.Tensor:
-    """The 3 taps of a 3×3 kernel along ``dim``, as they fall on the un-upsampled input
-    (offsets −1, 0, +1) for output rows (or columns) of one parity."""
-    w0, w1, w2 = w.unbind(dim)
-    zero = torch.zeros_like(w0)
-    return torch.stack([w0, w1 + w2, zero] if parity == 0 else [zero, w0 + w1, w2], dim)
-
-
-class _UpConv2d(nn.Conv2d):
-    """A 3×3 convolution (padding 1) of the ×2 nearest-neighbour upsampled input,
-    computed at the input's own resolution.
-
-    The same numbers as ``conv(upsample(x))`` (to float rounding) and the same
-    parameters (a plain ``nn.Conv2d``'s, so weight files are unchanged): upsampled pixel
-    2i + p sees input pixels i − 1 … i + 1 with taps merged by parity p, so one
-    convolution to 4·cout channels and a pixel shuffle replace the upsampled copy and
-    the convolution on 4× the pixels. Written by hand because torch has no fused
-    upsample-convolution; on 2 cores it made the latent fit's decoder step about a
-    sixth faster (``benchmarks/bench_extract.py --decoder``).
-    """
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__(cin, cout, 3, padding=1)
-        self._frozen: tuple | None = None  # (key, weight, bias) of frozen weights
-
-    def _fused(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        w = self.weight
-        per = [_parity_taps(_parity_taps(w, py, 2), px, 3) for py in (0, 1) for px in (0, 1)]
-        # output channel c·4 + 2·py + px: pixel_shuffle's order
-        fused = torch.stack(per, 1).reshape(4 * w.shape[0], *w.shape[1:])
-        fused = fused.contiguous(memory_format=torch.channels_last
-                                 if w.is_contiguous(memory_format=torch.channels_last)
-                                 else torch.contiguous_format)
-        return fused, None if self.bias is None else self.bias.repeat_interleave(4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight
-        if w.requires_grad:  # training: the merged taps stay in the graph
-            fused, bias = self._fused()
-        else:
-            # frozen (inference): merged once; ~27 small tensor operations a call were a
-            # tenth of a latent-fit step on a map's four kernels. The key changes when
-            # the weights are loaded in place (version) or moved or reformatted (pointer).
-            key = (w._version, w.data_ptr(), w.stride(),
-                   None if self.bias is None else self.bias._version)
-            if self._frozen is None or self._frozen[0] != key:
-                self._frozen = (key, *self._fused())
-            fused, bias = self._frozen[1:]
-        return nn.functional.pixel_shuffle(
-            nn.functional.conv2d(x, fused, bias, padding=1), 2)
-
-
 class KernelDecoder(nn.Module):
     """Latent (B, d) → kernel (B, k, k), or (B, channels, 80, 80) from :meth:`grid`."""
 
@@ -137,15 +62,15 @@ class KernelDecoder(nn.Module):
         self.k = cfg.kernel_size
         self.fc = nn.Linear(cfg.latent_dim, w[-1] * 25)
         ups, c = [], w[-1]
-        # each ×2 step upsamples inside its first convolution (_UpConv2d); the
+        # each ×2 step upsamples inside its first convolution (UpConv2d); the
         # Identity placeholders keep the layer indices of the weight files, saved when
         # the upsampling was a layer of its own
         for wo in reversed(w[1:-1]):  # 5 → 10 → 20
-            ups += [nn.Identity(), _block(c, wo, up=True)]
+            ups += [nn.Identity(), block(c, wo, up=True)]
             c = wo
         # 20 → 40 with one conv, then 40 → 80 by sub-pixel shuffle: full resolution
         # without convolutions at 80×80, which would dominate the cost on a CPU
-        ups += [nn.Identity(), _UpConv2d(c, w[0]), nn.SiLU(),
+        ups += [nn.Identity(), UpConv2d(c, w[0]), nn.SiLU(),
                 nn.Conv2d(w[0], 4 * channels, 3, padding=1), nn.PixelShuffle(2)]
         self.up = nn.Sequential(*ups)  # 5 → 80
         self.c0 = w[-1]
@@ -301,7 +226,7 @@ class ObservationEncoder(nn.Module):
         # the sign and real-space texture, cheaply for maps up to 256 px
         layers, c = [nn.Conv2d(1, cfg.map_widths[0], 4, stride=4), nn.SiLU()], cfg.map_widths[0]
         for w in cfg.map_widths[1:]:
-            layers.append(_block(c, w))
+            layers.append(block(c, w))
             c = w
         self.map = nn.Sequential(*layers)
         self.head = nn.Sequential(
