@@ -272,3 +272,25 @@ def test_classes_cli_pairs_two_weight_sets_map_by_map(capsys):
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln.startswith("  two-stage:")]
     assert len(lines) == 1 and lines[0] != "  two-stage: +0.000 / +0.000 / 0 / 0"
+
+
+def test_power_kernels_of_many_maps_are_computed_in_chunks_a_cancel_can_stop():
+    """A network batch of a large grid (64 maps of 256²) took over a second for its power
+    kernels: they are computed a chunk at a time, each map's as alone, with a cancel
+    check between chunks."""
+    import threading
+
+    from napari_qpi.models.features import ANCHOR_CHUNK, anchor_kernel, power_kernel, zscore
+    from napari_qpi.progress import Cancelled, cancellable
+
+    y = torch.randn(2 * ANCHOR_CHUNK + 3, 48, 48)
+    checks = []
+    with cancellable(None, on_check=lambda: checks.append(1)):
+        out = anchor_kernel(y, 33)
+    assert len(checks) == 2
+    assert torch.allclose(out, torch.cat([power_kernel(zscore(m[None]), 33) for m in y]),
+                          atol=1e-6)
+    stop = threading.Event()
+    stop.set()
+    with cancellable(stop), pytest.raises(Cancelled):
+        anchor_kernel(y, 33)
