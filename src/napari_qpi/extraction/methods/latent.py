@@ -28,6 +28,7 @@ from ..registry import MethodResult, Problem
 from ..scale import center_window
 from ..selfguide import activation as _activation
 from ..selfguide import polarity, self_guide
+from .adam import Adam
 from .views import energy_subset, turn
 
 PRIOR_WEIGHT = 1e-3  # ‖z − z₀‖² per latent dimension
@@ -231,7 +232,7 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
     pad = (ww - k_model) // 2
     rr = torch.arange(ww) - ww // 2
     inner = ((rr[:, None].abs() <= k_model // 2) & (rr[None, :].abs() <= k_model // 2)).float()
-    opt = torch.optim.Adam([z, delta], lr=0.02)
+    opt = Adam([z, delta], lr=0.02)
     geometry = ConvOperator(torch.zeros(e, ww, ww), (h, w))
 
     decode = vae.decoder_on(anchor)
@@ -249,7 +250,8 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
             # their latents, corrections and Adam's moments
             keep = _leading_views(y, kw, acts, mask, prune[outer])
             turns, nv, acts = [turns[i] for i in keep], len(keep), [acts[i] for i in keep]
-            z, delta, opt = _kept(opt, z, delta, keep)
+            opt = opt.kept(keep)
+            z, delta = opt.params
             z0, sign = z0[keep], sign[keep]
             anchor = anchor.reshape(-1, e, *anchor.shape[1:])[keep].flatten(0, 1)
             decode = vae.decoder_on(anchor)
@@ -290,16 +292,3 @@ def _leading_views(y: np.ndarray, kernels: np.ndarray, acts: list, mask: np.ndar
     pred = ConvOperator(kernels.astype(np.float32), y.shape[-2:]).forward(np.stack(acts))
     score = (heldout_misfit(y, pred, np.asarray(mask, float)) ** 2).sum((-3, -2, -1))
     return sorted(np.argsort(score, kind="stable")[:n].tolist())
-
-
-def _kept(opt, z, delta, keep: list[int]):
-    """New leaf tensors of the kept views' latents and corrections, and an Adam that
-    goes on from the old one's moments and step count for them."""
-    new = [t.detach()[keep].clone().requires_grad_(True) for t in (z, delta)]
-    adam = torch.optim.Adam(new, lr=opt.param_groups[0]["lr"])
-    for old, fresh in zip((z, delta), new):
-        # per-element moments are cut to the kept views; the step count is shared
-        adam.state[fresh] = {k: v[keep].clone() if torch.is_tensor(v) and v.ndim
-                             else v.clone() if torch.is_tensor(v) else v
-                             for k, v in opt.state.get(old, {}).items()}
-    return new[0], new[1], adam
