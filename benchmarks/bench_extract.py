@@ -77,7 +77,7 @@ def main(argv=None) -> None:
         big = simulate(seed=0, energies=np.array([10.0]), shape=(256, 256),
                        n_scatterers=80).observation
         # warm up on another slice: imports, FFT plans and the networks' weights (a
-        # process's first auto call loads them: about 1.5 s more)
+        # process's first auto call loads them: about 1.8 s more)
         extract(obs[1:2], method="auto")
         for label, data in (("1×128×128", obs[:1]), ("8×128×128", obs[:8]),
                             ("1×256×256", big)):
