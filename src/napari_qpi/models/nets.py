@@ -187,10 +187,8 @@ class KernelVAE(nn.Module):
     def decoder_on(self, anchor: torch.Tensor | None):
         """``z ↦ decode(z, anchor)`` with the anchor's q-space magnitude computed once:
         for a fit that decodes new latents on the same maps at every step."""
-        if not self.cfg.anchor:
-            return lambda z: _decode(self.decoder, self.cfg, z, None)
-        if anchor is None:
-            return lambda z: _decode(self.decoder, self.cfg, z, None)  # its clear error
+        if not self.cfg.anchor or anchor is None:  # nothing to keep (or decode's error)
+            return lambda z: self.decode(z, anchor)
         with torch.no_grad():
             magnitude = self.decoder.magnitude(anchor)
         return lambda z: self.decoder(z, anchor, magnitude)
