@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from napari_qpi.evaluation.classes import class_bank
-from napari_qpi.extraction.selfguide import polarity, self_guide
+from napari_qpi.extraction.operator import ConvOperator
+from napari_qpi.extraction.selfguide import energy_signs, polarity, self_guide
 from napari_qpi.models.data import make_observations
 
 
@@ -45,3 +46,20 @@ def test_a_flat_map_gives_no_guide():
     assert self_guide(flat, kernels[:1]) is None
     assert self_guide(torch.zeros(2, 1, 64, 64), torch.from_numpy(kernels[:1, None]).float()
                       .expand(2, 1, 65, 65)).sum() == 0
+
+
+def test_each_energy_gets_the_sign_its_scatterers_respond_with():
+    """A stack whose pattern changes sign with energy: read with one sign for every
+    slice, the slices of the other sign are found; a map is left alone."""
+    maps, true, kernels = _maps(1)
+    k = kernels[0]
+    x = true[0].astype(float)
+    signs = np.array([1.0, 1.0, 1.0, -1.0, -1.0, 1.0])
+    scale = np.linspace(1.0, 0.5, len(signs))  # weaker at the end, as a band edge nears
+    clean = ConvOperator((signs * scale)[:, None, None] * k, x.shape).forward(x)
+    y = clean + 0.2 * clean.std() * np.random.default_rng(0).standard_normal(clean.shape)
+    got = energy_signs(y, np.repeat(k[None], len(signs), 0))
+    assert got.shape == (len(signs), 1, 1)
+    assert np.array_equal(got.ravel(), signs)
+    assert np.array_equal(energy_signs(-y, np.repeat(-k[None], len(signs), 0)).ravel(), signs)
+    assert energy_signs(y[:1], k[None]).ravel().tolist() == [1.0]

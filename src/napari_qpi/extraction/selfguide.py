@@ -17,7 +17,7 @@ import numpy as np
 from .fista import fista
 from .operator import ConvOperator, is_tensor
 
-__all__ = ["activation", "peaks", "polarity", "self_guide"]
+__all__ = ["activation", "energy_signs", "peaks", "polarity", "self_guide"]
 
 RELATIVE_SPARSITY = 0.15  # λ of the activation, relative to max |Aᵀ Y|
 PEAK_FRACTION = 0.25  # a peak is a local maximum above this fraction of the maximum
@@ -61,6 +61,30 @@ def polarity(y, kernel):
     n = max(5, flat.shape[1] // 200)
     top = flat.abs().topk(n, dim=1).indices
     return torch.where(flat.gather(1, top).sum(1) >= 0, 1.0, -1.0).to(flat.dtype)
+
+
+def energy_signs(y: np.ndarray, kernel: np.ndarray, mask=None) -> np.ndarray:
+    """+1 or −1 per slice, shape (E, 1, 1): the sign of each slice's kernel that makes
+    its matched-filter response positive where the whole stack's is strongest.
+
+    The learned decoder draws every slice with a positive core (the sign convention it
+    was trained in), and :func:`polarity` gives a stack one sign; but a defect's pattern
+    can change sign with energy (the scattering phase passes a resonance). Scatterers
+    are X ≥ 0 and shared by every energy, so at the strongest responses of the stack
+    (the scatterers, ``kernel`` already of the data's polarity) a slice whose kernel
+    has the wrong sign responds negatively. ``mask``: the pixels in the fit.
+    """
+    y = np.asarray(y, float)
+    kernel = np.asarray(kernel, float)
+    if len(kernel) == 1:
+        return np.ones((1, 1, 1))
+    # each slice's own correlation (a batch of one-energy operators), not their sum
+    per = ConvOperator(kernel[:, None], y.shape[-2:]).adjoint(
+        (y * (1 if mask is None else mask))[:, None])
+    total = per.sum(0).ravel()
+    top = np.argsort(total)[-max(5, total.size // 200):]
+    response = per.reshape(len(per), -1)[:, top].sum(1)
+    return np.where(response >= 0, 1.0, -1.0)[:, None, None]
 
 
 def self_guide(y, kernel, mask=None, num_iter: int = GUIDE_ITERS):

@@ -27,7 +27,7 @@ from ..operator import ConvOperator
 from ..registry import MethodResult, Problem
 from ..scale import center_window
 from ..selfguide import activation as _activation
-from ..selfguide import polarity, self_guide
+from ..selfguide import energy_signs, polarity, self_guide
 from .adam import Adam
 from .views import energy_subset, turn
 
@@ -191,15 +191,19 @@ def _view_start(turned: Problem, start: MethodResult, mask, r: int, reread: bool
                                                    device="cpu", weights=turned.weights,
                                                    rotations=1, uncertainty=False)
             yield Progress(label, 0, outer * inner)
-    # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0)
+    # the data's polarity: the strongest matched-filter responses are scatterers (X ≥ 0);
+    # then each energy's own sign, since the decoder draws every slice with a positive
+    # core while a defect's pattern can change sign with energy
     kernel = polarity(y, kernel) * kernel
+    kernel = energy_signs(y, kernel, tmask) * kernel
     # an anchored decoder reads each slice's power kernel (the data's magnitude)
     anchor = vae.anchor_of(torch.from_numpy(y).float())
     act = _activation(y, center_window(kernel, k_model), support, tmask, num_iter=80)
     z0 = torch.from_numpy(np.asarray(latent)).float()
     with torch.no_grad():
         dec = vae.decode(z0, anchor).numpy()
-    sign = 1.0 if float((dec * center_window(kernel, k_model)).sum()) >= 0 else -1.0
+    # per energy: the decoding's sign against the start's
+    sign = np.where((dec * center_window(kernel, k_model)).sum((-2, -1)) >= 0, 1.0, -1.0)
     return {"z0": z0, "anchor": anchor, "sign": sign, "ww": ww,
             "act": np.ascontiguousarray(np.rot90(act, -r))}
 
@@ -225,7 +229,7 @@ def _joint_fit(problem: Problem, views: dict, mask, label: str):
     ynorm = float(((yt * mt) ** 2).sum())
     anchor = torch.cat([views[r]["anchor"] for r in turns])
     z0 = torch.stack([views[r]["z0"] for r in turns])  # (V, E, d)
-    sign = torch.tensor([views[r]["sign"] for r in turns]).float()[:, None, None, None]
+    sign = torch.from_numpy(np.stack([views[r]["sign"] for r in turns])).float()[..., None, None]
     acts = [views[r]["act"] for r in turns]
     z = z0.clone().requires_grad_(True)
     delta = torch.zeros(nv, e, ww, ww, requires_grad=True)
