@@ -33,6 +33,7 @@ import numpy as np
 
 from .fista import centre
 from .fit import fit_map
+from .memo import content_memo
 from .operator import ConvOperator
 
 __all__ = ["NOISE_PATH", "SPARSER_MARGIN", "FirstNoise", "NoiseChoice", "choose_noise",
@@ -93,6 +94,7 @@ class NoiseChoice:
     source: str
 
 
+@content_memo()  # one run scores the kept kernel at one level up to three times
 def heldout_blocks(y: np.ndarray, kernel: np.ndarray, noise: np.ndarray,
                    train: np.ndarray, *, multiplier: float | None = None,
                    support: np.ndarray | None = None, rounds: int = 2,
