@@ -71,6 +71,15 @@ def test_guided_run_gives_every_method_the_true_positions(folder):
     # with the true positions Wiener reads these simulated kernels well
     assert np.median([r["tail_similarity"] for r in records]) > 0.5
     assert "### Foreign maps (3 cases, guided)" in foreign_table(records)
+    # given the positions, the pattern reaches as far as the truth's
+    assert 0.7 <= np.median([r["extent_ratio"] for r in records]) <= 1.3
+
+
+def test_a_window_cut_to_the_core_reads_far_below_the_true_extent(folder):
+    records = run_foreign(["power"], folder, kernel_size=9, limit=1)
+    assert len(records) == 2
+    for r in records:
+        assert r["window_ratio"] < 0.5 and r["extent_ratio"] <= r["window_ratio"]
 
 
 @pytest.mark.slow

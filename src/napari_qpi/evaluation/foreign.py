@@ -136,12 +136,23 @@ def iter_cases(methods, cases: list[ForeignCase], *, weights: str = "default",
 
 def density(res, case: ForeignCase) -> dict:
     """The scatterer map against the true scatterers: distinct scatterers found and
-    active pixels, each per true scatterer."""
+    active pixels, each per true scatterer; and the kernel window and the extracted
+    pattern's reach, each against the true kernel's extent (``window_ratio``,
+    ``extent_ratio``; the extent is the diameter where a kernel's radial RMS last exceeds
+    5 % of its peak, :func:`~..extraction.finish.kernel_extent`; a window cut to a
+    defect's core reads far below 1)."""
+    from ..extraction.finish import kernel_extent
+
     n = max(len(case.positions), 1)
     found = res.info.get("scatterers_found", np.nan)
+    true = kernel_extent(case.kernel)
+    got = res.info.get("kernel_extent")
     return {"artefacts": case.artefacts, "scatterers": len(case.positions),
             "found_per_true": float(found) / n,
-            "active_per_true": float(np.count_nonzero(res.activation)) / n}
+            "active_per_true": float(np.count_nonzero(res.activation)) / n,
+            "window_ratio": float(np.shape(res.kernel)[-1]) / true,
+            "extent_ratio": (float(got) / true if isinstance(got, (int, np.integer))
+                             else np.nan)}
 
 
 def run_foreign(methods, directory=None, *, limit: int | None = None,

@@ -6,7 +6,9 @@ drift, the lattice's corrugation and a background, a few per case. Each method r
 user would run it (blind, defaults, preprocessing ``"auto"``); the table gives medians per
 artefact and per defect kind, and the scatterer map against the true scatterer count:
 distinct scatterers found per true one, active pixels per true one, and the largest
-active fraction. Measure only — never train or tune on it.
+active fraction; and the kernel window and the extracted pattern's reach against the
+true kernel's extent (a window cut to a defect's core reads far below 1). Measure only —
+never train or tune on it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ __all__ = ["ARTEFACTS", "instrument_table", "iter_instrument", "make_class_instr
 
 ARTEFACTS = ("oversampled", "lockin", "lines", "pink", "drift", "lattice", "background")
 COLUMNS = ("tail_similarity", "aligned_tail_similarity", "found_per_true", "active_per_true",
-           "active_fraction", "relative_residual", "cv_residual")
+           "active_fraction", "window_ratio", "extent_ratio", "relative_residual",
+           "cv_residual")
 HEAD = {"tail_similarity": "tail", "aligned_tail_similarity": "tail, aligned",
         "found_per_true": "found / true", "active_per_true": "active px / true",
-        "active_fraction": "active %", "relative_residual": "resid",
+        "active_fraction": "active %", "window_ratio": "window / true extent",
+        "extent_ratio": "extent / true",
+        "relative_residual": "resid",
         "cv_residual": "cv-resid"}
 
 
@@ -45,6 +50,9 @@ def _row(label: str, rs: list[dict]) -> str:
             cells.append(f"{100 * np.nanmedian(v):.1f} (max {100 * np.nanmax(v):.1f})")
         elif m.endswith("per_true"):
             cells.append(f"{np.nanmedian(v):.1f}")
+        elif m.endswith("_ratio"):  # the median and the farthest from 1
+            far = v[np.nanargmax(np.abs(np.log(v)))] if np.isfinite(v).any() else np.nan
+            cells.append(f"{np.nanmedian(v):.2f} (farthest {far:.2f})")
         else:
             cells.append(f"{np.nanmedian(v):.3f}")
     cells.append(f"{np.median([r['seconds'] for r in rs]):.1f}")
