@@ -37,8 +37,12 @@ def first_cases() -> list[int]:
 def test_default_extraction_on_one_instrument_map_of_each_artefact():
     """The issue's criteria on the set of first cases: every scatterer map under 10 % of
     the pixels, the median within 3× the true scatterer count, the median tail similarity
-    at least the 0.65 no artefact may fall below, and no case collapsed."""
-    tails, ratios = [], []
+    at least the 0.65 no artefact may fall below, and no case collapsed; the pattern's
+    reported extent within ±30 % of the true kernel's (median; each within 2×), in a
+    window no narrower than the true extent."""
+    from napari_qpi.extraction.finish import kernel_extent
+
+    tails, ratios, extents = [], [], []
     with np.load(INSTRUMENT) as z:
         meta = {m["index"]: m for m in json.loads(bytes(z["meta_json"]).decode())}
         for index in first_cases():
@@ -46,10 +50,14 @@ def test_default_extraction_on_one_instrument_map_of_each_artefact():
             assert res.info["active_fraction"] <= 0.10, meta[index]
             assert res.info["preprocess"][0]["step"] == "background"
             ratios.append(res.info["scatterers_found"] / meta[index]["scatterers"])
-            tails.append(score(z[f"{index:02d}_kernel"], res.kernel)["tail_similarity"])
+            true = z[f"{index:02d}_kernel"]
+            tails.append(score(true, res.kernel)["tail_similarity"])
+            extents.append(res.info["kernel_extent"] / kernel_extent(true))
+            assert res.kernel.shape[-1] >= kernel_extent(true), meta[index]
     assert np.median(ratios) <= 3, ratios
     assert np.median(tails) >= 0.65, tails
     assert min(tails) >= 0.3, tails
+    assert 0.7 <= np.median(extents) <= 1.3 and all(0.5 <= e <= 2 for e in extents), extents
 
 
 @pytest.mark.skipif(not GRID.is_file(), reason=f"{GRID} not available")
