@@ -26,7 +26,8 @@ class AutoConfig:
     prefer_margin : float
         ``auto`` keeps the latent fit (the learned prior fitted to the map) unless another
         candidate's residual is lower by more than this (default 0.10), or the fit does
-        worse than the network's kernel it started from.
+        worse than the network's kernel it started from; then that kernel, under the same
+        margin.
     window_margin : float
         With an automatic window, the widest window is kept unless a crop of the kernel
         predicts held-out pixels better by more than this (default 0.05): the tail

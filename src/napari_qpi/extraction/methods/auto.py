@@ -8,11 +8,12 @@ the fit, :mod:`..quality`) — the one score that can compare methods on a user'
 without ground truth. Every candidate's score is reported in ``info["candidates"]``.
 
 The latent fit is kept unless another candidate predicts the held-out pixels clearly
-better (``AutoConfig.prefer_margin``). It is the only candidate that both the learned prior and
-the map shape, and small CV differences mostly measure the kernel's core: on held-out
-class draws the CV residual ordered candidate pairs like the tail similarity only 55 % of
-the time. The rule and its margin were chosen on our own class draws (docs/extraction.md
-§6), never on the foreign set.
+better (``AutoConfig.prefer_margin``), or worse than the network's kernel it started
+from (then that kernel, under the same margin). It is the only candidate that both the
+learned prior and the map shape, and small CV differences mostly measure the kernel's
+core: on held-out class draws the CV residual ordered candidate pairs like the tail
+similarity only 55 % of the time. The rule and its margin were chosen on our own class
+draws (docs/extraction.md §6), never on the foreign set.
 """
 
 from __future__ import annotations
@@ -30,12 +31,20 @@ START = "two-stage"  # the latent fit's start: a fit that explains less than it 
 
 def choose(scores: dict[str, float], margin: float) -> str:
     """The candidate auto keeps: :data:`PREFERRED` unless another beats it by ``margin``
-    or the fit predicts held-out pixels worse than the two-stage kernel it started from."""
+    or the fit predicts held-out pixels worse than the two-stage kernel it started from;
+    then that start, under the same margin; else the lowest score.
+
+    The margin guards the learned kernel in both places: where every candidate scores
+    alike (a stack whose five scores lay within 0.2 %), a fit a hair worse than its start
+    must not hand the choice to whichever kernel is a hair better still.
+    """
     best = min(scores, key=scores.get)
     pref = scores.get(PREFERRED)
     if (pref is not None and pref <= scores[best] * (1 + margin)
             and pref <= scores.get(START, pref)):
         return PREFERRED
+    if pref is not None and START in scores and scores[START] <= scores[best] * (1 + margin):
+        return START
     return best
 
 
