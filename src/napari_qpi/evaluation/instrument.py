@@ -27,8 +27,7 @@ COLUMNS = ("tail_similarity", "aligned_tail_similarity", "found_per_true", "acti
 HEAD = {"tail_similarity": "tail", "aligned_tail_similarity": "tail, aligned",
         "found_per_true": "found / true", "active_per_true": "active px / true",
         "active_fraction": "active %", "window_ratio": "window / true extent",
-        "extent_ratio": "extent / true",
-        "relative_residual": "resid",
+        "extent_ratio": "extent / true", "relative_residual": "resid",
         "cv_residual": "cv-resid"}
 
 

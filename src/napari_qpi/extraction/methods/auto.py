@@ -39,13 +39,14 @@ def choose(scores: dict[str, float], margin: float) -> str:
     must not hand the choice to whichever kernel is a hair better still.
     """
     best = min(scores, key=scores.get)
+    bound = scores[best] * (1 + margin)  # within it, a candidate counts as good as the best
     pref = scores.get(PREFERRED)
-    if (pref is not None and pref <= scores[best] * (1 + margin)
-            and pref <= scores.get(START, pref)):
+    if pref is None:  # no latent fit (e.g. at a resampled working scale): the lowest
+        return best
+    start = scores.get(START, pref)
+    if pref <= bound and pref <= start:
         return PREFERRED
-    if pref is not None and START in scores and scores[START] <= scores[best] * (1 + margin):
-        return START
-    return best
+    return START if START in scores and start <= bound else best
 
 
 def auto(problem: Problem) -> MethodResult:
