@@ -137,10 +137,11 @@ def iter_cases(methods, cases: list[ForeignCase], *, weights: str = "default",
 def density(res, case: ForeignCase) -> dict:
     """The scatterer map against the true scatterers: distinct scatterers found and
     active pixels, each per true scatterer; and the kernel window and the extracted
-    pattern's reach, each against the true kernel's extent (``window_ratio``,
-    ``extent_ratio``; the extent is the diameter where a kernel's radial RMS last exceeds
-    5 % of its peak, :func:`~..extraction.finish.kernel_extent`; a window cut to a
-    defect's core reads far below 1)."""
+    pattern's reach (``info["kernel_extent"]``, :func:`~..extraction.finish.reported_extent`),
+    each against the true kernel's extent (``window_ratio``, ``extent_ratio``; the true
+    extent is the diameter where its radial RMS last exceeds 5 % of its peak,
+    :func:`~..extraction.finish.kernel_extent`; a window cut to a defect's core reads
+    far below 1)."""
     from ..extraction.finish import kernel_extent
 
     n = max(len(case.positions), 1)
