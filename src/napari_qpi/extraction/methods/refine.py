@@ -105,7 +105,10 @@ def compete(problem: Problem):
     if starts["two-stage"].zoom == 1.0:  # the fit works at the map's own scale
         # each fit starts from one view of the network: a latent and its own decoding
         fitted = yield from best_view_fit(widest(problem), train)
-    results = {**starts, **(yield from polish(problem, starts, train))}
+    # the refinements at their starts' window: the automatic window estimate (the map's
+    # autocorrelation) reads a third of a pattern's extent on correlated noise, and SBD
+    # in a 9-px window cannot refine a 31-px pattern (docs/notes/2026-12-07-night-extent.md)
+    results = {**starts, **(yield from polish(widest(problem), starts, train))}
     scores = yield from score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", len(scores), len(scores))
     # a start is its own method's work; a refinement is refine's
