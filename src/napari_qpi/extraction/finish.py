@@ -105,12 +105,7 @@ def window_warnings(estimate: int, largest: int, returned: int) -> list[str]:
 def kernel_extent(kernel: np.ndarray, fraction: float = 0.05) -> int:
     """Diameter (px) where the kernel's radial RMS (over energies) last exceeds
     ``fraction`` of its peak: how far the defect's pattern reaches inside its window."""
-    from .window import ring_rms
-
-    k = np.asarray(kernel, dtype=float).reshape(-1, *np.shape(kernel)[-2:])
-    prof = ring_rms(np.sqrt((k**2).mean(0)), k.shape[-1] // 2)
-    above = np.nonzero(prof > fraction * prof.max())[0] if prof.max() > 0 else [0]
-    return int(2 * above[-1] + 1)
+    return _reach(_radial(kernel)[0], fraction)
 
 
 def reported_extent(kernel: np.ndarray, fraction: float = REPORTED_EXTENT_FRACTION) -> int:
@@ -119,6 +114,13 @@ def reported_extent(kernel: np.ndarray, fraction: float = REPORTED_EXTENT_FRACTI
     floor is taken off in quadrature. The floor is the RMS of the window's corners,
     beyond the largest ring: a kernel read from noisy data (Wiener, SBD) carries noise
     there, which at 3 % of the peak would otherwise reach the window's edge."""
+    prof, floor = _radial(kernel)
+    return _reach(np.sqrt(np.clip(prof**2 - floor, 0.0, None)), fraction)
+
+
+def _radial(kernel: np.ndarray) -> tuple[np.ndarray, float]:
+    """Radial RMS profile of a kernel (RMS over energies, then over rings of radius 0 to
+    half the window) and the mean square of the window's corners beyond that radius."""
     from .window import ring_rms
 
     k = np.asarray(kernel, dtype=float).reshape(-1, *np.shape(kernel)[-2:])
@@ -127,8 +129,12 @@ def reported_extent(kernel: np.ndarray, fraction: float = REPORTED_EXTENT_FRACTI
     yy, xx = np.mgrid[: amp.shape[-2], : amp.shape[-1]] - half
     corners = np.hypot(yy, xx) > half + 0.5
     floor = float((amp[corners] ** 2).mean()) if corners.any() else 0.0
-    prof = np.sqrt(np.clip(ring_rms(amp, half) ** 2 - floor, 0.0, None))
-    above = np.nonzero(prof > fraction * prof.max())[0] if prof.max() > 0 else [0]
+    return ring_rms(amp, half), floor
+
+
+def _reach(profile: np.ndarray, fraction: float) -> int:
+    """Diameter (px) of the last ring whose value exceeds ``fraction`` of the peak."""
+    above = np.nonzero(profile > fraction * profile.max())[0] if profile.max() > 0 else [0]
     return int(2 * above[-1] + 1)
 
 
