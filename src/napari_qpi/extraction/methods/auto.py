@@ -46,7 +46,7 @@ def choose(scores: dict[str, float], margin: float) -> str:
     start = scores.get(START, pref)
     if pref <= bound and pref <= start:
         return PREFERRED
-    return START if START in scores and start <= bound else best
+    return START if start <= bound else best  # without START, start is pref > bound
 
 
 def auto(problem: Problem) -> MethodResult:
