@@ -106,8 +106,9 @@ def compete(problem: Problem):
         # each fit starts from one view of the network: a latent and its own decoding
         fitted = yield from best_view_fit(widest(problem), train)
     # the refinements at their starts' window: the automatic window estimate (the map's
-    # autocorrelation) reads a third of a pattern's extent on correlated noise, and SBD
-    # in a 9-px window cannot refine a 31-px pattern (docs/notes/2026-12-07-night-extent.md)
+    # autocorrelation) reads short on correlated noise (a median 0.7 of a pattern's
+    # extent on own instrument draws, a sixth on some), and SBD in a 9-px window cannot
+    # refine a 31-px pattern (docs/notes/2026-12-07-night-extent.md)
     results = {**starts, **(yield from polish(widest(problem), starts, train))}
     scores = yield from score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", len(scores), len(scores))
