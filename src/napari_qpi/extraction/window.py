@@ -66,7 +66,8 @@ def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
     widen : float
         Window = ``widen`` × that radius (odd).
     highpass : float
-        Spatial frequencies below this many cycles per map are left out (0: none).
+        Spatial frequencies below this many cycles per map are left out (0: none); on a
+        map smaller than 128 px, those below this many cycles per 128 px.
 
     Returns
     -------
@@ -84,8 +85,11 @@ def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
     s = (2 * h, 2 * w)  # zero padding: the linear, not circular, autocorrelation
     power = (np.abs(np.fft.rfft2(y, s=s)) ** 2).sum(0)
     if highpass > 0:  # in cycles per map: the padded grid's frequencies × the map's side
+        # a map smaller than the 128 px it was chosen on keeps wavelengths under 128 /
+        # highpass px: 6 cycles of a 30-px map would take out a kernel's own rings
+        cut = highpass * min(1.0, side / 128)
         q = np.hypot(np.fft.fftfreq(s[0])[:, None] * h, np.fft.rfftfreq(s[1])[None, :] * w)
-        power[q < highpass] = 0.0
+        power[q < cut] = 0.0
     auto = np.fft.fftshift(np.fft.irfft2(power, s=s))
     # unbiased: divide by the number of pixel pairs at each lag
     ones = np.abs(np.fft.rfft2(np.ones((h, w)), s=s)) ** 2
