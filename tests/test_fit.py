@@ -111,7 +111,7 @@ def test_window_estimate_follows_the_kernel_extent():
                 ratios.append(est / _true_extent(sim.kernel[0]))
     ratios = np.array(ratios)
     # 12 of 16 before the long wavelengths were left out (window.HIGHPASS), 11 after: one
-    # map went 0.79 → 0.66 while two came closer; the misses (1.35–1.92) are the same
+    # map went 0.79 → 0.66, three moved within the band; the misses (1.35–1.92) are the same
     assert np.mean(np.abs(ratios - 1) <= 0.3) >= 0.65, np.round(ratios, 2)
     assert 0.8 <= np.median(ratios) <= 1.25
     # and the estimate follows the extent: compact kernels get smaller windows

@@ -28,7 +28,7 @@ MIN_WINDOW = 9
 #: lengths, SNR 10 and 2; never on a validation set) so that the window matches the
 #: diameter where the true kernel's radial RMS falls below 5 % of its peak;
 #: ``tests/test_fit.py::test_window_estimate_follows_the_kernel_extent`` checks it
-#: (≥ 75 % of 16 maps within ±30 %, median ratio 0.8–1.25).
+#: (≥ 65 % of 16 maps within ±30 %, median ratio 0.8–1.25).
 FLOOR_RATIO, WIDEN = 1.8, 1.5
 #: Wavelengths longer than 1/HIGHPASS of the map (cycles per map: the floor is read over
 #: the map's outer lags, so the cut scales with the map) are left out. Chosen on own
