@@ -204,3 +204,35 @@ def test_sbd_rejects_bad_input():
     with pytest.raises(ValueError, match="init"):
         sbd(np.zeros((2, 20, 20)), 7, init="zeros")
     assert extract is not None
+
+
+def test_sbd_widens_an_automatic_window_and_keeps_a_given_one():
+    """With ``kernel_size=None`` SBD runs in SBD_WIDEN × the window estimate (the tail
+    beyond the estimate's 5 % extent still carries signal); a window the user gives is
+    the window it runs in."""
+    from napari_qpi.extraction.methods.classical import SBD_WIDEN
+
+    sim = simulate(seed=3, energies=[10.0])
+    res = extract(sim.observation, method="sbd", rng=0)
+    est = res.info["window_estimate"]
+    assert res.kernel.shape[-1] == min(65, 2 * int(SBD_WIDEN * est / 2) + 1) > est
+    assert extract(sim.observation, method="sbd", kernel_size=21, rng=0).kernel.shape[-1] == 21
+
+
+@pytest.mark.slow
+def test_sbd_in_the_widened_window_recovers_instrument_maps_better():
+    """Own instrument draws of a seed the factor was not chosen on (45; chosen on 43 and
+    44): SBD in the widened automatic window against SBD in the bare estimate — median
+    tail similarity 0.782 against 0.696 on these eight (6 up, 2 down)."""
+    from napari_qpi.evaluation import score
+    from napari_qpi.evaluation.instrument import make_instrument_cases
+
+    bare, widened = [], []
+    for c in make_instrument_cases(8, seed=45):
+        res = extract(c.observation, method="sbd", rng=0)
+        at_estimate = extract(c.observation, method="sbd", rng=0,
+                              kernel_size=res.info["window_estimate"])
+        bare.append(score(c.kernel, at_estimate.kernel)["tail_similarity"])
+        widened.append(score(c.kernel, res.kernel)["tail_similarity"])
+    assert np.median(widened) >= np.median(bare) + 0.03, (np.round(bare, 3),
+                                                          np.round(widened, 3))
