@@ -236,3 +236,15 @@ def test_sbd_in_the_widened_window_recovers_instrument_maps_better():
         widened.append(score(c.kernel, res.kernel)["tail_similarity"])
     assert np.median(widened) >= np.median(bare) + 0.03, (np.round(bare, 3),
                                                           np.round(widened, 3))
+
+
+def test_sbd_warns_when_the_automatic_window_sits_on_its_lower_bound():
+    """Noise alone has no tail in its autocorrelation: the estimate sits on its lower
+    bound, and the user is told so (and how to give the window) though SBD runs in a
+    widened window."""
+    from napari_qpi.extraction.window import MIN_WINDOW
+
+    noise = np.random.default_rng(0).standard_normal((64, 64))
+    res = extract(noise, method="sbd", rng=0)
+    assert res.info["window_estimate"] == MIN_WINDOW
+    assert any("lower bound" in w and "kernel_size" in w for w in res.info["warnings"])

@@ -92,7 +92,8 @@ def window_warnings(estimate: int, largest: int, returned: int) -> list[str]:
     """Warnings when the automatic window sits on one of its bounds."""
     from .window import MIN_WINDOW
 
-    if returned <= MIN_WINDOW and estimate <= MIN_WINDOW:
+    # returned: the window kept (sbd runs in a multiple of the estimate, under 2× it)
+    if returned < 2 * MIN_WINDOW and estimate <= MIN_WINDOW:
         return [f"the automatic kernel window hit its lower bound ({MIN_WINDOW} px): the "
                 "map's autocorrelation shows no tail; if the defects look larger, pass "
                 "kernel_size"]
