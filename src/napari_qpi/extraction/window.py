@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HIGHPASS", "MIN_WINDOW", "estimate_window", "ring_rms"]
+__all__ = ["HIGHPASS", "MIN_WINDOW", "estimate_window", "odd", "ring_rms"]
 
 #: Smallest automatic window (px): the core of any kernel plus its first ring.
 MIN_WINDOW = 9
@@ -38,6 +38,14 @@ FLOOR_RATIO, WIDEN = 1.8, 1.5
 #: white-noise draws unchanged (median 1.09); ``sbd`` in that window, median tail
 #: similarity 0.657 → 0.709 (docs/notes/2026-12-07-window-highpass.md).
 HIGHPASS = 6.0
+#: Side (px) of the maps HIGHPASS was chosen on; a smaller map keeps wavelengths under
+#: HIGHPASS_SIDE / HIGHPASS px (6 cycles of a 30-px map would take out a kernel's rings).
+HIGHPASS_SIDE = 128
+
+
+def odd(size: float) -> int:
+    """An odd window (px) for a size: ``2 ⌊size / 2⌋ + 1``."""
+    return 2 * int(size / 2) + 1
 
 
 def ring_rms(image: np.ndarray, rmax: int) -> np.ndarray:
@@ -67,7 +75,7 @@ def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
         Window = ``widen`` × that radius (odd).
     highpass : float
         Spatial frequencies below this many cycles per map are left out (0: none); on a
-        map smaller than 128 px, those below this many cycles per 128 px.
+        map smaller than :data:`HIGHPASS_SIDE`, this many cycles per that side.
 
     Returns
     -------
@@ -85,9 +93,7 @@ def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
     s = (2 * h, 2 * w)  # zero padding: the linear, not circular, autocorrelation
     power = (np.abs(np.fft.rfft2(y, s=s)) ** 2).sum(0)
     if highpass > 0:  # in cycles per map: the padded grid's frequencies × the map's side
-        # a map smaller than the 128 px it was chosen on keeps wavelengths under 128 /
-        # highpass px: 6 cycles of a 30-px map would take out a kernel's own rings
-        cut = highpass * min(1.0, side / 128)
+        cut = highpass * min(1.0, side / HIGHPASS_SIDE)
         q = np.hypot(np.fft.fftfreq(s[0])[:, None] * h, np.fft.rfftfreq(s[1])[None, :] * w)
         power[q < cut] = 0.0
     auto = np.fft.fftshift(np.fft.irfft2(power, s=s))
@@ -102,5 +108,5 @@ def estimate_window(observation: np.ndarray, *, maximum: int | None = None,
     floor = float(np.median(prof[rmax // 2:])) if rmax >= 4 else 0.0
     above = np.nonzero(prof[1:] > floor_ratio * floor)[0]
     reach = int(above[-1]) + 1 if len(above) else 1
-    window = 2 * int(widen * reach / 2) + 1
+    window = odd(widen * reach)
     return int(np.clip(window, min(MIN_WINDOW, maximum), maximum))

@@ -45,10 +45,11 @@ def sbd(problem: Problem):
     window it runs in :data:`SBD_WIDEN` × the estimate; a window the user gives is kept.
     """
     from ..sbd import iter_sbd
+    from ..window import odd
 
     k = problem.kernel_size
     if problem.max_window is not None:  # the window is automatic (extract's estimate)
-        k = min(int(problem.max_window), 2 * int(SBD_WIDEN * k / 2) + 1)
+        k = min(int(problem.max_window), odd(SBD_WIDEN * k))
     result = yield from iter_sbd(problem.observation, k, rng=problem.rng,
                                  device=problem.device)
     return MethodResult(result.kernel, result.activation,
