@@ -297,6 +297,7 @@ PREPROCESS = [
     ("suppress_streaks", {"min_length": 2.5}, "min_length"),
     ("remove_bragg_peaks", {"n_peaks": -1}, "n_peaks"),
     ("remove_bragg_peaks", {"radius": np.nan}, "radius"),
+    ("remove_bragg_peaks", {"method": "fft"}, "method"),
     ("crop", {"y": 5}, r"\(start, stop\)"),
     ("crop", {"x": (0, "a")}, "x must be an integer"),
     ("crop", {"x": (10, 5)}, "start < stop"),

@@ -11,11 +11,13 @@ from napari_qpi.io.lattice import (
     displacement_field,
     find_bragg_peaks,
     lattice_vectors,
+    lattice_waves,
 )
 from napari_qpi.io.pipeline import auto_steps, preprocess
 from napari_qpi.io.preprocess import (
     deconvolve_lockin,
     line_offset_ratio,
+    remove_bragg_peaks,
     subtract_background,
 )
 from napari_qpi.physics.simulation import simulate
@@ -82,6 +84,21 @@ def test_bragg_peaks_found_on_a_lattice_not_on_qpi():
     out, applied = preprocess(y + 0.5 * y.std() * lattice())
     assert [s["step"] for s in applied] == ["background", "drift", "bragg"]
     assert np.corrcoef(out.ravel(), y.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("period, angle", [(3.3, 0.3), (2.7, 1.1), (3.7, 0.0)])
+def test_lattice_waves_leave_no_leakage_where_a_notch_does(period, angle):
+    # a lattice whose period does not divide the map is not periodic on the FFT's torus:
+    # its peaks leak along both axes, and a notch of the peaks leaves a third of it
+    y = qpi_map()
+    lat = y.std() * lattice(period=period, angle=angle)
+    local = remove_bragg_peaks(y + lat)
+    notch = remove_bragg_peaks(y + lat, method="notch")
+    assert np.std(local - y) < 0.08 * np.std(lat)
+    assert np.std(notch - y) > 0.2 * np.std(lat)  # what the local subtraction fixes
+    assert np.corrcoef(local.ravel(), y.ravel())[0, 1] > 0.99
+    # on a map without a lattice there is nothing to subtract
+    assert np.abs(lattice_waves(y, find_bragg_peaks(y))).max() == 0
 
 
 def test_drift_correction_makes_a_drifted_lattice_periodic_again():

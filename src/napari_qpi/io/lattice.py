@@ -7,7 +7,9 @@
   (2010)): the local phase of each Bragg component, low-pass filtered, gives the
   displacement field u(r) with Q_j · u(r) = θ_j(r); every energy is resampled with the
   one field so that the lattice becomes perfectly periodic. Phase unwrapping is
-  scikit-image's (:func:`skimage.restoration.unwrap_phase`).
+  scikit-image's (:func:`skimage.restoration.unwrap_phase`);
+- :func:`lattice_waves`: the lattice's corrugation itself, each Bragg wave with its local
+  amplitude and phase (the same demodulation), to subtract from the map.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from scipy import ndimage
 
 from .._validation import check_int, check_nonnegative, check_positive
 
-__all__ = ["PROMINENCE", "correct_drift", "find_bragg_peaks", "lattice_vectors"]
+__all__ = ["PROMINENCE", "correct_drift", "find_bragg_peaks", "lattice_vectors",
+           "lattice_waves"]
 
 #: How far above the local median a Bragg peak's power stands. Chosen on the project's
 #: own instrument draws (``python scripts/bragg_choice.py``, 80 maps): 20–60 found two
@@ -177,3 +180,72 @@ def correct_drift(data, *, peaks: np.ndarray | None = None,
         out[i] = ndimage.map_coordinates(s.astype(np.float64), coords, order=3,
                                          mode="reflect")
     return out[0] if was_2d else out
+
+
+def lattice_waves(data, peaks, *, radius: float = 1.5) -> np.ndarray:
+    """The lattice's corrugation in each slice: every Bragg wave with its local amplitude
+    and phase.
+
+    Each wave is demodulated at its wavevector ``q`` (refined to the sub-pixel centroid
+    of its peak in the energy average), low-passed with a Gaussian and modulated back:
+    ``2 Re(e^{iq·r} G∗(y e^{-iq·r}) / G∗1)``, the Gaussian normalised by how much of it
+    lies inside the map. Subtracting it removes what an FFT notch of the same width
+    (``radius`` FFT pixels, a Gaussian of ``n / (2π radius)`` px in real space) removes,
+    without the notch's flaw: a lattice whose period does not divide the map is not
+    periodic on the FFT's torus, its peak leaks along both axes past any notch, and a
+    fitted kernel learns the leftover lattice (it then predicts held-out pixels better,
+    since every scatterer sits on the lattice).
+
+    Parameters
+    ----------
+    data : (E, Y, X) or (Y, X) array_like
+    peaks : (P, 2) array_like
+        Bragg wavevectors (rad/px), one per ±q pair (:func:`find_bragg_peaks`).
+    radius : float
+        Width of the removed band around each peak, in FFT pixels.
+
+    Returns
+    -------
+    ndarray
+        The corrugation, float64, the shape of ``data``.
+    """
+    from scipy import fft
+
+    radius = check_positive(radius, "radius")
+    out, was_2d = _stack(data)
+    y = out.astype(np.float64)
+    _, ny, nx = y.shape
+    waves = np.zeros_like(y)
+    try:
+        peaks = np.asarray(peaks, float).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise ValueError(f"peaks must be (P, 2) wavevectors (q_y, q_x) in rad/px, e.g. "
+                         f"from find_bragg_peaks; got {np.shape(peaks)}") from None
+    if not len(peaks):
+        return waves[0] if was_2d else waves
+    sigma = (ny / (2 * np.pi * radius), nx / (2 * np.pi * radius))
+    # the Gaussian by FFT on a zero-padded grid (no wrap-around: the map's edges see
+    # only the map), 4 σ on each side, as scipy's gaussian_filter truncates; by hand
+    # since gaussian_filter's direct sums cost ~8σ per pixel, 27 px wide on a 256² map
+    pad = [int(np.ceil(4 * s)) for s in sigma]
+    shape = (fft.next_fast_len(ny + 2 * pad[0]), fft.next_fast_len(nx + 2 * pad[1]))
+    wy = fft.fftfreq(shape[0])[:, None] * 2 * np.pi
+    wx = fft.fftfreq(shape[1])[None, :] * 2 * np.pi
+    gauss = np.exp(-0.5 * ((sigma[0] * wy) ** 2 + (sigma[1] * wx) ** 2))
+
+    def smooth(z):  # (…, ny, nx) → G ∗ z, zero outside the map
+        spec = fft.fft2(z, s=shape, axes=(-2, -1), workers=-1) * gauss
+        spec = fft.ifft2(spec, axes=(-2, -1), workers=-1)
+        # the padding sits after the map in the FFT's frame: the kernel is centred, so
+        # the map's pixels are the first ny × nx
+        return spec[..., :ny, :nx]
+
+    weight = smooth(np.ones((ny, nx))).real
+    ref = y.mean(axis=0)
+    yy, xx = np.mgrid[:ny, :nx].astype(float)
+    for q in peaks:
+        q = _refine(ref - ref.mean(), q)
+        carrier = np.exp(1j * (q[0] * yy + q[1] * xx))
+        local = smooth(y * np.conj(carrier)) / weight
+        waves += 2 * (local * carrier).real
+    return waves[0] if was_2d else waves

@@ -17,9 +17,12 @@ shows it needs:
   instrument draws (``python scripts/drift_choice.py --n 40``: the 20 maps with a lattice,
   two-stage; lattice-free maps never get it) it raised the median tail similarity from
   0.829 to 0.849 and cut the scatterers found per true one from 5.2 to 3.4;
-- ``bragg`` (notching the lattice's Bragg peaks) when isolated high-q peaks stand far
-  above their surroundings (:func:`~.lattice.find_bragg_peaks`): QPI gives rings and arcs,
-  not isolated spikes.
+- ``bragg`` (the lattice's Bragg waves subtracted, each with its local amplitude and
+  phase: :func:`~.lattice.lattice_waves`) when isolated high-q peaks stand far above
+  their surroundings (:func:`~.lattice.find_bragg_peaks`): QPI gives rings and arcs, not
+  isolated spikes. Recorded with its method (``"local"``); ``{"step": "bragg",
+  "method": "notch"}`` notches the peaks out of the FFT instead (what a plain
+  ``"bragg"`` step did before 2026-12-08).
 
 The lock-in deconvolution (``lockin``, which needs the time constant) is applied only
 when asked for.
@@ -65,7 +68,7 @@ def auto_steps(data) -> list[dict]:
     if lattice.lattice_vectors(peaks) is not None:
         steps.append({"step": "drift"})  # the lattice is the reference: undo the drift
     if len(peaks):
-        steps.append({"step": "bragg"})
+        steps.append({"step": "bragg", "method": "local"})
     return steps
 
 

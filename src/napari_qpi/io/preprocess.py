@@ -237,12 +237,17 @@ def suppress_streaks(data, *, threshold: float = 5.0, min_length: int = 3) -> np
 
 
 def remove_bragg_peaks(data, *, n_peaks: int = 8, q_min: float = 0.3,
-                       prominence: float | None = None, radius: float = 1.5) -> np.ndarray:
-    """Notch the atomic lattice's Bragg peaks out of the FFT of every slice.
+                       prominence: float | None = None, radius: float = 1.5,
+                       method: str = "local") -> np.ndarray:
+    """Take the atomic lattice's Bragg waves out of every slice.
 
     Peaks are found once on the energy-averaged power spectrum
-    (:func:`~.lattice.find_bragg_peaks`); each ±q pair is multiplied away by
-    ``1 - exp(-|q - q0|² / 2 radius²)`` in every slice.
+    (:func:`~.lattice.find_bragg_peaks`). ``method="local"`` (default) subtracts each
+    Bragg wave with its local amplitude and phase (:func:`~.lattice.lattice_waves`);
+    ``"notch"`` multiplies each ±q pair of the FFT by ``1 - exp(-|q - q0|² / 2
+    radius²)``. Both remove the same band around each peak, but on a map whose lattice
+    period does not divide the map the notch leaves the peak's leakage along both axes
+    (on the project's own instrument stacks, kernels then learned the leftover lattice).
 
     Parameters
     ----------
@@ -255,20 +260,25 @@ def remove_bragg_peaks(data, *, n_peaks: int = 8, q_min: float = 0.3,
         How far above the local median a peak must stand (default
         :data:`~.lattice.PROMINENCE`).
     radius : float
-        Notch width in FFT pixels.
+        Width of the removed band around each peak, in FFT pixels.
+    method : {"local", "notch"}
 
     Returns
     -------
     ndarray
         Same shape.
     """
-    from .lattice import PROMINENCE
+    from .lattice import PROMINENCE, lattice_waves
 
     radius = check_positive(radius, "radius")
+    method = check_choice(method, "method", ("local", "notch"))
     out, was_2d = _stack(data)
     peaks = find_bragg_peaks(out, n_peaks=n_peaks, q_min=q_min,
                              prominence=PROMINENCE if prominence is None else prominence)
     if len(peaks) == 0:
+        return _back(out, was_2d)
+    if method == "local":
+        out[:] = out - lattice_waves(out, peaks, radius=radius)
         return _back(out, was_2d)
     _, ny, nx = out.shape
     spec = np.fft.fft2(out.astype(np.float64))
