@@ -248,3 +248,49 @@ def test_sbd_warns_when_the_automatic_window_sits_on_its_lower_bound():
     res = extract(noise, method="sbd", rng=0)
     assert res.info["window_estimate"] == MIN_WINDOW
     assert any("lower bound" in w and "kernel_size" in w for w in res.info["warnings"])
+
+
+def test_sbd_sparsity_follows_the_held_out_noise_on_an_oversampled_map(monkeypatch):
+    """An oversampled map has no noise power near Nyquist: SBD's own (spectral) noise
+    estimate reads it as nearly noise-free and λ falls to its floor. The method takes λ
+    from the noise level extract read on held-out pixels instead."""
+    import napari_qpi.extraction.sbd as solver
+    from napari_qpi.evaluation.instrument import make_instrument_cases
+
+    case = make_instrument_cases(4, seed=45)[3]
+    assert "oversampled" in case.artefacts
+    seen = {}
+    run = solver.iter_sbd
+
+    def spy(observation, kernel_size, **kwargs):
+        y = np.asarray(observation, float)
+        y = y - y.mean(axis=(-2, -1), keepdims=True)
+        seen["lam"] = kwargs["sparsity"]
+        seen["spectral"] = default_sparsity(noise_level(y / np.sqrt((y**2).mean())))
+        return (yield from run(observation, kernel_size, **kwargs))
+
+    monkeypatch.setattr(solver, "iter_sbd", spy)
+    extract(case.observation, method="sbd", rng=0)
+    assert seen["lam"] > 3 * seen["spectral"], seen
+
+
+@pytest.mark.slow
+def test_sbd_with_the_held_out_noise_level_recovers_instrument_maps_better(monkeypatch):
+    """Own instrument draws of a seed the rule was not chosen on (45; chosen on 43):
+    SBD's λ from the held-out noise level against its own spectral estimate — median
+    tail similarity 0.810 against 0.787 on these twelve (5 up, 2 down; an oversampled
+    map 0.21 → 0.81)."""
+    import napari_qpi.extraction.methods.classical as classical
+    from napari_qpi.evaluation import score
+    from napari_qpi.evaluation.instrument import make_instrument_cases
+
+    held, spectral = [], []
+    for c in make_instrument_cases(12, seed=45):
+        held.append(score(c.kernel, extract(c.observation, method="sbd", rng=0).kernel)
+                    ["tail_similarity"])
+        with monkeypatch.context() as m:
+            m.setattr(classical, "sbd_sparsity", lambda problem: None)  # SBD's own λ
+            res = extract(c.observation, method="sbd", rng=0)
+        spectral.append(score(c.kernel, res.kernel)["tail_similarity"])
+    assert np.median(held) >= np.median(spectral) + 0.01, (np.round(spectral, 3),
+                                                          np.round(held, 3))

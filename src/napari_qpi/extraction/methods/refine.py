@@ -87,9 +87,12 @@ def polish(problem: Problem, starts: dict, mask=None):
     k = problem.kernel_size
     init = np.stack([center_window(np.asarray(r.kernel, float), k) for r in starts.values()])
     phase1, phase2 = problem.config.refine_iterations
+    from .classical import sbd_sparsity
+
     res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
                               num_iter=phase1, refine_iter=phase2,
-                              rng=problem.rng, device=problem.device, mask=mask)
+                              rng=problem.rng, device=problem.device, mask=mask,
+                              sparsity=sbd_sparsity(problem))
     return {f"refine ({name})": MethodResult(kern) for name, kern in zip(starts, res.kernels)}
 
 
