@@ -68,9 +68,9 @@ def sbd_sparsity(problem: Problem) -> float | None:
     kernel. On white-noise maps the held-out level is the spectral one where the two
     agree, and λ does not change. Own draws (never a validation set), median tail
     similarity: `sbd` on 48 instrument maps 0.822 → 0.839 (25 up, 7 down), 24 class
-    maps 0.732 → 0.717 (6 up, 6 down), 24 white-noise maps 0.845 → 0.845; `auto`, whose
-    SBD refinements use it too, 72 instrument maps and stacks: 6 up, none down
-    (docs/notes/2026-12-08-lattice-waves.md).
+    maps 0.732 → 0.717 (6 up, 6 down), 24 white-noise maps 0.845 → 0.845
+    (docs/notes/2026-12-08-lattice-waves.md §2). The SBD refinements of ``auto`` keep
+    SBD's own λ (:func:`~.refine.polish`).
     """
     import numpy as np
 

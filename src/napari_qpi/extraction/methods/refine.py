@@ -87,12 +87,13 @@ def polish(problem: Problem, starts: dict, mask=None):
     k = problem.kernel_size
     init = np.stack([center_window(np.asarray(r.kernel, float), k) for r in starts.values()])
     phase1, phase2 = problem.config.refine_iterations
-    from .classical import sbd_sparsity
-
+    # SBD's own λ, not the held-out one `sbd` uses (methods/classical.sbd_sparsity): a
+    # sparser refinement loses to the latent fit more often, which own instrument draws
+    # favoured (6 up of 72) and the instrument validation maps did not (3 down, by
+    # 0.09–0.60) — docs/notes/2026-12-08-lattice-waves.md §2
     res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
                               num_iter=phase1, refine_iter=phase2,
-                              rng=problem.rng, device=problem.device, mask=mask,
-                              sparsity=sbd_sparsity(problem))
+                              rng=problem.rng, device=problem.device, mask=mask)
     return {f"refine ({name})": MethodResult(kern) for name, kern in zip(starts, res.kernels)}
 
 
