@@ -262,6 +262,7 @@ def remove_bragg_peaks(data, *, n_peaks: int = 8, q_min: float = 0.3,
     radius : float
         Width of the removed band around each peak, in FFT pixels.
     method : {"local", "notch"}
+        Subtract each wave where it is (default), or notch the peaks out of the FFT.
 
     Returns
     -------
