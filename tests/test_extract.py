@@ -203,7 +203,9 @@ def test_refine_ends_at_least_as_good_as_its_starts():
     scores = ref.info["refine_cv"]
     assert {"two-stage", "power", "refine (two-stage)", "refine (power)"} <= set(scores)
     assert set(scores) <= {"two-stage", "power", "refine (two-stage)", "refine (power)",
-                           "refine (latent)"}
+                           "refine (latent)", "refine (latent sbd)"}
+    # SBD from the latent fit is a candidate wherever the latent fit is one
+    assert ("refine (latent)" in scores) == ("refine (latent sbd)" in scores)
     assert ref.info["cv_residual"] <= min(scores.values()) + 0.02
     assert ref.info["refine_kept"] in scores
     # the kept kernel's latent and uncertainty belong to it (only the learned one has them)

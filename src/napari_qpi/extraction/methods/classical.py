@@ -69,8 +69,9 @@ def sbd_sparsity(problem: Problem) -> float | None:
     agree, and λ does not change. Own draws (never a validation set), median tail
     similarity: `sbd` on 48 instrument maps 0.822 → 0.839 (25 up, 7 down), 24 class
     maps 0.732 → 0.717 (6 up, 6 down), 24 white-noise maps 0.845 → 0.845
-    (docs/notes/2026-12-08-lattice-waves.md §2). The SBD refinements of ``auto`` keep
-    SBD's own λ (:func:`~.refine.polish`).
+    (docs/notes/2026-12-08-lattice-waves.md §2). ``auto``'s SBD refinements of the
+    network's and the power kernels keep SBD's own λ (:func:`~.refine.polish`); its
+    refinement of the latent fit takes this one (:func:`~.refine.polish_fit`).
     """
     import numpy as np
 

@@ -21,6 +21,9 @@ import numpy as np
 from ...progress import Progress
 from ..registry import METHODS, MethodResult, Problem
 
+#: The candidate SBD refines from the latent fit (:func:`polish_fit`).
+LATENT_SBD = "refine (latent sbd)"
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -30,7 +33,8 @@ class Candidate:
     ----------
     name : str
         How it is reported: ``"two-stage"``, ``"power"``, ``"refine (two-stage)"`` (SBD
-        started from the two-stage kernel), ``"refine (power)"``, ``"refine (latent)"``.
+        started from the two-stage kernel), ``"refine (power)"``, ``"refine (latent)"``
+        (the latent fit), ``"refine (latent sbd)"`` (SBD started from the latent fit).
     method : str
         The registered method whose work it is (``"refine"`` for the refinements).
     result : MethodResult
@@ -97,9 +101,34 @@ def polish(problem: Problem, starts: dict, mask=None):
     return {f"refine ({name})": MethodResult(kern) for name, kern in zip(starts, res.kernels)}
 
 
+def polish_fit(problem: Problem, fitted: MethodResult, mask):
+    """SBD from the latent fit's kernel, its λ from the held-out noise level
+    (:func:`~.classical.sbd_sparsity`); ``{"refine (latent sbd)": MethodResult}``.
+
+    The latent fit draws what the decoder can draw; on physics outside its prior it
+    keeps the pattern's geometry but not every caustic. SBD from it lets the data sharpen
+    it. With SBD's own λ, which an oversampled map pushes to its floor, such a refinement
+    lost to the latent fit on 10 of 11 own stacks (docs/notes/2026-12-07-night-extent.md
+    §2); with the held-out one, on own draws `auto` kept it on 4 of 72 maps and stacks,
+    all up, none down (docs/notes/2026-12-08-lattice-waves.md §5).
+    """
+    from ..sbd import iter_sbd
+    from ..scale import center_window
+    from .classical import sbd_sparsity
+
+    k = problem.kernel_size
+    init = center_window(np.asarray(fitted.kernel, float), k)[None]
+    phase1, phase2 = problem.config.refine_iterations
+    res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
+                              num_iter=phase1, refine_iter=phase2, rng=problem.rng,
+                              device=problem.device, mask=mask,
+                              sparsity=sbd_sparsity(problem))
+    return {LATENT_SBD: MethodResult(res.kernels[0])}
+
+
 def compete(problem: Problem):
-    """The starts, their SBD refinements and the latent fit, each scored on the same
-    held-out pixels; a dict name → :class:`Candidate`, in that order."""
+    """The starts, their SBD refinements, the latent fit and SBD from it, each scored on
+    the same held-out pixels; a dict name → :class:`Candidate`."""
     from ..quality import holdout_mask
     from .latent import best_view_fit
 
@@ -114,6 +143,8 @@ def compete(problem: Problem):
     # extent on own instrument draws, a sixth on some), and SBD in a 9-px window cannot
     # refine a 31-px pattern (docs/notes/2026-12-07-night-extent.md)
     results = {**starts, **(yield from polish(widest(problem), starts, train))}
+    if fitted is not None:  # SBD from the latent fit too
+        results.update((yield from polish_fit(widest(problem), fitted[0], train)))
     scores = yield from score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", len(scores), len(scores))
     # a start is its own method's work; a refinement is refine's
