@@ -212,8 +212,8 @@ def lattice_waves(data, peaks, *, radius: float = 1.5) -> np.ndarray:
     from scipy import fft
 
     radius = check_positive(radius, "radius")
-    out, was_2d = _stack(data)
-    y = out.astype(np.float64)
+    y, was_2d = _stack(data)  # a fresh copy
+    y = y.astype(np.float64, copy=False)
     _, ny, nx = y.shape
     waves = np.zeros_like(y)
     try:

@@ -71,7 +71,7 @@ def sbd_sparsity(problem: Problem) -> float | None:
     maps 0.732 → 0.717 (6 up, 6 down), 24 white-noise maps 0.845 → 0.845
     (docs/notes/2026-12-08-lattice-waves.md §2). ``auto``'s SBD refinements of the
     network's and the power kernels keep SBD's own λ (:func:`~.refine.polish`); its
-    refinement of the latent fit takes this one (:func:`~.refine.polish_fit`).
+    refinement of the latent fit takes this one (:func:`~.refine.compete`).
     """
     import numpy as np
 

@@ -21,9 +21,6 @@ import numpy as np
 from ...progress import Progress
 from ..registry import METHODS, MethodResult, Problem
 
-#: The candidate SBD refines from the latent fit (:func:`polish_fit`).
-LATENT_SBD = "refine (latent sbd)"
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -79,11 +76,13 @@ def score_all(problem: Problem, results: dict):
     return scores
 
 
-def polish(problem: Problem, starts: dict, mask=None):
-    """SBD from each given kernel (no random restarts); name → MethodResult.
+def polish(problem: Problem, starts: dict, mask=None, sparsity: float | None = None):
+    """SBD from each given kernel (no random restarts); ``"refine (name)"`` →
+    MethodResult.
 
     With ``mask`` the SBD never sees the held-out pixels, so that its cross-validated
-    residual is as honest as that of a kernel that did not look at the map.
+    residual is as honest as that of a kernel that did not look at the map. ``sparsity``:
+    SBD's λ (default its own, from its white-noise estimate).
     """
     from ..sbd import iter_sbd
     from ..scale import center_window
@@ -91,39 +90,11 @@ def polish(problem: Problem, starts: dict, mask=None):
     k = problem.kernel_size
     init = np.stack([center_window(np.asarray(r.kernel, float), k) for r in starts.values()])
     phase1, phase2 = problem.config.refine_iterations
-    # SBD's own λ, not the held-out one `sbd` uses (methods/classical.sbd_sparsity): a
-    # sparser refinement loses to the latent fit more often, which own instrument draws
-    # favoured (6 up of 72) and the instrument validation maps did not (3 down, by
-    # 0.09–0.60) — docs/notes/2026-12-08-lattice-waves.md §2
     res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
                               num_iter=phase1, refine_iter=phase2,
-                              rng=problem.rng, device=problem.device, mask=mask)
+                              rng=problem.rng, device=problem.device, mask=mask,
+                              sparsity=sparsity)
     return {f"refine ({name})": MethodResult(kern) for name, kern in zip(starts, res.kernels)}
-
-
-def polish_fit(problem: Problem, fitted: MethodResult, mask):
-    """SBD from the latent fit's kernel, its λ from the held-out noise level
-    (:func:`~.classical.sbd_sparsity`); ``{"refine (latent sbd)": MethodResult}``.
-
-    The latent fit draws what the decoder can draw; on physics outside its prior it
-    keeps the pattern's geometry but not every caustic. SBD from it lets the data sharpen
-    it. With SBD's own λ, which an oversampled map pushes to its floor, such a refinement
-    lost to the latent fit on 10 of 11 own stacks (docs/notes/2026-12-07-night-extent.md
-    §2); with the held-out one, on own draws `auto` kept it on 4 of 72 maps and stacks,
-    all up, none down (docs/notes/2026-12-08-lattice-waves.md §5).
-    """
-    from ..sbd import iter_sbd
-    from ..scale import center_window
-    from .classical import sbd_sparsity
-
-    k = problem.kernel_size
-    init = center_window(np.asarray(fitted.kernel, float), k)[None]
-    phase1, phase2 = problem.config.refine_iterations
-    res = yield from iter_sbd(problem.observation, k, restarts=0, init_kernels=init,
-                              num_iter=phase1, refine_iter=phase2, rng=problem.rng,
-                              device=problem.device, mask=mask,
-                              sparsity=sbd_sparsity(problem))
-    return {LATENT_SBD: MethodResult(res.kernels[0])}
 
 
 def compete(problem: Problem):
@@ -142,9 +113,24 @@ def compete(problem: Problem):
     # autocorrelation) reads short on correlated noise (a median 0.7 of a pattern's
     # extent on own instrument draws, a sixth on some), and SBD in a 9-px window cannot
     # refine a 31-px pattern (docs/notes/2026-12-07-night-extent.md)
+    # the starts' refinements with SBD's own λ, not the held-out one `sbd` uses
+    # (classical.sbd_sparsity): a sparser refinement loses to the latent fit more often,
+    # which own instrument draws favoured (6 up of 72) and own class draws (1 up, 2 down)
+    # and the instrument validation maps (3 down, by 0.09–0.60) did not —
+    # docs/notes/2026-12-08-lattice-waves.md §2
     results = {**starts, **(yield from polish(widest(problem), starts, train))}
-    if fitted is not None:  # SBD from the latent fit too
-        results.update((yield from polish_fit(widest(problem), fitted[0], train)))
+    if fitted is not None:
+        # SBD from the latent fit too, "refine (latent sbd)", with the held-out noise
+        # level's λ: the latent fit keeps a pattern's geometry where the physics lies
+        # outside the decoder's prior, not every caustic, and SBD lets the data sharpen
+        # it. With SBD's own λ, which an oversampled map pushes to its floor, it lost to
+        # the latent fit on 10 of 11 own stacks (docs/notes/2026-12-07-night-extent.md
+        # §2); with this one `auto` kept it on 4 of 95 own draws, all up, none down
+        # (docs/notes/2026-12-08-lattice-waves.md §5)
+        from .classical import sbd_sparsity
+
+        results.update((yield from polish(widest(problem), {"latent sbd": fitted[0]},
+                                          train, sparsity=sbd_sparsity(problem))))
     scores = yield from score_all(problem, results)
     yield Progress("scoring candidates on held-out pixels", len(scores), len(scores))
     # a start is its own method's work; a refinement is refine's
