@@ -52,7 +52,10 @@ class AutoConfig:
     view_energies : int or None
         A stack of more energies than this (default 8) chooses the latent fit's view
         on this many of its energies, evenly spaced, and fits the whole stack from that
-        view alone; None: every view on every energy. Eight energies of four views are
+        view alone; its candidates are judged on the same energies (the SBD refinements
+        run and every candidate is scored there; only a kept refinement then runs on
+        every energy, :func:`~.methods.refine.judging`). None: every view and every
+        candidate on every energy. Eight energies of four views are
         one batch of the decoder (:data:`~.methods.latent.BATCH_KERNELS`), so a long
         grid's view choice costs about one 8-energy fit, and a stack of at most eight
         energies is fitted as before. On our own instrument stacks

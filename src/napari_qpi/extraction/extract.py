@@ -60,7 +60,9 @@ class Extraction:
         ``seconds_kernel``, ``threads`` (CPU threads given to torch, see
         :mod:`.threads`; None without torch), ``warnings`` (list of str),
         ``requested_method``; with
-        ``"auto"`` also ``candidates`` (name → scores) and ``refinement_gain`` (how much
+        ``"auto"`` also ``candidates`` (name → scores), ``candidates_energies`` (how many
+        energies they were scored on: a stack longer than ``AutoConfig.view_energies`` is
+        judged on that many) and ``refinement_gain`` (how much
         lower the kept candidate's held-out residual is than the two-stage network's
         alone, a fraction: what the minutes of refinement bought).
     """

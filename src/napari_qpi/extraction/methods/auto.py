@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..registry import MethodResult, Problem
-from .refine import compete, kept_info
+from .refine import compete, complete, judging, kept_info
 
 #: The learned-prior candidate auto prefers while no other candidate's CV residual is
 #: lower by more than ``AutoConfig.prefer_margin`` (relative).
@@ -54,8 +54,11 @@ def auto(problem: Problem) -> MethodResult:
     cands = yield from compete(problem)
     kept = cands[choose({c.name: c.cv_residual for c in cands.values()},
                         problem.config.prefer_margin)]
+    kept = yield from complete(problem, kept, cands)  # a long stack's refinement: all energies
     info = {**kept_info(kept, cands), "method": kept.method, "auto_pick": kept.name,
             "candidates": {c.name: {"cv_residual": c.cv_residual} for c in cands.values()},
+            # a long stack's candidates are scored on a few of its energies
+            "candidates_energies": len(judging(problem)[0].observation),
             "refinement_gain": refinement_gain(cands[START].cv_residual, kept.cv_residual)}
     return replace(kept.result, info=info)
 

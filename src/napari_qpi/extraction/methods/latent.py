@@ -53,7 +53,9 @@ def best_view_fit(problem: Problem, mask=None):
     and ``problem.config.stack_views`` for an energy stack (see :class:`~..AutoConfig`).
     The views' fits are independent and run together (:func:`fit_views`). A stack of
     more than ``config.view_energies`` energies chooses its view on that many of them,
-    evenly spaced (:func:`energy_subset`), and fits the whole stack from that view only.
+    evenly spaced (:func:`energy_subset`), and fits the whole stack from that view only;
+    that fit's held-out residual is then NaN, since ``auto`` scores it on those energies
+    (:func:`~.refine.judging`).
 
     Returns ``(MethodResult, cv_residual)`` or None (no view could be fitted). The result's
     ``info["latent_view"]`` is its view: its latent decodes to the kernel turned by that
@@ -62,17 +64,21 @@ def best_view_fit(problem: Problem, mask=None):
     cfg = problem.config
     e = len(problem.observation)
     views = cfg.views if e == 1 else cfg.stack_views
-    if e > 1 and len(views) > 1 and cfg.view_energies is not None and e > cfg.view_energies:
+    long = e > 1 and cfg.view_energies is not None and e > cfg.view_energies
+    if long and len(views) > 1:
         sub = energy_subset(problem, cfg.view_energies)
         chosen = yield from _best_of(sub, views, mask, label=f"refine: choosing the latent "
                                      f"fit's view on {len(sub.observation)} of {e} energies")
         if chosen is not None:
             views = (chosen[0].info["latent_view"],)
-    return (yield from _best_of(problem, views, mask))
+    # a long stack's one view is scored by auto on the energies it judges on
+    # (refine.judging), not here
+    return (yield from _best_of(problem, views, mask, score=not long))
 
 
-def _best_of(problem: Problem, views, mask, label: str = LABEL):
-    """:func:`best_view_fit` over the given views (``label``: the fit's progress)."""
+def _best_of(problem: Problem, views, mask, label: str = LABEL, score: bool = True):
+    """:func:`best_view_fit` over the given views (``label``: the fit's progress).
+    ``score=False`` with one view: its held-out residual is not computed (NaN)."""
     from ..quality import problem_cv
     from .learned import run_network
 
@@ -85,6 +91,9 @@ def _best_of(problem: Problem, views, mask, label: str = LABEL):
     fits = yield from fit_views(problem, starts, mask, label=label)
     if not fits:
         return None
+    if not score and len(fits) == 1:
+        (r, fit), = fits.items()
+        return MethodResult(fit.kernel, None, None, fit.latent, {"latent_view": r}), np.nan
     cvs = {}
     for i, (r, fit) in enumerate(fits.items()):
         # seconds each on a large grid: one event per view

@@ -1,7 +1,8 @@
 """Other views of a problem: the map turned by quarter turns, or a few of its energies.
 
 The latent fit (:mod:`.latent`) starts from each quarter-turn view of the network and, on
-a long stack, chooses its view on a few evenly spaced energies.
+a long stack, chooses its view on a few evenly spaced energies; ``auto`` judges its
+candidates on the same energies (:func:`~.refine.judging`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..registry import Problem
 
-__all__ = ["energy_subset", "turn"]
+__all__ = ["energy_subset", "subset_energies", "turn"]
 
 
 def turn(problem: Problem, r: int) -> Problem:
@@ -28,12 +29,17 @@ def turn(problem: Problem, r: int) -> Problem:
                    positions=pos)
 
 
+def subset_energies(e: int, n: int) -> np.ndarray:
+    """Indices of ``n`` of ``e`` energies, evenly spaced from the first to the last."""
+    return np.unique(np.round(np.linspace(0, e - 1, n)).astype(int))
+
+
 def energy_subset(problem: Problem, n: int) -> Problem:
-    """The problem on ``n`` of its energies, evenly spaced from the first to the last."""
+    """The problem on ``n`` of its energies (:func:`subset_energies`)."""
     from dataclasses import replace
 
     e = len(problem.observation)
-    idx = np.unique(np.round(np.linspace(0, e - 1, n)).astype(int))
+    idx = subset_energies(e, n)
     noise = problem.noise  # a level per energy, or one for all
     if np.ndim(noise) and np.size(noise) == e:
         noise = np.asarray(noise)[idx]
