@@ -56,7 +56,9 @@ class Extraction:
         Quality without ground truth and diagnostics: ``relative_residual``,
         ``cv_residual`` (residual on held-out pixels, see :mod:`.quality`), ``whiteness``,
         ``active_fraction``, ``per_energy_residual``, ``kernel_size``,
-        ``kernel_size_auto``, ``noise_level``, ``sparsity``, ``pixel_size``, ``seconds``,
+        ``kernel_size_auto``, ``noise_level``, ``sparsity``, ``lockin_pole`` and
+        ``lockin_delay`` (the lock-in's pole read from the residual and the kernel's shift
+        along x for it, :mod:`.lockin`), ``pixel_size``, ``seconds``,
         ``seconds_kernel``, ``threads`` (CPU threads given to torch, see
         :mod:`.threads`; None without torch), ``warnings`` (list of str),
         ``requested_method``; with

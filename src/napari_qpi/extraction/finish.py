@@ -3,8 +3,9 @@ warnings (steps 3 and 4 of :mod:`.extract`'s pipeline).
 
 :func:`choose_window` keeps the method's kernel or a crop of it by held-out prediction;
 :func:`finish` fits the shared activation and the amplitudes per energy to the map with
-the noise level read from held-out pixels (:mod:`.sparsity`), carries the scatterers'
-common sub-pixel offset (:mod:`.subpixel`), and scores the fit without ground truth
+the noise level read from held-out pixels (:mod:`.sparsity`), moves the kernel behind
+the lock-in's delay (:mod:`.lockin`), carries the scatterers' common sub-pixel offset
+(:mod:`.subpixel`), and scores the fit without ground truth
 (:mod:`.quality`), warning where it explains little, marks too many pixels or leaves a
 structured residual.
 """
@@ -171,9 +172,10 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     """
     from .fista import centre, support_mask
     from .fit import fit_map
+    from .lockin import POLE_FLOOR, lockin_delay, lockin_pole
     from .quality import cv_residual, residual_structure, whiteness
     from .sparsity import choose_noise
-    from .subpixel import iter_centre_subpixel
+    from .subpixel import iter_centre_subpixel, shift_kernel
 
     yield Progress("reading the noise level from held-out pixels", 0, STEPS)
     support = None if problem.positions is None else support_mask(problem.positions,
@@ -194,6 +196,13 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
     merge = sparsity is None
     fit = fit_map(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                   activation=result.activation, merge=merge)
+    # the scatterers behind their patterns' lock-in delay (.lockin); with known
+    # positions the kernel is centred on them already
+    pole = lockin_pole(fit.residual)
+    delay = lockin_delay(kernel, pole) if support is None and pole >= POLE_FLOOR else 0.0
+    if delay:
+        kernel = shift_kernel(kernel, (0.0, delay))
+        fit = fit_map(y, kernel, noise=chosen.noise, sparsity=sparsity, merge=merge)
     yield Progress("scoring the kernel on held-out pixels", 2, STEPS)
     cv = cv_residual(y, kernel, noise=chosen.noise, sparsity=sparsity, support=support,
                      rng=problem.rng, merge=merge)
@@ -204,7 +213,8 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
         # one event per fit (seconds each on a large grid)
         fit, cv, sub = yield from iter_centre_subpixel(y, fit, cv, noise=chosen.noise,
                                                        rng=problem.rng,
-                                                       activation=result.activation)
+                                                       activation=None if delay
+                                                       else result.activation)
     yield Progress("checking the residual", 4, STEPS)
     per = np.linalg.norm(fit.residual, axis=(-2, -1)) / np.maximum(
         np.linalg.norm(centre(y), axis=(-2, -1)), 1e-300)
@@ -237,6 +247,7 @@ def finish(y: np.ndarray, result: MethodResult, problem: Problem, *,
                 f"{dy:g},{dx:g}": float(v) for (dy, dx), v in sub.scores.items()},
             "subpixel_gain": None if sub is None else {
                 f"{dy:g},{dx:g}": float(v) for (dy, dx), v in sub.gains.items()},
+            "lockin_pole": pole, "lockin_delay": delay,
             "noise": chosen.noise, "noise_source": chosen.source,
             "noise_fraction": chosen.fraction,
             "noise_path_cv": {k if isinstance(k, str) else f"{k:.2f}": float(v)

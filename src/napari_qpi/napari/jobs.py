@@ -143,6 +143,11 @@ def summary(result: Extraction, found: dict) -> str:
             f"{n} {v:.2f}" for n, v in info["types_cv"].items()) + ")")
     if info.get("preprocess"):
         lines.append("preprocessed: " + ", ".join(s["step"] for s in info["preprocess"]))
+    if isinstance(info.get("lockin_delay"), int | float) and info["lockin_delay"] > 0:
+        lines.append(f"lock-in: pole {info['lockin_pole']:.2f} read from the residual; the "
+                     f"kernel moved {info['lockin_delay']:.1f} px along x, so the scatterers "
+                     "sit behind their patterns (a map scanned right to left: mirror it "
+                     "first)")
     gain = info.get("refinement_gain")
     two = (info.get("candidates") or {}).get("two-stage") or {}
     if isinstance(gain, int | float) and isinstance(two.get("cv_residual"), int | float):
