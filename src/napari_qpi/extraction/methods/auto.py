@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..registry import MethodResult, Problem
-from .refine import compete, complete, judging, kept_info
+from .refine import LATENT, compete, complete, judging, kept_info
 
 #: The learned-prior candidate auto prefers while no other candidate's CV residual is
 #: lower by more than ``AutoConfig.prefer_margin`` (relative).
-PREFERRED = "refine (latent)"
+PREFERRED = LATENT
 START = "two-stage"  # the latent fit's start: a fit that explains less than it is not kept
 
 
