@@ -23,9 +23,11 @@ the aligned score beside the two conventions.
 ``--against`` runs the same calls with a second weight set and prints the paired
 per-map differences (first-site truth): on 116 maps the median of the scores moves by
 more than the median of the differences where the distribution is steep (round 9,
-docs/models.md), so a rule comparing two sets should read the paired table.
+docs/notes/2026-11-26-foreign-limits-anchored-encoder.md), so a rule comparing two sets
+should read the paired table.
 
-Results are in docs/models.md ("Rounds 6 and 7") and docs/extraction.md §6. Our own
+Results are in docs/notes/2026-11-26-latent-fit-limits.md ("Rounds 6 and 7") and
+docs/extraction.md §6. Our own
 evaluation stream only, never the foreign set.
 """
 

@@ -37,7 +37,8 @@ from napari_qpi.progress import drain
 STAGES = ("stage1", "stage2", "onestep")
 #: at most this many steps per stage: 8–10 passes over a 10000-kernel bank at batch 64
 #: (round 4's budget gave ≈ 4; more passes over the same kernels memorise them,
-#: docs/models.md: grow the bank with the budget)
+#: docs/notes/2026-11-25-training-the-shipped-sets.md, round 3: grow the bank with the
+#: budget)
 MAX_STEPS = {"stage1": 1200, "stage2": 1500, "onestep": 1300}
 #: two training processes share the GPU and the cores
 CONCURRENCY_SLOWDOWN = 1.6
