@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .noise import windowed_power
+
 __all__ = ["POLE_FLOOR", "lockin_delay", "lockin_pole"]
 
 #: Poles below this are left alone: a delay under a quarter pixel, not worth an
@@ -71,9 +73,7 @@ def lockin_pole(residual: np.ndarray) -> float:
     n = min(r.shape[-2:])
     if n < 16:
         return 0.0
-    r = r[:, :n, :n] - r[:, :n, :n].mean(axis=(-2, -1), keepdims=True)
-    win = np.outer(np.hanning(n), np.hanning(n))
-    power = (np.abs(np.fft.fft2(r * win)) ** 2).mean(0)
+    power = windowed_power(r[:, :n, :n])
     if not np.all(np.isfinite(power)) or power.max() <= 0:
         return 0.0
     q = 2 * np.pi * np.fft.fftfreq(n)

@@ -1,4 +1,5 @@
-"""The white-noise level of a map, and the sparsity that follows from it."""
+"""The white-noise level of a map, the sparsity that follows from it, and the map's
+windowed power spectrum."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import math
 
 import numpy as np
 
-__all__ = ["default_sparsity", "noise_level"]
+__all__ = ["default_sparsity", "noise_level", "windowed_power"]
+
+
+def windowed_power(observation: np.ndarray) -> np.ndarray:
+    """|FFT|² of each (H, W) slice, its mean removed and a Hann window applied, summed
+    over slices (unshifted FFT order). The window keeps a map's edges from smearing its
+    power along the axes."""
+    y = np.asarray(observation, dtype=float)
+    y = y.reshape(-1, *y.shape[-2:])
+    h, w = y.shape[-2:]
+    win = np.hanning(h)[:, None] * np.hanning(w)[None, :]
+    return (np.abs(np.fft.fft2((y - y.mean((-2, -1), keepdims=True)) * win)) ** 2).sum(0)
 
 
 def noise_level(observation) -> float:

@@ -30,10 +30,10 @@ def mean_wavelength(observation: np.ndarray) -> float:
     centroid to short wavelengths on noisy maps; the floor — the median power beyond
     |q| > 0.375 cycles/px, where a band-limited QPI signal has little — is removed first.
     """
+    from .noise import windowed_power
+
     e, h, w = observation.shape
-    win = np.hanning(h)[:, None] * np.hanning(w)[None, :]
-    p = (np.abs(np.fft.fft2((observation - observation.mean((-2, -1), keepdims=True)) * win))
-         ** 2).sum(0)
+    p = windowed_power(observation)
     qy = np.fft.fftfreq(h)[:, None]
     qx = np.fft.fftfreq(w)[None, :]
     q = np.hypot(qy, qx)

@@ -168,12 +168,11 @@ def compete(problem: Problem):
     # extent on own instrument draws, a sixth on some), and SBD in a 9-px window cannot
     # refine a 31-px pattern (docs/notes/2026-12-07-night-extent.md)
     results = {name: part(r) for name, r in starts.items()}
-    origin = {refine_name(name): name for name in starts}
+    origin = {refine_name(name): name for name in (*starts, LATENT)}  # refinement → start
     # the starts' refinements in one batch (one λ); SBD from the latent fit with its own
     results.update((yield from polish(widest(judge), {refine_name(name): r for name, r
                                                       in results.items()}, train)))
     if fitted is not None:
-        origin[refine_name(LATENT)] = LATENT
         results.update((yield from polish(widest(judge),
                                           {refine_name(LATENT): part(fitted[0])}, train,
                                           sparsity=refine_sparsity(LATENT, judge))))
